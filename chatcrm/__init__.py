@@ -1,0 +1,1 @@
+"""chatcrm: customer reports for chat-commerce sellers."""

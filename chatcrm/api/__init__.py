@@ -1,0 +1,13 @@
+"""The JSON API and health routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatcrm.api import channels, health
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register every API route on `app`."""
+    app.router.add_routes(health.routes)
+    app.router.add_routes(channels.routes)

@@ -1,0 +1,42 @@
+"""Channel administration: /api/v1/channels (owner role)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatcrm.domain import PLATFORMS
+from chatcrm.http import ApiError, json_body, json_response, principal
+from chatcrm.keys import DATABASE
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/channels")
+async def list_channels(request: web.Request) -> web.Response:
+    """The shop's channels, without secrets."""
+    who = await principal(request, "owner")
+    shop = request.app[DATABASE].store.for_shop(who.shop_id)
+    return json_response({"items": [c.public() for c in await shop.channels.list()]})
+
+
+@routes.post("/api/v1/channels")
+async def add_channel(request: web.Request) -> web.Response:
+    """Connect a channel from ``{"platform", "name", "secrets"}``; 201, without secrets."""
+    who = await principal(request, "owner")
+    body = await json_body(request)
+    platform = body.get("platform")
+    if platform not in PLATFORMS:
+        raise ApiError(
+            422, "invalid", f"platform must be one of {', '.join(PLATFORMS)}", "platform"
+        )
+    secrets = body.get("secrets")
+    if not isinstance(secrets, dict) or not all(isinstance(v, str) for v in secrets.values()):
+        raise ApiError(422, "invalid", "secrets must be an object of strings", "secrets")
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ApiError(422, "invalid", "name must be a string", "name")
+    database = request.app[DATABASE]
+    shop = database.store.for_shop(who.shop_id)
+    channel = await shop.channels.add(platform, secrets, name=name)
+    await shop.audit.record(who.actor, "channel.add", channel_id=channel.id, platform=platform)
+    return json_response(channel.public(), status=201)

@@ -1,0 +1,23 @@
+"""GET /healthz: is the service up and does its database answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from chatcrm.http import DATABASE_ERRORS, json_response
+from chatcrm.keys import DATABASE
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """200 with the database kind when the database answers within 2 s, else 503."""
+    database = request.app[DATABASE]
+    try:
+        await asyncio.wait_for(database.store.ping(), timeout=2)
+    except (TimeoutError, *DATABASE_ERRORS):
+        return json_response({"status": "unavailable", "database": database.kind}, status=503)
+    return json_response({"status": "ok", "database": database.kind})

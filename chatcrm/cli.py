@@ -1,0 +1,233 @@
+"""The `chatcrm` command: serve, demo data, shops, tokens and channels."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from chatcrm.config import Settings, SettingsError
+from chatcrm.database import Database, open_database
+from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, DomainError
+from chatcrm.embedded import EmbeddedError
+
+log = logging.getLogger("chatcrm")
+
+Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
+
+
+def _print(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    for key, value in result.items():
+        if isinstance(value, list):
+            print(f"{key}:")
+            for item in value:
+                print("  " + "  ".join(f"{k}={v}" for k, v in item.items()))
+        else:
+            print(f"{key}: {value}")
+
+
+async def _shop_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    store = database.store
+    shop = await store.shops.create(
+        args.name, timezone=args.timezone, currency=args.currency, locale=args.locale
+    )
+    token = await store.tokens.create(shop.id, "owner", "owner")
+    return {
+        "shop_id": shop.id,
+        "name": shop.name,
+        "timezone": shop.timezone,
+        "currency": shop.currency,
+        "locale": shop.locale,
+        "token": token,
+        "note": "the token is shown only once; keep it",
+    }
+
+
+async def _shop_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    shops = await database.store.shops.list()
+    return {"shops": [{"id": s.id, "name": s.name, "timezone": s.timezone} for s in shops]}
+
+
+async def _require_shop(database: Database, shop_id: str) -> None:
+    if await database.store.shops.get(shop_id) is None:
+        raise DomainError(f"no shop with id {shop_id}", field="shop")
+
+
+async def _token_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    token = await database.store.tokens.create(args.shop, args.role, args.label)
+    return {"shop_id": args.shop, "role": args.role, "label": args.label, "token": token}
+
+
+async def _channel_add(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    secrets = {name: getattr(args, name, None) for name in PLATFORM_SECRETS[args.platform]}
+    shop = database.store.for_shop(args.shop)
+    channel = await shop.channels.add(args.platform, secrets, name=args.name)
+    await shop.audit.record("cli", "channel.add", channel_id=channel.id, platform=args.platform)
+    return {
+        "channel_id": channel.id,
+        "platform": channel.platform,
+        "name": channel.name,
+        "webhook_path": channel.webhook_path,
+    }
+
+
+async def _channel_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    channels = await database.store.for_shop(args.shop).channels.list()
+    return {
+        "channels": [
+            {
+                "id": c.id,
+                "platform": c.platform,
+                "name": c.name,
+                "enabled": c.enabled,
+                "webhook_path": c.webhook_path,
+            }
+            for c in channels
+        ]
+    }
+
+
+async def _demo(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.demo import seed_demo
+
+    return await seed_demo(database.store, customers=args.customers)
+
+
+def _run_store_command(settings: Settings, command: Command, args: argparse.Namespace) -> int:
+    async def run() -> dict[str, Any]:
+        async with open_database(settings) as database:
+            return await command(database, args)
+
+    try:
+        result = asyncio.run(run())
+    except DomainError as err:
+        print(f"chatcrm: {err}", file=sys.stderr)
+        return 2
+    _print(result, args.json)
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from chatcrm.app import create_app
+
+    if args.host:
+        settings = settings.with_changes(host=args.host)
+    if args.port is not None:
+        settings = settings.with_changes(port=args.port)
+    app = create_app(settings)
+    if args.demo:
+        from chatcrm.demo import demo_on_startup
+
+        app.on_startup.append(demo_on_startup)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=lambda _: None,
+        access_log=None,
+        shutdown_timeout=10,
+        handle_signals=True,
+    )
+    return 0
+
+
+def _secret_key(settings: Settings, args: argparse.Namespace) -> int:
+    from chatcrm.secrets_box import SecretBox
+
+    print(SecretBox.generate_key())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    serve = command(sub, "serve", "run the HTTP service")
+    serve.add_argument("--host", help="bind address (default HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default PORT or 8080)")
+    serve.add_argument("--demo", action="store_true", help="create the demo shop on start-up")
+    serve.set_defaults(run=_serve)
+
+    demo = command(sub, "demo", "create the demo shop with realistic data (idempotent)")
+    demo.add_argument("--customers", type=int, default=5000)
+    demo.set_defaults(store_command=_demo)
+
+    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
+        run=_secret_key, json=False
+    )
+
+    shop = sub.add_parser("shop", help="shops").add_subparsers(dest="action", required=True)
+    create = command(shop, "create", "create a shop and print its owner token")
+    create.add_argument("name")
+    create.add_argument("--timezone", default="Asia/Bangkok")
+    create.add_argument("--currency", default="THB")
+    create.add_argument("--locale", default="th")
+    create.set_defaults(store_command=_shop_create)
+    command(shop, "list", "list shops").set_defaults(store_command=_shop_list)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    tcreate = command(token, "create", "create an API token for a shop user")
+    tcreate.add_argument("--shop", required=True)
+    tcreate.add_argument("--role", choices=ROLES, default="staff")
+    tcreate.add_argument("--label", default="staff")
+    tcreate.set_defaults(store_command=_token_create)
+
+    channel = sub.add_parser("channel", help="chat channels").add_subparsers(
+        dest="action", required=True
+    )
+    add = command(channel, "add", "connect a chat channel and print its webhook path")
+    add.add_argument("--shop", required=True)
+    add.add_argument("--platform", required=True, choices=PLATFORMS)
+    add.add_argument("--name")
+    for names in PLATFORM_SECRETS.values():
+        for name in names:
+            add.add_argument("--" + name.replace("_", "-"), dest=name)
+    add.set_defaults(store_command=_channel_add)
+    clist = command(channel, "list", "list a shop's channels")
+    clist.add_argument("--shop", required=True)
+    clist.set_defaults(store_command=_channel_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `chatcrm` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as err:
+        print(f"chatcrm: configuration error: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if hasattr(args, "store_command"):
+            return _run_store_command(settings, args.store_command, args)
+        return int(args.run(settings, args))
+    except EmbeddedError as err:
+        print(f"chatcrm: embedded database: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

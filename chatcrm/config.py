@@ -1,0 +1,129 @@
+"""Settings: the only place that reads the process environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(name, f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or default
+    if value.upper() not in choices:
+        raise SettingsError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value.upper()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration. Per-shop configuration lives in MongoDB."""
+
+    mongodb_uri: str | None = None
+    mongodb_db: str = "chatcrm"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    secret_key: str | None = None
+    log_level: str = "INFO"
+    public_url: str | None = None
+    line_api_base_url: str = "https://api.line.me"
+    line_data_api_base_url: str = "https://api-data.line.me"
+    telegram_api_base_url: str = "https://api.telegram.org"
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v21.0"
+    max_body_bytes: int = 1024 * 1024
+    profile_max_age_hours: int = 24
+    inbox_max_attempts: int = 8
+    inbox_workers: int = 2
+
+    @property
+    def embedded(self) -> bool:
+        """True when no MONGODB_URI is set and chatcrm runs its own nx-27017."""
+        return self.mongodb_uri is None
+
+    def with_changes(self, **changes: object) -> Settings:
+        """Return a copy with some fields replaced (used by the CLI's options and tests)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise SettingsError naming the bad variable."""
+        env = os.environ if env is None else env
+        uri = env.get("MONGODB_URI", "").strip() or None
+        if uri is not None and not uri.startswith(("mongodb://", "mongodb+srv://")):
+            raise SettingsError("MONGODB_URI", "must start with mongodb:// or mongodb+srv://")
+        db = env.get("MONGODB_DB", "").strip() or "chatcrm"
+        if any(c in db for c in '/\\. "$') or len(db) > 60:
+            raise SettingsError("MONGODB_DB", f"is not a valid database name: {db!r}")
+        secret_key = env.get("CHATCRM_SECRET_KEY", "").strip() or None
+        if secret_key is not None:
+            from chatcrm.secrets_box import SecretBox
+
+            SecretBox.check_key(secret_key, "CHATCRM_SECRET_KEY")
+        elif uri is not None:
+            raise SettingsError(
+                "CHATCRM_SECRET_KEY",
+                "is required with MONGODB_URI (generate one: chatcrm secret-key)",
+            )
+        public_url = env.get("CHATCRM_PUBLIC_URL", "").strip() or None
+        if public_url is not None:
+            public_url = _url(env, "CHATCRM_PUBLIC_URL", public_url)
+        version = env.get("GRAPH_API_VERSION", "").strip() or cls.graph_api_version
+        if not (version.startswith("v") and version[1:].replace(".", "").isdigit()):
+            raise SettingsError("GRAPH_API_VERSION", f"must look like v21.0, got {version!r}")
+        return cls(
+            mongodb_uri=uri,
+            mongodb_db=db,
+            host=env.get("HOST", "").strip() or cls.host,
+            port=_int(env, "PORT", cls.port, 0, 65535),
+            data_dir=Path(env.get("CHATCRM_DATA_DIR", "").strip() or "var"),
+            secret_key=secret_key,
+            log_level=_choice(
+                env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+            ),
+            public_url=public_url,
+            line_api_base_url=_url(env, "LINE_API_BASE_URL", cls.line_api_base_url),
+            line_data_api_base_url=_url(env, "LINE_DATA_API_BASE_URL", cls.line_data_api_base_url),
+            telegram_api_base_url=_url(env, "TELEGRAM_API_BASE_URL", cls.telegram_api_base_url),
+            graph_api_base_url=_url(env, "GRAPH_API_BASE_URL", cls.graph_api_base_url),
+            graph_api_version=version,
+            max_body_bytes=_int(env, "CHATCRM_MAX_BODY_BYTES", cls.max_body_bytes, 1024, 2**26),
+            profile_max_age_hours=_int(
+                env, "CHATCRM_PROFILE_MAX_AGE_HOURS", cls.profile_max_age_hours, 0, 24 * 365
+            ),
+            inbox_max_attempts=_int(
+                env, "CHATCRM_INBOX_MAX_ATTEMPTS", cls.inbox_max_attempts, 1, 100
+            ),
+            inbox_workers=_int(env, "CHATCRM_INBOX_WORKERS", cls.inbox_workers, 0, 64),
+        )

@@ -1,0 +1,163 @@
+"""Domain vocabulary and pure rules: platforms, roles, statuses, money (no I/O here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PLATFORMS = ("line", "telegram", "messenger")
+"""Platforms a channel can be connected to."""
+
+CUSTOMER_CHANNELS = ("line", "telegram", "messenger", "instagram")
+"""Values of a customer's ``channel`` (Instagram contacts arrive through a Messenger channel)."""
+
+PLATFORM_SECRETS: dict[str, tuple[str, ...]] = {
+    "line": ("channel_secret", "access_token"),
+    "telegram": ("bot_token", "secret_token"),
+    "messenger": ("page_access_token", "app_secret", "verify_token"),
+}
+"""The secrets each platform's channel needs, all required."""
+
+ROLES = ("owner", "staff")
+CUSTOMER_STATUSES = ("following", "unfollowed", "blocked")
+ORDER_STATUSES = ("placed", "paid", "refunded", "cancelled")
+
+
+class DomainError(ValueError):
+    """Input that breaks a domain rule; `field` names the offending input."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A seller's shop: the tenant every other document belongs to."""
+
+    id: str
+    name: str
+    timezone: str = "Asia/Bangkok"
+    currency: str = "THB"
+    locale: str = "th"
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Shop:
+        """Build from a ``shops`` document."""
+        return cls(
+            id=doc["_id"],
+            name=doc["name"],
+            timezone=doc.get("timezone", "Asia/Bangkok"),
+            currency=doc.get("currency", "THB"),
+            locale=doc.get("locale", "th"),
+        )
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A connected chat account (a LINE OA, a Telegram bot, a Facebook page) of a shop."""
+
+    id: str
+    shop_id: str
+    platform: str
+    name: str
+    enabled: bool = True
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def webhook_path(self) -> str:
+        """Path the platform posts to."""
+        return f"/webhooks/{self.platform}/{self.id}"
+
+    def public(self) -> dict[str, Any]:
+        """The channel as API output: never any secret."""
+        return {
+            "id": self.id,
+            "shop_id": self.shop_id,
+            "platform": self.platform,
+            "name": self.name,
+            "enabled": self.enabled,
+            "webhook_path": self.webhook_path,
+            "secrets_set": sorted(self.secrets),
+            "config": self.config,
+        }
+
+
+def validate_channel_secrets(platform: str, secrets: dict[str, str | None]) -> dict[str, str]:
+    """Return the platform's secrets, all present and non-empty, or raise DomainError."""
+    if platform not in PLATFORM_SECRETS:
+        raise DomainError(f"platform must be one of {', '.join(PLATFORMS)}", field="platform")
+    out: dict[str, str] = {}
+    for name in PLATFORM_SECRETS[platform]:
+        value = (secrets.get(name) or "").strip()
+        if not value:
+            raise DomainError(f"{name} is required for a {platform} channel", field=name)
+        if len(value) > 1024:
+            raise DomainError(f"{name} is too long", field=name)
+        out[name] = value
+    if platform == "telegram":
+        token = out["secret_token"]
+        if len(token) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in token):
+            raise DomainError(
+                "secret_token must be 1-256 characters of A-Z a-z 0-9 _ -", field="secret_token"
+            )
+    return out
+
+
+LOCALES = ("en", "th")
+
+
+def validate_shop(name: str, timezone: str, currency: str, locale: str) -> None:
+    """Raise DomainError unless the shop's settings are usable."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name.strip() or len(name) > 200:
+        raise DomainError("name must be 1-200 characters", field="name")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DomainError(f"unknown time zone {timezone!r}", field="timezone") from None
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise DomainError("currency must be an ISO 4217 code like THB", field="currency")
+    if locale not in LOCALES:
+        raise DomainError(f"locale must be one of {', '.join(LOCALES)}", field="locale")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a shop user's API token, resolved."""
+
+    shop_id: str
+    role: str
+    token_id: str
+    label: str
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"token:{self.label}"
+
+
+def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
+    """Every field a customer document carries, at its empty value (null written explicitly)."""
+    return {
+        "name": None,
+        "picture_url": None,
+        "phone": None,
+        "email": None,
+        "province": None,
+        "postal_code": None,
+        "tags": [],
+        "notes": "",
+        "status": "following",
+        "currency": currency,
+        "paid_total": 0,
+        "order_count": 0,
+        "unpaid_total": 0,
+        "refunded_total": 0,
+        "last_order_at": None,
+        "profile_fetched_at": None,
+        "version": 1,
+    }

@@ -1,0 +1,118 @@
+"""HTTP plumbing shared by every route: JSON errors, bearer-token auth, request parsing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+
+from chatcrm.domain import DomainError, Principal
+from chatcrm.keys import DATABASE
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DATABASE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError)
+"""Driver errors meaning the database does not answer (AutoReconnect is a ConnectionFailure)."""
+
+
+def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
+    """A JSON response in readable UTF-8 (Thai text stays Thai), dates as ISO 8601."""
+    return web.json_response(data, status=status, dumps=_dumps, **kwargs)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=_default)
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message", "field"}}`` with `status`."""
+
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def response(self) -> web.Response:
+        """Render as a JSON response."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "field": self.field}
+        body.update(self.extra)
+        return json_response({"error": body}, status=self.status)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    503: "unavailable",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error; a database that does not answer becomes 503."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return err.response()
+    except DomainError as err:
+        return ApiError(422, err.code, str(err), err.field).response()
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = _STATUS_CODES.get(err.status, "error")
+        message = err.text if err.text and not err.text.startswith(str(err.status)) else err.reason
+        return ApiError(err.status, code, message).response()
+    except DATABASE_ERRORS as err:
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, err)
+        return ApiError(503, "database_unavailable", "the database does not answer").response()
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return ApiError(500, "internal", "internal server error").response()
+
+
+async def principal(request: web.Request, *roles: str) -> Principal:
+    """Resolve the request's bearer token; 401 without a valid one, 403 for another role."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    who = await request.app[DATABASE].store.tokens.resolve(token.strip())
+    if who is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked token")
+    if roles and who.role not in roles:
+        raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
+    return who
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body; 400 when it is not one."""
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", "the body must be a JSON object")
+    return body

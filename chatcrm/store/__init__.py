@@ -1,0 +1,105 @@
+"""The store: every MongoDB query of chatcrm, each scoped by shop."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+from chatcrm.domain import Channel
+from chatcrm.secrets_box import SecretBox
+from chatcrm.store import audit, channels, customers, inbox, messages, orders, shops
+from chatcrm.store.base import Doc
+
+log = logging.getLogger(__name__)
+
+_MODULES = (shops, channels, customers, messages, orders, inbox, audit)
+
+
+class ShopStore:
+    """Everything one shop may read or write. Built only by `Store.for_shop`."""
+
+    def __init__(self, db: AsyncDatabase[Doc], shop_id: str, box: SecretBox) -> None:
+        self.shop_id = shop_id
+        self._db = db
+        self._box = box
+
+    @cached_property
+    def channels(self) -> channels.ShopChannels:
+        """The shop's chat channels."""
+        return channels.ShopChannels(self._db, self.shop_id, self._box)
+
+    @cached_property
+    def customers(self) -> customers.ShopCustomers:
+        """The shop's customers."""
+        return customers.ShopCustomers(self._db, self.shop_id)
+
+    @cached_property
+    def messages(self) -> messages.ShopMessages:
+        """The shop's chat history."""
+        return messages.ShopMessages(self._db, self.shop_id)
+
+    @cached_property
+    def orders(self) -> orders.ShopOrders:
+        """The shop's orders."""
+        return orders.ShopOrders(self._db, self.shop_id)
+
+    @cached_property
+    def audit(self) -> audit.ShopAudit:
+        """The shop's audit trail."""
+        return audit.ShopAudit(self._db, self.shop_id)
+
+
+class Store:
+    """The database handle: one `AsyncMongoClient` per event loop."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], db_name: str, box: SecretBox) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[db_name]
+        self.box = box
+        self.shops = shops.Shops(self.db)
+        self.tokens = shops.Tokens(self.db)
+
+    @classmethod
+    def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:
+        """Create the client (it connects lazily); `timeout_ms` bounds waiting for the server."""
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms * 6, 30000),
+            appname="chatcrm",
+        )
+        return cls(client, db_name, box)
+
+    def for_shop(self, shop_id: str) -> ShopStore:
+        """The shop-scoped view through which all tenant data is read and written."""
+        return ShopStore(self.db, shop_id, self.box)
+
+    async def channel_for_webhook(self, platform: str, channel_id: str) -> Channel | None:
+        """The enabled channel a webhook URL names (with secrets), or None."""
+        return await channels.channel_for_webhook(self.db, self.box, platform, channel_id)
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        await self.client.admin.command("ping")
+        return True
+
+    async def ensure_indexes(self) -> None:
+        """Create every index; safe to run at every start-up, from several processes."""
+        for module in _MODULES:
+            for coll_name, models in module.INDEXES.items():
+                try:
+                    await self.db[coll_name].create_indexes(models)
+                except OperationFailure as err:
+                    if err.code not in (85, 86):  # same keys under another name/options
+                        raise
+                    log.warning("index on %s left as it is: %s", coll_name, err)
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self.client.close()

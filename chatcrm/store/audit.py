@@ -1,0 +1,36 @@
+"""The audit trail: who changed or exported what, and when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
+
+INDEXES = {"audit": [index("shop_id", "at", name="by_time")]}
+
+
+class ShopAudit(ShopScoped):
+    """One shop's audit trail."""
+
+    collection_name = "audit"
+
+    async def record(self, actor: str, action: str, **details: Any) -> str:
+        """Append an entry; return its id."""
+        entry_id = new_id("aud")
+        await self.coll.insert_one(
+            {
+                "_id": entry_id,
+                "shop_id": self.shop_id,
+                "at": utcnow(),
+                "actor": actor,
+                "action": action,
+                **details,
+            }
+        )
+        return entry_id
+
+    async def recent(self, limit: int = 50, action: str | None = None) -> list[Doc]:
+        """Newest entries first."""
+        query = {"action": action} if action else {}
+        cursor = self.coll.find(self.scope(query)).sort([("at", -1), ("_id", -1)]).limit(limit)
+        return await cursor.to_list(None)

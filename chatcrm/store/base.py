@@ -1,0 +1,76 @@
+"""Shared pieces of the store: ids, clocks, and the shop-scoped repository base class."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+Doc = dict[str, Any]
+
+
+def new_id(prefix: str) -> str:
+    """Return a random id like ``cus_3f9a...``; string ids read alike on MongoDB and nx-27017."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, truncated to milliseconds as BSON keeps it."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Return `value` as an aware UTC datetime (the driver may hand back naive UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def index(*keys: str, unique: bool = False, name: str | None = None, **options: Any) -> IndexModel:
+    """Build an ascending compound index; every index of the project is led by ``shop_id``."""
+    kwargs: dict[str, Any] = {"unique": unique, **options}
+    if name:
+        kwargs["name"] = name
+    return IndexModel([(k, 1) for k in keys], **kwargs)
+
+
+class ShopScoped:
+    """Base of the per-shop repositories: every query it builds carries the shop id."""
+
+    collection_name: str = ""
+
+    def __init__(self, db: AsyncDatabase[Doc], shop_id: str) -> None:
+        if not shop_id:
+            raise ValueError("shop_id is required")
+        self.shop_id = shop_id
+        self.coll: AsyncCollection[Doc] = db[self.collection_name]
+
+    def scope(self, query: Mapping[str, Any] | None = None) -> Doc:
+        """Return `query` restricted to this shop (a caller's own shop_id cannot widen it)."""
+        return {**(query or {}), "shop_id": self.shop_id}
+
+    async def insert_new(self, docs: list[Doc]) -> int:
+        """Insert this shop's prepared documents, skipping duplicates of unique keys.
+
+        Used by seeds and imports that may run again; returns how many were inserted.
+        """
+        if not docs:
+            return 0
+        if any(d.get("shop_id") != self.shop_id for d in docs):
+            raise ValueError("document belongs to another shop")
+        try:
+            result = await self.coll.insert_many(docs, ordered=False)
+        except BulkWriteError as err:
+            if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
+                raise
+            return int(err.details.get("nInserted", 0))
+        return len(result.inserted_ids)

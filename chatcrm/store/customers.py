@@ -1,0 +1,80 @@
+"""Customers of a shop: one per (channel, platform user id), with spend aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chatcrm.domain import new_customer_fields
+from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
+
+INDEXES = {
+    "customers": [
+        index("shop_id", "channel", "platform_user_id", unique=True, name="customer_identity"),
+        index("shop_id", "paid_total", "_key", name="by_paid_total"),
+        index("shop_id", "updated_at", "_key", name="by_updated_at"),
+        index("shop_id", "phone", name="by_phone"),
+        index("shop_id", "email", name="by_email"),
+    ]
+}
+
+
+class ShopCustomers(ShopScoped):
+    """One shop's customers."""
+
+    collection_name = "customers"
+
+    async def upsert_contact(
+        self,
+        channel: str,
+        platform_user_id: str,
+        *,
+        channel_id: str | None,
+        at: datetime,
+        currency: str = "THB",
+        set_fields: dict[str, Any] | None = None,
+    ) -> Doc:
+        """Create the customer on first contact or update it; idempotent for the same input.
+
+        `at` moves ``last_contact_at`` forward only, so events arriving out of order never
+        move it back.
+        """
+        cid = new_id("cus")
+        fields = dict(set_fields or {})
+        insert = {k: v for k, v in new_customer_fields(currency).items() if k not in fields}
+        insert.update({"_id": cid, "_key": cid, "first_seen_at": at})
+        identity = self.scope({"channel": channel, "platform_user_id": platform_user_id})
+        # update_one + find_one rather than find_one_and_update(upsert=True): nx-27017 drops
+        # $setOnInsert there, and this form is as correct on MongoDB.
+        await self.coll.update_one(
+            identity,
+            {
+                "$setOnInsert": insert,
+                "$set": {**fields, "channel_id": channel_id, "updated_at": utcnow()},
+                "$max": {"last_contact_at": at},
+            },
+            upsert=True,
+        )
+        doc = await self.coll.find_one(identity)
+        assert doc is not None
+        if as_utc(doc["first_seen_at"]) > at:  # an older event arrived late
+            # a guarded $set, not $min: nx-27017 turns a date compared by $min into a string
+            await self.coll.update_one(
+                {**identity, "first_seen_at": {"$gt": at}}, {"$set": {"first_seen_at": at}}
+            )
+            doc["first_seen_at"] = at
+        return doc
+
+    async def get(self, customer_id: str) -> Doc | None:
+        """This shop's customer by id, or None."""
+        return await self.coll.find_one(self.scope({"_id": customer_id}))
+
+    async def find_identity(self, channel: str, platform_user_id: str) -> Doc | None:
+        """This shop's customer by chat identity, or None."""
+        return await self.coll.find_one(
+            self.scope({"channel": channel, "platform_user_id": platform_user_id})
+        )
+
+    async def count(self, query: dict[str, Any] | None = None) -> int:
+        """How many of this shop's customers match `query`."""
+        return await self.coll.count_documents(self.scope(query))

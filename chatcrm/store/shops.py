@@ -1,0 +1,104 @@
+"""Shops and their API tokens (tokens are stored only as SHA-256 digests)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from chatcrm.domain import ROLES, DomainError, Principal, Shop, validate_shop
+from chatcrm.store.base import Doc, index, new_id, utcnow
+
+INDEXES = {
+    "shops": [index("shop_id", unique=True)],
+    "tokens": [index("shop_id", "role")],
+}
+TOKEN_PREFIX = "ccrm_"  # noqa: S105 - a prefix, not a secret
+
+
+def token_digest(token: str) -> str:
+    """Digest a token is stored under; 256 random bits need no slow password hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Shops:
+    """The shops collection: creating and reading tenants."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.coll = db["shops"]
+
+    async def create(
+        self,
+        name: str,
+        *,
+        timezone: str = "Asia/Bangkok",
+        currency: str = "THB",
+        locale: str = "th",
+        shop_id: str | None = None,
+    ) -> Shop:
+        """Create a shop; with a fixed `shop_id`, return the existing one if already there."""
+        validate_shop(name, timezone, currency, locale)
+        sid = shop_id or new_id("shop")
+        doc = {
+            "name": name.strip(),
+            "timezone": timezone,
+            "currency": currency,
+            "locale": locale,
+        }
+        await self.coll.update_one(
+            {"_id": sid},
+            {"$setOnInsert": {**doc, "shop_id": sid, "created_at": utcnow()}},
+            upsert=True,
+        )
+        shop = await self.get(sid)
+        assert shop is not None
+        return shop
+
+    async def get(self, shop_id: str) -> Shop | None:
+        """Return the shop or None."""
+        doc = await self.coll.find_one({"_id": shop_id})
+        return Shop.from_doc(doc) if doc else None
+
+    async def list(self) -> list[Shop]:
+        """Every shop, oldest first (operator use: CLI and scheduler)."""
+        return [Shop.from_doc(d) async for d in self.coll.find({}).sort("created_at", 1)]
+
+
+class Tokens:
+    """API tokens of shop users, with roles."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.coll = db["tokens"]
+
+    async def create(self, shop_id: str, role: str = "owner", label: str = "owner") -> str:
+        """Create a token and return it in clear text: the only time it is ever visible."""
+        if role not in ROLES:
+            raise DomainError(f"role must be one of {', '.join(ROLES)}", field="role")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        await self.coll.insert_one(
+            {
+                "_id": token_digest(token),
+                "shop_id": shop_id,
+                "role": role,
+                "label": label,
+                "created_at": utcnow(),
+            }
+        )
+        return token
+
+    async def resolve(self, token: str) -> Principal | None:
+        """Return who a presented token belongs to, or None."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        doc = await self.coll.find_one({"_id": token_digest(token)})
+        if doc is None:
+            return None
+        return Principal(
+            shop_id=doc["shop_id"], role=doc["role"], token_id=doc["_id"][:12], label=doc["label"]
+        )
+
+    async def revoke_label(self, shop_id: str, label: str) -> int:
+        """Delete a shop's tokens with this label; return how many."""
+        result = await self.coll.delete_many({"shop_id": shop_id, "label": label})
+        return result.deleted_count

@@ -1,0 +1,1 @@
+"""chatcrm's test suite."""

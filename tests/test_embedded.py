@@ -1,0 +1,164 @@
+"""The embedded default: nx-27017 as a child that never outlives the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "chatcrm.cli"]
+Service = tuple[subprocess.Popen[bytes], int, Path]
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "CHATCRM_SECRET_KEY")}
+    env.update({"CHATCRM_DATA_DIR": str(data_dir), **extra})
+    return env
+
+
+def nx_pids(data_dir: Path) -> list[int]:
+    """Live nx-27017 processes serving `data_dir`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if b"nx_27017" in cmd and str(data_dir.resolve()).encode() in cmd and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def _wait_gone(data_dir: Path, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while nx_pids(data_dir):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the chatcrm command on the embedded default."""
+    return subprocess.run(
+        [*CLI, *args], env=_env(data_dir), capture_output=True, text=True, timeout=120
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """`chatcrm serve` on the embedded default, as a real process."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:  # noqa: S310
+                assert json.loads(r.read()) == {"status": "ok", "database": "embedded"}
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+    yield proc, port, tmp_path
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_stops_service_and_server(service: Service) -> None:
+    proc, _, data_dir = service
+    assert len(nx_pids(data_dir)) == 1
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert _wait_gone(data_dir, timeout=5)
+    assert not (data_dir / "nx-27017.json").exists()
+
+
+def test_killed_service_leaves_no_server(service: Service) -> None:
+    proc, _, data_dir = service
+    proc.kill()
+    proc.wait()
+    assert _wait_gone(data_dir), "nx-27017 outlived a crashed service"
+
+
+def test_cli_beside_running_service_shares_its_server(service: Service) -> None:
+    _, _, data_dir = service
+    before = nx_pids(data_dir)
+    result = run_cli(data_dir, "shop", "create", "ร้านข้างๆ", "--json")
+    assert result.returncode == 0, result.stderr
+    assert nx_pids(data_dir) == before
+    listed = run_cli(data_dir, "shop", "list", "--json")
+    assert "ร้านข้างๆ" in listed.stdout
+
+
+def test_data_survives_restart(tmp_path: Path) -> None:
+    created = run_cli(tmp_path, "shop", "create", "ร้านถาวร", "--json")
+    assert created.returncode == 0, created.stderr
+    shop_id = json.loads(created.stdout)["shop_id"]
+    assert not nx_pids(tmp_path)
+    listed = run_cli(tmp_path, "shop", "list", "--json")
+    assert shop_id in listed.stdout and "ร้านถาวร" in listed.stdout
+    assert not nx_pids(tmp_path)
+
+
+def test_stale_server_is_replaced_not_duplicated(tmp_path: Path) -> None:
+    db_dir = (tmp_path / "db").resolve()
+    db_dir.mkdir(parents=True)
+    port = _free_port()
+    stale = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from nx_27017.nx_27017 import main; main()",
+            "--data-dir",
+            str(db_dir),
+            "--port",
+            str(port),
+            "--log-file",
+            str(tmp_path / "stale.log"),
+            "--pid-file",
+            str(tmp_path / "stale.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1.0)
+        dead_owner = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead_owner.wait()
+        (tmp_path / "nx-27017.json").write_text(
+            json.dumps({"pid": stale.pid, "port": port, "owner": dead_owner.pid})
+        )
+        result = run_cli(tmp_path, "shop", "list", "--json")
+        assert result.returncode == 0, result.stderr
+        assert "stale" in result.stderr
+        assert stale.wait(timeout=10) is not None
+        assert _wait_gone(tmp_path)
+    finally:
+        if stale.poll() is None:
+            stale.kill()

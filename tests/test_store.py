@@ -1,0 +1,116 @@
+"""The store: idempotent writes, tenant scoping, secrets encrypted at rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chatcrm.domain import DomainError
+from chatcrm.store import Store
+from tests.conftest import ShopFixture
+
+LINE_SECRETS = {"channel_secret": "line-secret-value", "access_token": "line-token-value"}
+
+
+async def test_contact_upsert_is_idempotent(store: Store, shop: ShopFixture) -> None:
+    customers = store.for_shop(shop.id).customers
+    at = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    first = await customers.upsert_contact(
+        "line", "U1", channel_id="ch_1", at=at, set_fields={"name": "สมชาย"}
+    )
+    again = await customers.upsert_contact(
+        "line", "U1", channel_id="ch_1", at=at, set_fields={"name": "สมชาย"}
+    )
+    assert first["_id"] == again["_id"]
+    assert await customers.count() == 1
+    assert again["name"] == "สมชาย" and again["phone"] is None and again["tags"] == []
+
+
+async def test_contact_time_never_moves_back(store: Store, shop: ShopFixture) -> None:
+    customers = store.for_shop(shop.id).customers
+    late = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    await customers.upsert_contact("line", "U1", channel_id="c", at=late)
+    doc = await customers.upsert_contact("line", "U1", channel_id="c", at=late - timedelta(hours=1))
+    assert doc["last_contact_at"] == late
+    assert doc["first_seen_at"] == late - timedelta(hours=1)
+
+
+async def test_shop_never_sees_another_shops_documents(
+    store: Store, shop: ShopFixture, other_shop: ShopFixture
+) -> None:
+    a, b = store.for_shop(shop.id), store.for_shop(other_shop.id)
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    cus = await a.customers.upsert_contact("line", "U1", channel_id="c", at=at)
+    channel = await a.channels.add("line", LINE_SECRETS)
+    await a.messages.add(
+        {"customer_id": cus["_id"], "channel": "line", "platform_message_id": "m1", "sent_at": at}
+    )
+    await a.audit.record("test", "customer.edit", customer_id=cus["_id"])
+
+    assert await b.customers.get(cus["_id"]) is None
+    assert await b.customers.find_identity("line", "U1") is None
+    assert await b.customers.count() == 0
+    assert await b.channels.get(channel.id) is None
+    assert await b.channels.list() == []
+    assert await b.channels.set_enabled(channel.id, False) is False
+    assert await b.messages.for_customer(cus["_id"]) == []
+    assert await b.audit.recent() == []
+    # a query that names shop A explicitly is still confined to shop B
+    assert await b.customers.count({"shop_id": shop.id}) == 0
+    assert await a.customers.count() == 1
+
+
+async def test_secrets_are_encrypted_at_rest(store: Store, shop: ShopFixture) -> None:
+    channel = await store.for_shop(shop.id).channels.add("line", LINE_SECRETS)
+    raw = await store.db["channels"].find_one({"_id": channel.id})
+    assert raw is not None
+    assert "line-secret-value" not in str(raw) and "line-token-value" not in str(raw)
+    loaded = await store.channel_for_webhook("line", channel.id)
+    assert loaded is not None and loaded.secrets == LINE_SECRETS
+    assert "line-secret-value" not in repr(loaded)
+    assert "line-secret-value" not in str(channel.public())
+
+
+async def test_missing_secret_is_refused(store: Store, shop: ShopFixture) -> None:
+    with pytest.raises(DomainError) as err:
+        await store.for_shop(shop.id).channels.add("telegram", {"bot_token": "1:a"})
+    assert err.value.field == "secret_token"
+
+
+async def test_disabled_channel_is_not_served(store: Store, shop: ShopFixture) -> None:
+    channels = store.for_shop(shop.id).channels
+    channel = await channels.add("line", LINE_SECRETS)
+    assert await store.channel_for_webhook("telegram", channel.id) is None
+    await channels.set_enabled(channel.id, False)
+    assert await store.channel_for_webhook("line", channel.id) is None
+
+
+async def test_indexes_are_created_idempotently_and_led_by_shop(store: Store) -> None:
+    await store.ensure_indexes()
+    for name in ("customers", "messages", "orders", "inbox", "channels", "audit", "tokens"):
+        info = await store.db[name].index_information()
+        for index_name, spec in info.items():
+            if index_name != "_id_":
+                assert spec["key"][0][0] == "shop_id", (name, index_name)
+
+
+async def test_seed_insert_skips_existing(store: Store, shop: ShopFixture) -> None:
+    customers = store.for_shop(shop.id).customers
+    docs = [
+        {"_id": f"cus_{i}", "shop_id": shop.id, "channel": "line", "platform_user_id": f"U{i}"}
+        for i in range(5)
+    ]
+    assert await customers.insert_new(docs) == 5
+    assert await customers.insert_new(docs) == 0
+    assert await customers.count() == 5
+    with pytest.raises(ValueError):
+        await customers.insert_new([{**docs[0], "shop_id": "shop_other"}])
+
+
+async def test_tokens_are_stored_as_digests(store: Store, shop: ShopFixture) -> None:
+    who = await store.tokens.resolve(shop.owner)
+    assert who is not None and who.shop_id == shop.id and who.role == "owner"
+    assert await store.db["tokens"].count_documents({"_id": shop.owner}) == 0
+    assert await store.tokens.resolve(shop.owner + "x") is None
+    assert await store.tokens.resolve("garbage") is None
