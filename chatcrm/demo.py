@@ -11,6 +11,7 @@ from chatcrm.demo_data import generate
 from chatcrm.keys import DATABASE, SETTINGS
 from chatcrm.store import Store
 from chatcrm.store.base import utcnow
+from chatcrm.store.customer_query import province_key
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
     inserted = {"customers": 0, "orders": 0, "messages": 0}
     if existing < customers:
         data = generate(shop.id, channel_ids, customers=customers, now=utcnow())
+        for doc in data.customers:
+            doc["province_key"] = province_key(doc["province"], doc["postal_code"])
+            doc["_key"] = doc["_id"]
         inserted["customers"] = await scoped.customers.insert_new(data.customers)
         inserted["orders"] = await scoped.orders.insert_new(data.orders)
         inserted["messages"] = await scoped.messages.insert_new(data.messages)

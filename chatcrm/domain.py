@@ -148,6 +148,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "phone": None,
         "email": None,
         "province": None,
+        "province_key": "unknown",
         "postal_code": None,
         "tags": [],
         "notes": "",

@@ -6,13 +6,28 @@ from datetime import datetime
 from typing import Any
 
 from chatcrm.domain import new_customer_fields
+from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
+from chatcrm.store.customer_query import (
+    after_cursor,
+    combine,
+    encode_cursor,
+    filters_query,
+    report_fields,
+    sort_spec,
+)
 
 INDEXES = {
     "customers": [
         index("shop_id", "channel", "platform_user_id", unique=True, name="customer_identity"),
         index("shop_id", "paid_total", "_key", name="by_paid_total"),
         index("shop_id", "updated_at", "_key", name="by_updated_at"),
+        index("shop_id", "last_order_at", "_key", name="by_last_order_at"),
+        index("shop_id", "order_count", "_key", name="by_order_count"),
+        index("shop_id", "name", "_key", name="by_name"),
+        index("shop_id", "channel", "paid_total", "_key", name="by_channel_paid_total"),
+        index("shop_id", "province_key", name="by_province"),
+        index("shop_id", "tags", name="by_tag"),
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "email", name="by_email"),
     ]
@@ -78,3 +93,26 @@ class ShopCustomers(ShopScoped):
     async def count(self, query: dict[str, Any] | None = None) -> int:
         """How many of this shop's customers match `query`."""
         return await self.coll.count_documents(self.scope(query))
+
+    async def search(
+        self,
+        filters: CustomerFilters,
+        sort: Sort,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Doc], str | None]:
+        """One page of the report: matching customers in `sort` order, and the next cursor."""
+        query = combine(filters_query(filters), after_cursor(sort, cursor) if cursor else {})
+        rows = (
+            await self.coll.find(self.scope(query), report_fields())
+            .sort(sort_spec(sort))
+            .limit(limit + 1)
+            .to_list(None)
+        )
+        next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+    async def count_matching(self, filters: CustomerFilters) -> int:
+        """How many customers match `filters`."""
+        return await self.coll.count_documents(self.scope(filters_query(filters)))

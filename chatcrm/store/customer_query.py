@@ -1,0 +1,154 @@
+"""Translation of report filters, sort orders and page cursors into MongoDB queries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from chatcrm.domain import DomainError
+from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
+from chatcrm.store.base import Doc, as_utc
+
+UNKNOWN_PROVINCE = "unknown"
+
+
+def filters_query(filters: CustomerFilters) -> Doc:
+    """The MongoDB filter for `filters` (without the shop id; the repository adds it)."""
+    clauses: list[Doc] = []
+    if filters.ids:
+        clauses.append({"_id": {"$in": list(filters.ids)}})
+    if filters.channels:
+        clauses.append({"channel": {"$in": list(filters.channels)}})
+    if filters.provinces:
+        clauses.append({"province_key": {"$in": list(filters.provinces)}})
+    if filters.postal_code:
+        code = filters.postal_code
+        if code.endswith("*"):
+            clauses.append({"postal_code": {"$regex": "^" + re.escape(code[:-1])}})
+        else:
+            clauses.append({"postal_code": code})
+    updated: Doc = {}
+    if filters.updated_from is not None:
+        updated["$gte"] = filters.updated_from
+    if filters.updated_before is not None:
+        updated["$lt"] = filters.updated_before
+    if updated:
+        clauses.append({"updated_at": updated})
+    if filters.tags:
+        op = "$all" if filters.tag_mode == "all" else "$in"
+        clauses.append({"tags": {op: list(filters.tags)}})
+    if filters.statuses:
+        clauses.append({"status": {"$in": list(filters.statuses)}})
+    if filters.q:
+        text = re.escape(filters.q.strip())
+        alternatives: list[Doc] = [
+            {"name": {"$regex": text, "$options": "i"}},
+            {"email": {"$regex": text, "$options": "i"}},
+        ]
+        digits = re.sub(r"\D", "", filters.q)
+        if len(digits) >= 3:
+            alternatives.append({"phone": {"$regex": re.escape(digits)}})
+        alternatives.append({"platform_user_id": filters.q.strip()})
+        clauses.append({"$or": alternatives})
+    if not clauses:
+        return {}
+    if len(clauses) == 1:
+        return clauses[0]
+    return {"$and": clauses}
+
+
+def sort_spec(sort: Sort) -> list[tuple[str, int]]:
+    """The MongoDB sort: the field, then the unique customer key in the same direction."""
+    direction = 1 if sort.ascending else -1
+    return [(sort.field, direction), ("_key", direction)]
+
+
+def encode_cursor(sort: Sort, doc: Doc) -> str:
+    """An opaque cursor pointing just after `doc` in `sort` order."""
+    value = doc.get(sort.field)
+    if isinstance(value, datetime):
+        value = {"$date": as_utc(value).isoformat()}  # type: ignore[union-attr]
+    raw = json.dumps(
+        {"f": sort.field, "a": sort.ascending, "v": value, "k": doc["_key"]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def after_cursor(sort: Sort, cursor: str) -> Doc:
+    """The MongoDB filter for rows after `cursor`; DomainError(field="cursor") when it is bad.
+
+    Keyset pagination on (sort field, customer key) stays stable under concurrent writes: rows
+    that do not move are never repeated or skipped. Nulls sort before every value.
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        field, ascending, value, key = data["f"], data["a"], data["v"], data["k"]
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["$date"])
+        if not isinstance(key, str):
+            raise ValueError("key")
+    except (ValueError, KeyError, TypeError):
+        raise DomainError("cursor is not valid", field="cursor") from None
+    if field != sort.field or ascending != sort.ascending or field not in SORT_FIELDS:
+        raise DomainError("cursor belongs to another sort order", field="cursor")
+    beyond = "$gt" if ascending else "$lt"
+    # {"$eq": null}, not a bare null: nx-27017 ignores a bare null inside $or (MongoDB agrees
+    # on both forms).
+    same_value_later = {field: {"$eq": value}, "_key": {beyond: key}}
+    if value is None:
+        if ascending:  # after the nulls come every non-null value
+            return {"$or": [same_value_later, {field: {"$ne": None}}]}
+        return same_value_later  # descending: nulls are last
+    later_values: Doc = {field: {beyond: value}}
+    if ascending:
+        return {"$or": [later_values, same_value_later]}
+    return {"$or": [later_values, same_value_later, {field: {"$eq": None}}]}
+
+
+def combine(*queries: Doc) -> Doc:
+    """AND of the non-empty queries."""
+    parts = [q for q in queries if q]
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def province_key(province: str | None, postal_code: str | None) -> str:
+    """The province a customer counts under: its own, else its postal code's, else unknown."""
+    from chatcrm.provinces import normalize_province
+
+    return normalize_province(province, postal_code) or UNKNOWN_PROVINCE
+
+
+def report_fields() -> dict[str, Any]:
+    """Projection of the fields a report row shows."""
+    return {
+        "_id": 1,
+        "_key": 1,
+        "name": 1,
+        "channel": 1,
+        "channel_id": 1,
+        "platform_user_id": 1,
+        "phone": 1,
+        "email": 1,
+        "province": 1,
+        "province_key": 1,
+        "postal_code": 1,
+        "tags": 1,
+        "notes": 1,
+        "status": 1,
+        "currency": 1,
+        "paid_total": 1,
+        "order_count": 1,
+        "unpaid_total": 1,
+        "last_order_at": 1,
+        "first_seen_at": 1,
+        "updated_at": 1,
+        "version": 1,
+    }

@@ -1,0 +1,1 @@
+"""Chat platform connectors: platform SDKs in, domain events out."""

@@ -1,0 +1,1 @@
+"""Customer reports: filters, summaries and exports over the store (no HTTP here)."""

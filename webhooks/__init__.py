@@ -1,0 +1,1 @@
+"""Webhook routes: verify, persist raw, acknowledge."""
