@@ -135,7 +135,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         app,
         host=settings.host,
         port=settings.port,
-        print=lambda _: None,
+        print=log.info,
         access_log=None,
         shutdown_timeout=10,
         handle_signals=True,
