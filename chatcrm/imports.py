@@ -36,6 +36,8 @@ KINDS = ("customers", "orders")
 MAX_ROWS = 50_000
 MAX_ERRORS = 1000
 BATCH = 500
+CONCURRENCY = 16
+"""Order rows recorded at once (each is idempotent, so their order does not matter)."""
 THREAD_ABOVE_BYTES = 64 * 1024
 """Files larger than this are parsed in a worker thread so the event loop stays free."""
 
@@ -337,9 +339,10 @@ async def import_orders(
     """Record orders from parsed rows (idempotent on order id), refreshing each customer once
     per batch."""
     report = ImportReport("orders", rows=len(rows))
-    for start in range(0, len(rows), BATCH):
-        touched: set[str] = set()
-        for number, row in rows[start : start + BATCH]:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(number: int, row: dict[str, str], touched: set[str]) -> None:
+        async with gate:
             try:
                 order = parse_order(order_body(row), currency)
                 doc, created = await record_order(
@@ -347,16 +350,31 @@ async def import_orders(
                 )
             except (DomainError, NotFound, Conflict) as err:
                 report.errors.append(RowError(number, _column(err.field), str(err)))
-                continue
+                return
             if created:
                 report.created += 1
-                touched.add(doc["customer_id"])
             else:
                 report.unchanged += 1
-                if doc.get("dirty"):
-                    touched.add(doc["customer_id"])
-        for customer_id in sorted(touched):
+            if created or doc.get("dirty"):
+                touched.add(doc["customer_id"])
+
+    async def refresh(customer_id: str) -> None:
+        async with gate:
             await refresh_aggregates(shop, customer_id)
+
+    # a repeated order id waits for its first row, so the earlier row always wins
+    seen: set[str] = set()
+    first, repeats = [], []
+    for number, row in rows:
+        (repeats if row.get("order_id") in seen else first).append((number, row))
+        seen.add(row.get("order_id", ""))
+    for part in [first[i : i + BATCH] for i in range(0, len(first), BATCH)] + [
+        [r] for r in repeats
+    ]:
+        touched: set[str] = set()
+        await asyncio.gather(*(one(n, r, touched) for n, r in part))
+        await asyncio.gather(*(refresh(c) for c in sorted(touched)))
+    report.errors.sort(key=lambda e: e.row)
     return report
 
 
