@@ -97,6 +97,23 @@ async def _channel_list(database: Database, args: argparse.Namespace) -> dict[st
     }
 
 
+async def _import(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from pathlib import Path
+
+    from chatcrm.imports import run_import
+
+    shop = await database.store.shops.get(args.shop)
+    if shop is None:
+        raise DomainError(f"no shop with id {args.shop}", field="shop")
+    try:
+        data = await asyncio.to_thread(Path(args.file).read_bytes)
+    except OSError as err:
+        raise DomainError(f"cannot read {args.file}: {err.strerror}", field="file") from None
+    scoped = database.store.for_shop(shop.id)
+    report = await run_import(scoped, args.kind, data, shop.currency, "cli", source=args.file)
+    return report.as_dict()
+
+
 async def _demo(database: Database, args: argparse.Namespace) -> dict[str, Any]:
     from chatcrm.demo import seed_demo
 
@@ -111,10 +128,11 @@ def _run_store_command(settings: Settings, command: Command, args: argparse.Name
     try:
         result = asyncio.run(run())
     except DomainError as err:
-        print(f"chatcrm: {err}", file=sys.stderr)
+        where = f"{err.field}: " if err.field else ""
+        print(f"chatcrm: {where}{err}", file=sys.stderr)
         return 2
     _print(result, args.json)
-    return 0
+    return 1 if result.get("rejected") else 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(sub, "demo", "create the demo shop with realistic data (idempotent)")
     demo.add_argument("--customers", type=int, default=5000)
     demo.set_defaults(store_command=_demo)
+
+    imp = command(sub, "import", "import customers or orders from a CSV file (UTF-8)")
+    imp.add_argument("kind", choices=("customers", "orders"))
+    imp.add_argument("file", help="CSV file; the header row names the columns")
+    imp.add_argument("--shop", required=True)
+    imp.set_defaults(store_command=_import)
 
     sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
         run=_secret_key, json=False

@@ -26,10 +26,16 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """Return `value` as an aware UTC datetime (the driver may hand back naive UTC)."""
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """Return `value` as an aware UTC datetime (the driver may hand back naive UTC).
+
+    A string is parsed as ISO 8601 in UTC: nx-27017 turns a date written by ``$set`` on an
+    existing document into a string like ``2026-01-01 00:00:00``.
+    """
     if value is None:
         return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReplaceOne
+
 from chatcrm.domain import new_customer_fields
 from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
@@ -116,3 +118,65 @@ class ShopCustomers(ShopScoped):
     async def count_matching(self, filters: CustomerFilters) -> int:
         """How many customers match `filters`."""
         return await self.coll.count_documents(self.scope(filters_query(filters)))
+
+    async def find_by_contact(self, field: str, value: str, limit: int = 5) -> list[Doc]:
+        """Customers whose normalised ``phone`` or ``email`` equals `value` (at most `limit`)."""
+        if field not in ("phone", "email"):
+            raise ValueError(field)
+        cursor = self.coll.find(self.scope({field: value})).sort("_key", 1).limit(limit)
+        return await cursor.to_list(None)
+
+    async def linked(self, customer: Doc, limit: int = 20) -> list[Doc]:
+        """Other profiles of the same person: customers sharing this one's phone or e-mail."""
+        alternatives = [{f: customer[f]} for f in ("phone", "email") if customer.get(f)]
+        if not alternatives:
+            return []
+        query = {"$or": alternatives, "_id": {"$ne": customer["_id"]}}
+        cursor = self.coll.find(self.scope(query)).sort("_key", 1).limit(limit)
+        return await cursor.to_list(None)
+
+    async def replace_guarded(self, doc: Doc, fields: dict[str, Any]) -> bool:
+        """Write `fields` onto the customer read as `doc` if nobody changed it since.
+
+        Bumps ``version`` and ``updated_at``. The guard (version and update time as read)
+        makes concurrent writers safe: the loser reads again. A replacement rather than
+        ``$set``: nx-27017 stores a date written by ``$set`` on an existing document as a
+        string.
+        """
+        result = await self.coll.replace_one(self._guard(doc), self._next(doc, fields, utcnow()))
+        return result.modified_count == 1
+
+    def _guard(self, doc: Doc) -> Doc:
+        return self.scope(
+            {"_id": doc["_id"], "version": doc["version"], "updated_at": doc.get("updated_at")}
+        )
+
+    def _next(self, doc: Doc, fields: dict[str, Any], now: datetime) -> Doc:
+        return {
+            **doc,
+            **fields,
+            "shop_id": self.shop_id,
+            "updated_at": now,
+            "version": doc["version"] + 1,
+        }
+
+    async def by_identities(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Doc]:
+        """This shop's customers among (channel, platform user id) pairs."""
+        by_channel: dict[str, list[str]] = {}
+        for channel, user_id in identities:
+            by_channel.setdefault(channel, []).append(user_id)
+        found: dict[tuple[str, str], Doc] = {}
+        for channel, user_ids in by_channel.items():
+            query = {"channel": channel, "platform_user_id": {"$in": user_ids}}
+            for doc in await self.coll.find(self.scope(query)).to_list(None):
+                found[(doc["channel"], doc["platform_user_id"])] = doc
+        return found
+
+    async def apply_changes(self, changes: list[tuple[Doc, dict[str, Any]]]) -> int:
+        """`replace_guarded` for many (customer as read, fields) at once; how many applied."""
+        if not changes:
+            return 0
+        now = utcnow()
+        ops = [ReplaceOne(self._guard(doc), self._next(doc, f, now)) for doc, f in changes]
+        result = await self.coll.bulk_write(ops, ordered=False)
+        return result.modified_count

@@ -1,0 +1,140 @@
+"""Customer detail: GET /api/v1/customers/{id} (owner or staff) with stats and orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chatcrm.api.common import BEARER, error_responses, json_content, shop_context
+from chatcrm.http import ApiError, json_response, principal
+from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
+from chatcrm.store.base import Doc, as_utc, utcnow
+
+routes = web.RouteTableDef()
+
+ORDERS_LIMIT = 100
+
+
+def _channel(doc: Doc) -> dict[str, Any]:
+    return {
+        "customer_id": doc["_id"],
+        "channel": doc.get("channel"),
+        "channel_id": doc.get("channel_id"),
+        "platform_user_id": doc.get("platform_user_id"),
+        "name": doc.get("name"),
+    }
+
+
+@routes.get("/api/v1/customers/{customer_id}")
+async def customer_detail(request: web.Request) -> web.Response:
+    """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
+    who = await principal(request, "owner", "staff")
+    shop, _ = await shop_context(request, who.shop_id)
+    customer_id = request.match_info["customer_id"]
+    doc = await shop.customers.get(customer_id)
+    if doc is None:
+        raise ApiError(404, "not_found", "no such customer", "customer_id")
+    if await shop.orders.has_dirty(customer_id):  # an interrupted order change: finish it
+        doc = await refresh_aggregates(shop, customer_id) or doc
+    orders = await shop.orders.for_customer(customer_id, limit=ORDERS_LIMIT)
+    now = utcnow()
+    since = recent_since(now)
+    linked = await shop.customers.linked(doc)
+    return json_response(
+        {
+            "id": doc["_id"],
+            "name": doc.get("name"),
+            "picture_url": doc.get("picture_url"),
+            "phone": doc.get("phone"),
+            "email": doc.get("email"),
+            "province": doc.get("province_key") if doc.get("province_key") != "unknown" else None,
+            "province_input": doc.get("province"),
+            "postal_code": doc.get("postal_code"),
+            "channel": doc.get("channel"),
+            "platform_user_id": doc.get("platform_user_id"),
+            "channels": [_channel(doc), *(_channel(d) for d in linked)],
+            "tags": doc.get("tags") or [],
+            "notes": doc.get("notes") or "",
+            "status": doc.get("status"),
+            "version": doc.get("version"),
+            "first_seen_at": as_utc(doc.get("first_seen_at")),
+            "last_contact_at": as_utc(doc.get("last_contact_at")),
+            "updated_at": as_utc(doc.get("updated_at")),
+            "stats": {
+                "currency": doc.get("currency"),
+                "paid_total": doc.get("paid_total", 0),
+                "order_count": doc.get("order_count", 0),
+                "average_order_value": average_order_value(
+                    doc.get("paid_total", 0), doc.get("order_count", 0)
+                ),
+                "unpaid_total": doc.get("unpaid_total", 0),
+                "refunded_total": doc.get("refunded_total", 0),
+                "last_order_at": as_utc(doc.get("last_order_at")),
+                "last_3_months": {
+                    "paid_total": await shop.orders.paid_since(customer_id, since),
+                    "since": since,
+                    "until": now,
+                },
+            },
+            "orders": [public_order(o) for o in orders],
+        }
+    )
+
+
+_STATS = {
+    "type": "object",
+    "properties": {
+        "currency": {"type": "string"},
+        "paid_total": {"type": "integer", "description": "paid orders, minor units"},
+        "order_count": {"type": "integer", "description": "paid orders"},
+        "average_order_value": {"type": ["integer", "null"], "description": "paid_total // n"},
+        "unpaid_total": {"type": "integer", "description": "placed, not yet paid"},
+        "refunded_total": {"type": "integer"},
+        "last_order_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_3_months": {
+            "type": "object",
+            "description": "paid orders with paid_at in the last 90 days [since, until]",
+            "properties": {
+                "paid_total": {"type": "integer"},
+                "since": {"type": "string", "format": "date-time"},
+                "until": {"type": "string", "format": "date-time"},
+            },
+        },
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/customers/{customer_id}": {
+        "parameters": [
+            {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "get": {
+            "summary": "A customer: profile, channels, tags, notes, status, stats, orders",
+            "security": BEARER,
+            "responses": {
+                "200": {
+                    "description": "the customer; `orders` newest first (at most 100), "
+                    "`channels` includes other profiles with the same phone or e-mail",
+                    "content": json_content(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string"},
+                                "name": {"type": ["string", "null"]},
+                                "channels": {"type": "array", "items": {"type": "object"}},
+                                "tags": {"type": "array", "items": {"type": "string"}},
+                                "notes": {"type": "string"},
+                                "status": {"type": "string"},
+                                "version": {"type": "integer"},
+                                "stats": _STATS,
+                                "orders": {"type": "array", "items": {"type": "object"}},
+                            },
+                        }
+                    ),
+                },
+                **error_responses(401, 403, 404, 503),
+            },
+        },
+    }
+}
