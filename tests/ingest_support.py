@@ -15,6 +15,7 @@ from chatcrm.config import Settings
 from chatcrm.domain import Channel
 from chatcrm.keys import CONNECTOR_POOL, DATABASE, SETTINGS
 from chatcrm.store import Store
+from connectors.base import Connector
 from connectors.worker import InboxWorker
 from tests.fakes.graph import FakeGraph
 from tests.fakes.line import FakeLine
@@ -51,12 +52,12 @@ async def fakes() -> AsyncIterator[Fakes]:
 
 def settings_for(settings: Settings, fakes: Fakes, **changes: Any) -> Settings:
     """Settings whose platform API base URLs point at the fakes."""
-    return settings.with_changes(
-        line_api_base_url=fakes.line.base_url,
-        telegram_api_base_url=fakes.telegram.base_url,
-        graph_api_base_url=fakes.graph.base_url,
-        **changes,
-    )
+    urls = {
+        "line_api_base_url": fakes.line.base_url,
+        "telegram_api_base_url": fakes.telegram.base_url,
+        "graph_api_base_url": fakes.graph.base_url,
+    }
+    return settings.with_changes(**{**urls, **changes})
 
 
 async def add_channels(store: Store, shop_id: str, fakes: Fakes) -> dict[str, Channel]:
@@ -131,6 +132,10 @@ class Ingest:
         """A worker on the running service's store and connectors."""
         app = self.client.server.app
         return InboxWorker(app[DATABASE].store, app[CONNECTOR_POOL], app[SETTINGS], **options)
+
+    def connector(self, platform: str) -> Connector:
+        """The running service's connector of the shop's channel on `platform`."""
+        return self.client.server.app[CONNECTOR_POOL].get(self.channels[platform])
 
     async def drain(self) -> int:
         """Process every due inbox event."""

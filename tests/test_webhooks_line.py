@@ -191,3 +191,13 @@ async def test_service_workers_process_in_the_background(
         await asyncio.sleep(0.05)
     assert [c["name"] for c in await ingest.customers()] == ["Ploy"]
     assert len(await ingest.messages()) == 1
+
+
+async def test_send_text_pushes_through_the_sdk(ingest: Ingest, fakes: Fakes) -> None:
+    fakes.line.add_profile(USER, "Ploy")
+    await ingest.line("text_user")
+    await ingest.drain()
+    [customer] = await ingest.customers()
+    assert await ingest.connector("line").send_text(customer, "ขอบคุณค่ะ")
+    [push] = fakes.line.pushed()
+    assert push["to"] == USER and push["messages"] == [{"type": "text", "text": "ขอบคุณค่ะ"}]
