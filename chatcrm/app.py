@@ -1,7 +1,12 @@
-"""The aiohttp application factory and its lifecycle (database, HTTP session, workers)."""
+"""The aiohttp application factory and its lifecycle (database, HTTP session, connectors, workers).
+
+This is the composition root: it alone wires `webhooks/` and `connectors/` into the service.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,7 +17,10 @@ from chatcrm.api import setup_routes
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.http import error_middleware
-from chatcrm.keys import DATABASE, HTTP_SESSION, SETTINGS
+from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INBOX_WAKEUP, SETTINGS
+from connectors import ConnectorPool
+from connectors.worker import InboxWorker
+from webhooks import setup_routes as setup_webhook_routes
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +29,13 @@ def create_app(settings: Settings) -> web.Application:
     """Build the service; resources open on start-up and close in reverse on shutdown."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[INBOX_WAKEUP] = asyncio.Event()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)
+    app.cleanup_ctx.append(_connectors)
+    app.cleanup_ctx.append(_inbox_workers)
     setup_routes(app)
+    setup_webhook_routes(app)
     return app
 
 
@@ -38,3 +50,29 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
         app[HTTP_SESSION] = session
         yield
+
+
+async def _connectors(app: web.Application) -> AsyncIterator[None]:
+    pool = ConnectorPool(app[SETTINGS], app[HTTP_SESSION])
+    app[CONNECTOR_POOL] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    workers = [
+        InboxWorker(app[DATABASE].store, app[CONNECTOR_POOL], settings, wakeup=app[INBOX_WAKEUP])
+        for _ in range(settings.inbox_workers)
+    ]
+    tasks = [asyncio.create_task(w.run(), name=f"inbox-worker-{i}") for i, w in enumerate(workers)]
+    if tasks:
+        log.info("inbox workers: %s", len(tasks))
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -12,7 +12,7 @@ from typing import Any
 
 from chatcrm.config import Settings, SettingsError
 from chatcrm.database import Database, open_database
-from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, DomainError
+from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, Channel, DomainError
 from chatcrm.embedded import EmbeddedError
 
 log = logging.getLogger("chatcrm")
@@ -72,12 +72,62 @@ async def _channel_add(database: Database, args: argparse.Namespace) -> dict[str
     shop = database.store.for_shop(args.shop)
     channel = await shop.channels.add(args.platform, secrets, name=args.name)
     await shop.audit.record("cli", "channel.add", channel_id=channel.id, platform=args.platform)
-    return {
+    result = {
         "channel_id": channel.id,
         "platform": channel.platform,
         "name": channel.name,
         "webhook_path": channel.webhook_path,
     }
+    if args.register_webhook:
+        if args.platform != "telegram" or database.settings is None:
+            raise DomainError("--register-webhook is for telegram channels", field="platform")
+        result["webhook_url"] = await _register_telegram_webhook(database.settings, channel)
+    return result
+
+
+async def _register_telegram_webhook(settings: Settings, channel: Channel) -> str:
+    """`setWebhook` through the SDK with the channel's public URL and secret token."""
+    import aiohttp
+
+    from connectors.base import PlatformError
+    from connectors.telegram import TelegramConnector
+
+    if settings.public_url is None:
+        raise DomainError("--register-webhook needs CHATCRM_PUBLIC_URL", field="public_url")
+    url = settings.public_url + channel.webhook_path
+    async with aiohttp.ClientSession() as http:
+        connector = TelegramConnector(channel, settings, http)
+        try:
+            await connector.register_webhook(url)
+        except PlatformError as err:
+            raise DomainError(
+                f"the channel was added, but {err}", field="register_webhook"
+            ) from err
+        finally:
+            await connector.close()
+    return url
+
+
+async def _inbox_failed(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    store = database.store
+    if args.shop:
+        await _require_shop(database, args.shop)
+        events = await store.for_shop(args.shop).inbox.failed(args.limit)
+    else:
+        events = await store.inbox_queue.failed(args.limit)
+    keys = ("id", "shop_id", "platform", "channel_id", "attempts", "received_at", "last_error")
+    return {"failed": [{k: e[k] for k in keys} for e in events]}
+
+
+async def _inbox_retry(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    event = await database.store.inbox_queue.find(args.id)
+    if event is None:
+        raise DomainError(f"no inbox event with id {args.id}", field="id")
+    shop = database.store.for_shop(event["shop_id"])
+    if not await shop.inbox.retry(args.id):
+        raise DomainError(f"inbox event {args.id} is {event['state']}, not failed", field="id")
+    await shop.audit.record("cli", "inbox.retry", event_id=args.id)
+    return {"id": args.id, "state": "pending"}
 
 
 async def _channel_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -224,10 +274,26 @@ def build_parser() -> argparse.ArgumentParser:
     for names in PLATFORM_SECRETS.values():
         for name in names:
             add.add_argument("--" + name.replace("_", "-"), dest=name)
+    add.add_argument(
+        "--register-webhook",
+        action="store_true",
+        help="telegram: call setWebhook with CHATCRM_PUBLIC_URL and the secret token",
+    )
     add.set_defaults(store_command=_channel_add)
     clist = command(channel, "list", "list a shop's channels")
     clist.add_argument("--shop", required=True)
     clist.set_defaults(store_command=_channel_list)
+
+    inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
+        dest="action", required=True
+    )
+    failed = command(inbox, "failed", "list events whose processing failed")
+    failed.add_argument("--shop", help="only this shop's events")
+    failed.add_argument("--limit", type=int, default=100)
+    failed.set_defaults(store_command=_inbox_failed)
+    retry = command(inbox, "retry", "queue a failed event again")
+    retry.add_argument("id")
+    retry.set_defaults(store_command=_inbox_retry)
     return parser
 
 

@@ -21,6 +21,7 @@ class Database:
 
     store: Store
     kind: str  # "embedded" or "mongodb"
+    settings: Settings | None = None
 
 
 @asynccontextmanager
@@ -41,7 +42,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         try:
             await store.ensure_indexes()
             log.info("database: %s (%s), db %s", kind, _redact(uri), settings.mongodb_db)
-            yield Database(store=store, kind=kind)
+            yield Database(store=store, kind=kind, settings=settings)
         finally:
             await store.close()
     finally:

@@ -90,8 +90,11 @@ class EmbeddedMongo:
     server left behind by a process that died is stopped and replaced.
     """
 
-    def __init__(self, data_dir: Path, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, data_dir: Path, startup_timeout: float = 30.0, port: int | None = None
+    ) -> None:
         self.data_dir = data_dir.resolve()
+        self.fixed_port = port  # None: a free port
         self.db_dir = self.data_dir / "db"
         self.startup_timeout = startup_timeout
         self.port: int | None = None
@@ -141,7 +144,7 @@ class EmbeddedMongo:
             return None
 
     def _spawn(self) -> None:
-        port = _free_port()
+        port = self.fixed_port or _free_port()
         log_path = self.data_dir / "nx-27017.log"
         cmd = [
             sys.executable,

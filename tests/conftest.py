@@ -141,3 +141,6 @@ async def shop(store: Store) -> ShopFixture:
 async def other_shop(store: Store) -> ShopFixture:
     """Shop B, whose data shop A must never see."""
     return await make_shop(store, "Shop B")
+
+
+from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures

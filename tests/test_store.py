@@ -91,7 +91,9 @@ async def test_indexes_are_created_idempotently_and_led_by_shop(store: Store) ->
     for name in ("customers", "messages", "orders", "inbox", "channels", "audit", "tokens"):
         info = await store.db[name].index_information()
         for index_name, spec in info.items():
-            if index_name != "_id_":
+            # the inbox workers' cross-shop claim queue is the one documented exception
+            claim_queue = name == "inbox" and [k for k, _ in spec["key"]] == ["state", "due_ms"]
+            if index_name != "_id_" and not claim_queue:
                 assert spec["key"][0][0] == "shop_id", (name, index_name)
 
 

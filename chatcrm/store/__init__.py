@@ -48,6 +48,11 @@ class ShopStore:
         return orders.ShopOrders(self._db, self.shop_id)
 
     @cached_property
+    def inbox(self) -> inbox.ShopInbox:
+        """The shop's raw webhook events."""
+        return inbox.ShopInbox(self._db, self.shop_id)
+
+    @cached_property
     def audit(self) -> audit.ShopAudit:
         """The shop's audit trail."""
         return audit.ShopAudit(self._db, self.shop_id)
@@ -62,6 +67,7 @@ class Store:
         self.box = box
         self.shops = shops.Shops(self.db)
         self.tokens = shops.Tokens(self.db)
+        self.inbox_queue = inbox.InboxQueue(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReplaceOne
+from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import new_customer_fields
+from chatcrm.domain import CUSTOMER_STATUSES, new_customer_fields
 from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
 from chatcrm.store.customer_query import (
@@ -36,6 +37,32 @@ INDEXES = {
 }
 
 
+_MAX_WRITE_ATTEMPTS = 20
+
+
+def _merge_contact(
+    doc: Doc,
+    at: datetime,
+    channel_id: str | None,
+    set_fields: dict[str, Any] | None,
+    status: str | None,
+) -> None:
+    """Apply one contact at time `at` to a customer document, in place."""
+    doc.update(set_fields or {})
+    doc["channel_id"] = channel_id
+    doc["updated_at"] = utcnow()
+    last = as_utc(doc.get("last_contact_at"))
+    if last is None or at > last:
+        doc["last_contact_at"] = at
+    first = as_utc(doc.get("first_seen_at"))
+    if first is None or at < first:
+        doc["first_seen_at"] = at
+    status_at = as_utc(doc.get("status_at"))
+    if status is not None and (status_at is None or at > status_at):
+        doc["status"] = status
+        doc["status_at"] = at
+
+
 class ShopCustomers(ShopScoped):
     """One shop's customers."""
 
@@ -50,37 +77,50 @@ class ShopCustomers(ShopScoped):
         at: datetime,
         currency: str = "THB",
         set_fields: dict[str, Any] | None = None,
+        status: str | None = None,
     ) -> Doc:
         """Create the customer on first contact or update it; idempotent for the same input.
 
-        `at` moves ``last_contact_at`` forward only, so events arriving out of order never
-        move it back.
+        `at` moves ``last_contact_at`` forward and ``first_seen_at`` back only, so events
+        arriving out of order never move them the wrong way; likewise `status` (following /
+        unfollowed / blocked) is applied only when `at` is newer than the event that set the
+        current one (``status_at``).
+
+        Written as read, then insert or a `replace_one` guarded by ``version`` (retried on a
+        concurrent change): nx-27017 stores a date written by ``$set`` as a string and ignores
+        ``$max``/``$min`` on dates, while whole-document writes keep dates on both servers.
+        Every other writer of a customer document must bump ``version`` too.
         """
-        cid = new_id("cus")
-        fields = dict(set_fields or {})
-        insert = {k: v for k, v in new_customer_fields(currency).items() if k not in fields}
-        insert.update({"_id": cid, "_key": cid, "first_seen_at": at})
+        if status is not None and status not in CUSTOMER_STATUSES:
+            raise ValueError(f"unknown customer status {status!r}")
         identity = self.scope({"channel": channel, "platform_user_id": platform_user_id})
-        # update_one + find_one rather than find_one_and_update(upsert=True): nx-27017 drops
-        # $setOnInsert there, and this form is as correct on MongoDB.
-        await self.coll.update_one(
-            identity,
-            {
-                "$setOnInsert": insert,
-                "$set": {**fields, "channel_id": channel_id, "updated_at": utcnow()},
-                "$max": {"last_contact_at": at},
-            },
-            upsert=True,
-        )
-        doc = await self.coll.find_one(identity)
-        assert doc is not None
-        if as_utc(doc["first_seen_at"]) > at:  # an older event arrived late
-            # a guarded $set, not $min: nx-27017 turns a date compared by $min into a string
-            await self.coll.update_one(
-                {**identity, "first_seen_at": {"$gt": at}}, {"$set": {"first_seen_at": at}}
-            )
-            doc["first_seen_at"] = at
-        return doc
+        for _ in range(_MAX_WRITE_ATTEMPTS):
+            doc = await self.coll.find_one(identity)
+            if doc is None:
+                cid = new_id("cus")
+                doc = {
+                    **new_customer_fields(currency),
+                    **identity,
+                    "_id": cid,
+                    "_key": cid,
+                    "first_seen_at": at,
+                    "last_contact_at": at,
+                    "status_at": None,
+                }
+                _merge_contact(doc, at, channel_id, set_fields, status)
+                try:
+                    await self.coll.insert_one(doc)
+                except DuplicateKeyError:
+                    continue  # created concurrently: update that one
+                return doc
+            version = doc.get("version")
+            _merge_contact(doc, at, channel_id, set_fields, status)
+            doc["version"] = (version or 0) + 1
+            guard = {"version": version} if version is not None else {"version": None}
+            result = await self.coll.replace_one({**identity, "_id": doc["_id"], **guard}, doc)
+            if result.matched_count == 1:
+                return doc
+        raise RuntimeError(f"customer {platform_user_id} kept changing; contact not recorded")
 
     async def get(self, customer_id: str) -> Doc | None:
         """This shop's customer by id, or None."""

@@ -2,11 +2,226 @@
 
 from __future__ import annotations
 
-from chatcrm.store.base import index
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 
 INDEXES = {
     "inbox": [
         index("shop_id", "platform", "channel_id", "event_key", unique=True, name="event_identity"),
-        index("shop_id", "state", "due_at", name="by_state"),
+        index("shop_id", "state", "due_ms", name="by_state"),
+        # The worker's claim looks across every shop (see `InboxQueue`), so this one index
+        # cannot be led by shop_id; on a sharded cluster the claim is a scatter-gather query.
+        index("state", "due_ms", name="claim_queue"),
     ]
 }
+
+MAX_EVENT_BYTES = 256 * 1024
+"""Largest raw event kept; a bigger one is stored truncated and marked failed, never lost."""
+
+MAX_ERROR_CHARS = 2000
+
+PENDING, PROCESSING, DONE, FAILED = "pending", "processing", "done", "failed"
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch.
+
+    Queue times (``due_ms``, ``processed_ms``) are integers: they are rewritten with ``$set``,
+    and nx-27017 stores a date written by ``$set`` on an existing document as a string.
+    """
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One platform event as received: its dedupe key and its JSON object."""
+
+    key: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An inbox event leased to one worker until `lease_until`."""
+
+    id: str
+    shop_id: str
+    platform: str
+    channel_id: str
+    raw: dict[str, Any]
+    attempts: int
+    lease: str
+    received_at: datetime
+
+
+def _public(doc: Doc) -> Doc:
+    """An inbox document for operators: the raw event shortened, internal fields dropped."""
+    return {
+        "id": doc["_id"],
+        "shop_id": doc["shop_id"],
+        "platform": doc["platform"],
+        "channel_id": doc["channel_id"],
+        "event_key": doc["event_key"],
+        "state": doc["state"],
+        "attempts": doc["attempts"],
+        "last_error": doc.get("last_error"),
+        "received_at": doc["received_at"],
+        "raw": doc["raw"][:300],
+    }
+
+
+class ShopInbox(ShopScoped):
+    """One shop's raw webhook events."""
+
+    collection_name = "inbox"
+
+    async def put(self, platform: str, channel_id: str, events: Sequence[RawEvent]) -> int:
+        """Store events not seen before (a redelivery is a no-op); return how many were new."""
+        now = utcnow()
+        due = now_ms()
+        docs = []
+        for event in events:
+            raw = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+            too_big = len(raw.encode()) > MAX_EVENT_BYTES
+            docs.append(
+                {
+                    "_id": new_id("evt"),
+                    "shop_id": self.shop_id,
+                    "platform": platform,
+                    "channel_id": channel_id,
+                    "event_key": event.key[:200],
+                    "raw": raw[: MAX_EVENT_BYTES // 4] if too_big else raw,
+                    "state": FAILED if too_big else PENDING,
+                    "attempts": 0,
+                    "due_ms": due,
+                    "lease": None,
+                    "last_error": f"event larger than {MAX_EVENT_BYTES} bytes" if too_big else None,
+                    "received_at": now,
+                    "processed_ms": None,
+                }
+            )
+        if not docs:
+            return 0
+        return await self.insert_new(docs)
+
+    async def get(self, event_id: str) -> Doc | None:
+        """One of this shop's inbox events (for operators), or None."""
+        doc = await self.coll.find_one(self.scope({"_id": event_id}))
+        return _public(doc) if doc else None
+
+    async def count(self, state: str | None = None) -> int:
+        """How many of this shop's events are in `state` (all when None)."""
+        return await self.coll.count_documents(self.scope({"state": state} if state else {}))
+
+    async def failed(self, limit: int = 100) -> list[Doc]:
+        """This shop's failed events, oldest first."""
+        cursor = self.coll.find(self.scope({"state": FAILED})).sort("received_at", 1).limit(limit)
+        return [_public(d) async for d in cursor]
+
+    async def retry(self, event_id: str) -> bool:
+        """Queue a failed event again with fresh attempts; False if it is not a failed event."""
+        result = await self.coll.update_one(
+            self.scope({"_id": event_id, "state": FAILED}),
+            {"$set": {"state": PENDING, "attempts": 0, "due_ms": now_ms(), "lease": None}},
+        )
+        return result.modified_count == 1
+
+
+class InboxQueue:
+    """The workers' side of the inbox: claim, complete, reschedule.
+
+    `claim` is the one system-level query of the store: a worker serves every shop, so it
+    asks for the next due event of any shop (index ``claim_queue``, not led by shop_id). The
+    claimed document carries its shop id and everything the worker writes afterwards goes
+    through `Store.for_shop`. Completion and rescheduling are guarded by the claim's lease
+    token, so a worker whose lease expired cannot overwrite another worker's outcome.
+    """
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.coll = db["inbox"]
+
+    async def claim(self, lease_seconds: float) -> Claim | None:
+        """Lease the next due event (pending, or processing with an expired lease), or None.
+
+        `find_one_and_update` makes the claim atomic: two workers never hold the same event.
+        """
+        now = now_ms()
+        lease = new_id("lease")
+        doc = await self.coll.find_one_and_update(
+            {"state": {"$in": [PENDING, PROCESSING]}, "due_ms": {"$lte": now}},
+            {
+                "$set": {
+                    "state": PROCESSING,
+                    "lease": lease,
+                    "due_ms": now + int(lease_seconds * 1000),
+                },
+                "$inc": {"attempts": 1},
+            },
+            sort=[("due_ms", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        return Claim(
+            id=doc["_id"],
+            shop_id=doc["shop_id"],
+            platform=doc["platform"],
+            channel_id=doc["channel_id"],
+            raw=json.loads(doc["raw"]),
+            attempts=doc["attempts"],
+            lease=lease,
+            received_at=doc["received_at"],
+        )
+
+    async def complete(self, claim: Claim) -> bool:
+        """Mark a claimed event done; False when the lease was lost meanwhile."""
+        result = await self.coll.update_one(
+            {"_id": claim.id, "shop_id": claim.shop_id, "lease": claim.lease},
+            {
+                "$set": {
+                    "state": DONE,
+                    "lease": None,
+                    "due_ms": None,
+                    "processed_ms": now_ms(),
+                    "last_error": None,
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def reschedule(self, claim: Claim, error: str, *, max_attempts: int) -> str:
+        """Record a failed attempt: retry later with backoff, or mark failed; return the state."""
+        state = FAILED if claim.attempts >= max_attempts else PENDING
+        delay = min(2.0**claim.attempts, 600.0) * random.uniform(0.8, 1.2)  # noqa: S311
+        await self.coll.update_one(
+            {"_id": claim.id, "shop_id": claim.shop_id, "lease": claim.lease},
+            {
+                "$set": {
+                    "state": state,
+                    "lease": None,
+                    "due_ms": now_ms() + int(delay * 1000),
+                    "last_error": error[:MAX_ERROR_CHARS],
+                }
+            },
+        )
+        return state
+
+    async def failed(self, limit: int = 100) -> list[Doc]:
+        """Failed events of every shop (operator CLI), oldest first."""
+        cursor = self.coll.find({"state": FAILED}).sort("received_at", 1).limit(limit)
+        return [_public(d) async for d in cursor]
+
+    async def find(self, event_id: str) -> Doc | None:
+        """Any shop's inbox event by its globally unique id (operator CLI), or None."""
+        doc = await self.coll.find_one({"_id": event_id})
+        return _public(doc) if doc else None

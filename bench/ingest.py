@@ -1,0 +1,279 @@
+"""Ingest benchmark: signed LINE webhooks against `chatcrm serve` and a raw-insert baseline.
+
+Run from the repository root: ``.venv/bin/python bench/ingest.py``. Prints acked events/s,
+p50/p99 acknowledge latency, p99 acknowledge -> customer visible, both apps side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.line import FakeLine  # noqa: E402
+from tests.fakes.signing import line_signature  # noqa: E402
+
+SECRET = "0123456789abcdef0123456789abcdef"
+TOKEN = "bench-line-token"
+EVENTS_PER_REQUEST = 5
+CONCURRENCY = 16
+REQUESTS = 300  # per throughput run: 1,500 events
+PACED_RATE = 200  # events/s for the visibility run
+PACED_SECONDS = 10
+WORKERS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def body_for(run: str, batch: int) -> tuple[bytes, list[str]]:
+    users = [
+        f"U{abs(hash(run)) % 10**8:08d}{batch:012d}{i:012d}" for i in range(EVENTS_PER_REQUEST)
+    ]
+    events = [
+        {
+            "type": "message",
+            "mode": "active",
+            "timestamp": int(time.time() * 1000),
+            "source": {"type": "user", "userId": user},
+            "webhookEventId": f"{run}-{batch}-{i}",
+            "deliveryContext": {"isRedelivery": False},
+            "replyToken": f"rt{batch}{i}",
+            "message": {"id": f"{run}{batch}{i:03d}", "type": "text", "text": "สนใจสินค้าค่ะ"},
+        }
+        for i, user in enumerate(users)
+    ]
+    body = json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
+    return body, users
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url) as r:
+                    if r.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def load(
+    url: str, run: str, requests: int, *, concurrency: int = CONCURRENCY, rate: float | None = None
+) -> dict[str, Any]:
+    """Send signed requests; return ack latencies, ack times per user, wall time."""
+    latencies: list[float] = []
+    acked: dict[str, float] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
+    start = time.monotonic()
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            if rate is not None:  # paced: request i leaves at its slot
+                await asyncio.sleep(
+                    max(0.0, start + i * EVENTS_PER_REQUEST / rate - time.monotonic())
+                )
+            body, users = body_for(run, i)
+            headers = {"X-Line-Signature": line_signature(SECRET, body)}
+            t0 = time.monotonic()
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"HTTP {resp.status}")
+            t1 = time.monotonic()
+            latencies.append(t1 - t0)
+            for user in users:
+                acked[user] = t1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+        await asyncio.gather(*(client(s) for _ in range(concurrency)))
+    wall = time.monotonic() - start
+    return {
+        "latencies": latencies,
+        "acked": acked,
+        "wall": wall,
+        "events": requests * EVENTS_PER_REQUEST,
+    }
+
+
+async def watch_visible(
+    uri: str, shop_id: str, users: set[str], done: asyncio.Event, seen: dict[str, float]
+) -> None:
+    client: AsyncMongoClient = AsyncMongoClient(uri)
+    coll = client["chatcrm"]["customers"]
+    try:
+        while not (done.is_set() and not (users - seen.keys())):
+            waiting = list(users - seen.keys())[:500]
+            if waiting:
+                found = coll.find(
+                    {"shop_id": shop_id, "channel": "line", "platform_user_id": {"$in": waiting}},
+                    {"platform_user_id": 1},
+                )
+                now = time.monotonic()
+                async for doc in found:
+                    seen.setdefault(doc["platform_user_id"], now)
+            await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+
+
+def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "chatcrm.cli", *args, "--json"],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def summary(name: str, result: dict[str, Any]) -> dict[str, float]:
+    lat = result["latencies"]
+    return {
+        "events/s": result["events"] / result["wall"],
+        "p50 ms": pct(lat, 50) * 1000,
+        "p99 ms": pct(lat, 99) * 1000,
+    }
+
+
+async def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="chatcrm-bench-"))
+    fake = await FakeLine(access_token=TOKEN).start()
+    env = {
+        **os.environ,
+        "CHATCRM_DATA_DIR": str(tmp),
+        "LINE_API_BASE_URL": fake.base_url,
+        "CHATCRM_INBOX_WORKERS": str(WORKERS),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGODB_URI", None)
+    shop_id = cli(env, "shop", "create", "Bench shop")["shop_id"]
+    channel = cli(
+        env, "channel", "add", "--shop", shop_id, "--platform", "line",
+        "--channel-secret", SECRET, "--access-token", TOKEN,
+    )  # fmt: skip
+    port = free_port()
+    service = subprocess.Popen(
+        [sys.executable, "-m", "chatcrm.cli", "serve", "--port", str(port)], env=env
+    )
+    baseline: subprocess.Popen[bytes] | None = None
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/healthz")
+        state = json.loads((tmp / "nx-27017.json").read_text())
+        uri = f"mongodb://127.0.0.1:{state['port']}/?directConnection=true"
+        url = f"http://127.0.0.1:{port}{channel['webhook_path']}"
+        for run in ("warm", "tput", "paced"):  # profiles for every user the bench sends
+            requests = (
+                20
+                if run == "warm"
+                else REQUESTS
+                if run == "tput"
+                else PACED_RATE * PACED_SECONDS // EVENTS_PER_REQUEST
+            )
+            for i in range(requests):
+                for user in body_for(run, i)[1]:
+                    fake.add_profile(user, f"ลูกค้า {user[-6:]}")
+        await load(url, "warm", 20, concurrency=4)
+
+        # 1. throughput at fixed concurrency
+        svc = await load(url, "tput", REQUESTS)
+        # 2. acknowledge -> visible at a paced 200 events/s
+        paced_requests = PACED_RATE * PACED_SECONDS // EVENTS_PER_REQUEST
+        users = {u for i in range(paced_requests) for u in body_for("paced", i)[1]}
+        seen: dict[str, float] = {}
+        done = asyncio.Event()
+        # let the throughput run's backlog drain first, so the paced run starts clean
+        drain_start = time.monotonic()
+        tput_users = {u for i in range(REQUESTS) for u in body_for("tput", i)[1]}
+        tput_seen: dict[str, float] = {}
+        tput_done = asyncio.Event()
+        tput_done.set()
+        await watch_visible(uri, shop_id, tput_users, tput_done, tput_seen)
+        drain_seconds = time.monotonic() - drain_start
+        watcher = asyncio.create_task(watch_visible(uri, shop_id, users, done, seen))
+        paced = await load(url, "paced", paced_requests, concurrency=32, rate=PACED_RATE)
+        done.set()
+        await asyncio.wait_for(watcher, 120)
+        visible = [seen[u] - paced["acked"][u] for u in users]
+        processed = len(tput_users) / (max(tput_seen.values()) - min(svc["acked"].values()))
+
+        # 3. the baseline on the same embedded database server
+        bport = free_port()
+        baseline = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "baseline.py"),
+                "--uri",
+                uri,
+                "--port",
+                str(bport),
+            ]
+        )
+        await wait_http(f"http://127.0.0.1:{bport}/")
+        burl = f"http://127.0.0.1:{bport}/webhooks/line/baseline"
+        await load(burl, "warm", 20, concurrency=4)
+        base = await load(burl, "tput", REQUESTS)
+    finally:
+        if baseline is not None:
+            baseline.terminate()
+            baseline.wait(10)
+        service.terminate()
+        service.wait(30)
+        await fake.close()
+
+    s, b = summary("chatcrm", svc), summary("baseline", base)
+    print(
+        f"\nIngest benchmark: {REQUESTS} signed LINE requests x {EVENTS_PER_REQUEST} events, "
+        f"concurrency {CONCURRENCY}, embedded nx-27017, {WORKERS} inbox workers"
+    )
+    print(f"{'':28}{'chatcrm':>12}{'baseline':>12}{'ratio':>10}")
+    for key in ("events/s", "p50 ms", "p99 ms"):
+        print(f"{'acked ' + key:28}{s[key]:12.1f}{b[key]:12.1f}{s[key] / b[key]:10.2f}")
+    print(
+        f"{'worker drain events/s':28}{processed:12.1f}"
+        f"   (throughput run's backlog drained {drain_seconds:.1f}s after its last ack)"
+    )
+    print(
+        f"\nack -> customer visible at {PACED_RATE} events/s for {PACED_SECONDS}s "
+        f"({len(users)} events): p50 {pct(visible, 50) * 1000:.0f} ms, "
+        f"p99 {pct(visible, 99) * 1000:.0f} ms, "
+        f"max {max(visible) * 1000:.0f} ms; achieved {len(users) / paced['wall']:.0f} events/s"
+    )
+    checks = [
+        ("throughput >= 0.7 x baseline", s["events/s"] >= 0.7 * b["events/s"]),
+        ("p99 ack <= 2 x baseline", s["p99 ms"] <= 2 * b["p99 ms"]),
+        ("ack->visible p99 < 1 s at 200 events/s", pct(visible, 99) < 1.0),
+    ]
+    for name, ok in checks:
+        print(f"  {'MET ' if ok else 'MISSED'}  {name}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

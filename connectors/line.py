@@ -1,0 +1,167 @@
+"""LINE Messaging API connector (line-bot-sdk v3): signature, events, profiles, push."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from linebot.v3 import SignatureValidator
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PushMessageRequest,
+    TextMessage,
+)
+
+from chatcrm.store.base import Doc
+from chatcrm.store.inbox import RawEvent
+from connectors.base import (
+    MAX_TEXT_CHARS,
+    NETWORK_ERRORS,
+    ChatEvent,
+    ChatMessage,
+    Connector,
+    PayloadError,
+    PlatformError,
+    Profile,
+    SignatureError,
+    clip,
+    digest,
+    from_millis,
+    json_object,
+)
+
+_STATUS = {"follow": "following", "unfollow": "unfollowed"}
+_MEDIA_META = {
+    "image": ("contentProvider",),
+    "video": ("duration", "contentProvider"),
+    "audio": ("duration", "contentProvider"),
+    "file": ("fileName", "fileSize"),
+    "location": ("title", "address", "latitude", "longitude"),
+    "sticker": ("packageId", "stickerId", "stickerResourceType"),
+}
+
+
+def _meta(message: dict[str, Any]) -> dict[str, Any]:
+    meta = {}
+    for key in _MEDIA_META.get(str(message.get("type")), ()):
+        value = message.get(key)
+        if isinstance(value, dict):  # contentProvider: {"type": "line"}
+            value = value.get("type")
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            meta[key] = value if not isinstance(value, str) else value[:500]
+    return meta
+
+
+class LineConnector(Connector):
+    """A LINE Official Account: `X-Line-Signature` checked with the SDK's SignatureValidator."""
+
+    platform = "line"
+    _client: AsyncApiClient | None = None
+
+    def _api(self) -> AsyncMessagingApi:
+        if self._client is None:
+            config = Configuration(
+                access_token=self.channel.secrets["access_token"],
+                host=self.settings.line_api_base_url,
+            )
+            self._client = AsyncApiClient(config)
+        return AsyncMessagingApi(self._client)
+
+    def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
+        """Verify the signature over the raw body, then one raw event per `events` item."""
+        signature = headers.get("X-Line-Signature", "")
+        if not signature:
+            raise SignatureError("missing X-Line-Signature")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SignatureError("the body is not UTF-8, so it cannot be LINE's") from None
+        validator = SignatureValidator(self.channel.secrets["channel_secret"])
+        if not validator.validate(text, signature):
+            raise SignatureError("X-Line-Signature does not match the body")
+        events = json_object(body).get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise PayloadError("events must be a list of objects")
+        return [RawEvent(str(e.get("webhookEventId") or digest(e)), e) for e in events]
+
+    def parse(self, raw: dict[str, Any], received_at: datetime) -> list[ChatEvent]:
+        """A LINE webhook event: message, follow, unfollow, postback; others are ignored."""
+        source = raw.get("source")
+        kind = raw.get("type")
+        if not isinstance(source, dict) or not source.get("userId"):
+            return []  # e.g. a group event without a speaking user
+        conversation_type = str(source.get("type") or "user")
+        conversation_id = source.get("groupId") or source.get("roomId")
+        at = from_millis(raw.get("timestamp"), received_at)
+        message: ChatMessage | None = None
+        if kind == "message":
+            content = raw.get("message")
+            if not isinstance(content, dict) or not content.get("id"):
+                raise PayloadError("a LINE message event without message.id")
+            message = ChatMessage(
+                platform_message_id=str(content["id"]),
+                type=str(content.get("type") or "unknown")[:40],
+                text=clip(content.get("text"), MAX_TEXT_CHARS),
+                meta=_meta(content),
+            )
+        elif kind == "postback":
+            postback = raw.get("postback") or {}
+            message = ChatMessage(
+                platform_message_id=str(raw.get("webhookEventId") or digest(raw)),
+                type="postback",
+                text=clip(postback.get("data"), MAX_TEXT_CHARS),
+            )
+        elif kind not in _STATUS:
+            return []
+        return [
+            ChatEvent(
+                user_id=str(source["userId"]),
+                customer_channel="line",
+                at=at,
+                status=_STATUS.get(str(kind)) if conversation_type == "user" else None,
+                message=message,
+                conversation_type=conversation_type,
+                conversation_id=str(conversation_id) if conversation_id else None,
+            )
+        ]
+
+    async def fetch_profile(self, event: ChatEvent) -> Profile:
+        """Get Profile, or the group/room member profile for a speaker in a group or room."""
+        api = self._api()
+        try:
+            if event.conversation_type == "group" and event.conversation_id:
+                profile: Any = await api.get_group_member_profile(
+                    event.conversation_id, event.user_id
+                )
+            elif event.conversation_type == "room" and event.conversation_id:
+                profile = await api.get_room_member_profile(event.conversation_id, event.user_id)
+            else:
+                profile = await api.get_profile(event.user_id)
+        except ApiException as err:
+            raise PlatformError(f"LINE profile: HTTP {err.status}", status=err.status) from err
+        except NETWORK_ERRORS as err:
+            raise PlatformError(f"LINE profile: {err}") from err
+        return Profile(clip(profile.display_name), clip(profile.picture_url, 1000))
+
+    async def send_text(self, customer: Doc, text: str) -> str:
+        """Push a text message to the customer."""
+        request = PushMessageRequest(
+            to=customer["platform_user_id"], messages=[TextMessage(text=text[:MAX_TEXT_CHARS])]
+        )
+        try:
+            response = await self._api().push_message(request)
+        except ApiException as err:
+            raise PlatformError(f"LINE push: HTTP {err.status}", status=err.status) from err
+        except NETWORK_ERRORS as err:
+            raise PlatformError(f"LINE push: {err}") from err
+        return str(response.sent_messages[0].id)
+
+    async def close(self) -> None:
+        """Close the SDK's HTTP client."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()

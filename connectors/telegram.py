@@ -1,0 +1,193 @@
+"""Telegram Bot API connector (python-telegram-bot): secret token, updates, send_message."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import telegram
+from telegram.error import TelegramError
+
+from chatcrm.store.base import Doc
+from chatcrm.store.inbox import RawEvent
+from connectors.base import (
+    MAX_TEXT_CHARS,
+    NETWORK_ERRORS,
+    ChatEvent,
+    ChatMessage,
+    Connector,
+    PayloadError,
+    PlatformError,
+    Profile,
+    SignatureError,
+    clip,
+    json_object,
+)
+
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+"""Update types chatcrm asks Telegram for when it registers the webhook."""
+
+_MEMBER_STATUS = {"kicked": "blocked", "left": "unfollowed", "member": "following"}
+
+
+def _message(msg: telegram.Message) -> ChatMessage:
+    """Type, text and media metadata of a Telegram message (media is never downloaded)."""
+    meta: dict[str, Any] = {}
+    if msg.text is not None:
+        kind = "text"
+    elif msg.sticker is not None:
+        kind = "sticker"
+        meta = {"emoji": msg.sticker.emoji, "set_name": msg.sticker.set_name}
+    elif msg.photo:
+        kind = "image"
+        biggest = msg.photo[-1]
+        meta = {"file_unique_id": biggest.file_unique_id, "width": biggest.width}
+    elif msg.document is not None:
+        kind = "file"
+        meta = {"file_name": msg.document.file_name, "file_size": msg.document.file_size}
+    elif msg.location is not None:
+        kind = "location"
+        meta = {"latitude": msg.location.latitude, "longitude": msg.location.longitude}
+    elif msg.video is not None:
+        kind = "video"
+    elif msg.voice is not None or msg.audio is not None:
+        kind = "audio"
+    elif msg.contact is not None:
+        kind = "contact"
+    else:
+        kind = "other"
+    return ChatMessage(
+        platform_message_id=f"{msg.chat.id}:{msg.message_id}",
+        type=kind,
+        text=clip(msg.text if msg.text is not None else msg.caption, MAX_TEXT_CHARS),
+        meta={k: v for k, v in meta.items() if v is not None},
+    )
+
+
+def _conversation(chat: telegram.Chat | None) -> tuple[str, str | None]:
+    if chat is None or chat.type == telegram.constants.ChatType.PRIVATE:
+        return "user", None
+    return "group", str(chat.id)
+
+
+class TelegramConnector(Connector):
+    """A Telegram bot: `X-Telegram-Bot-Api-Secret-Token` compared in constant time."""
+
+    platform = "telegram"
+    _sdk_bot: telegram.Bot | None = None
+    _initialized = False
+
+    def _bot(self) -> telegram.Bot:
+        if self._sdk_bot is None:
+            self._sdk_bot = telegram.Bot(
+                self.channel.secrets["bot_token"],
+                base_url=f"{self.settings.telegram_api_base_url}/bot",
+            )
+        return self._sdk_bot
+
+    async def _ready_bot(self) -> telegram.Bot:
+        bot = self._bot()
+        if not self._initialized:
+            await bot.initialize()  # calls getMe once per channel and process
+            self._initialized = True
+        return bot
+
+    def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
+        """Compare the secret token header in constant time; one raw event per update."""
+        presented = headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        expected = self.channel.secrets["secret_token"].encode()
+        if not presented or not hmac.compare_digest(presented, expected):
+            raise SignatureError("missing or wrong X-Telegram-Bot-Api-Secret-Token")
+        update = json_object(body)
+        update_id = update.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise PayloadError("update_id must be an integer")
+        return [RawEvent(str(update_id), update)]
+
+    def parse(self, raw: dict[str, Any], received_at: datetime) -> list[ChatEvent]:
+        """An update parsed by `Update.de_json`: messages, button presses, blocks and unblocks."""
+        try:
+            update = telegram.Update.de_json(raw, self._bot())
+        except (TypeError, ValueError, KeyError) as err:
+            raise PayloadError(f"not a Telegram update: {err}") from err
+        user = update.effective_user
+        if user is None or user.is_bot:
+            return []
+        profile = Profile(clip(user.full_name))
+        msg = update.message or update.edited_message
+        if msg is not None:
+            kind, conversation = _conversation(msg.chat)
+            return [
+                ChatEvent(
+                    user_id=str(user.id),
+                    customer_channel="telegram",
+                    at=msg.date,
+                    message=_message(msg),
+                    conversation_type=kind,
+                    conversation_id=conversation,
+                    profile=profile,
+                )
+            ]
+        if update.callback_query is not None:
+            query = update.callback_query
+            chat = query.message.chat if query.message is not None else None
+            kind, conversation = _conversation(chat)
+            postback = ChatMessage(f"callback:{query.id}", "postback", clip(query.data))
+            return [
+                ChatEvent(
+                    user_id=str(user.id),
+                    customer_channel="telegram",
+                    at=received_at,
+                    message=postback,
+                    conversation_type=kind,
+                    conversation_id=conversation,
+                    profile=profile,
+                )
+            ]
+        member = update.my_chat_member
+        if member is not None and member.chat.type == telegram.constants.ChatType.PRIVATE:
+            status = _MEMBER_STATUS.get(member.new_chat_member.status)
+            if status is not None:
+                return [
+                    ChatEvent(str(user.id), "telegram", member.date, status=status, profile=profile)
+                ]
+        return []
+
+    async def fetch_profile(self, event: ChatEvent) -> Profile:
+        """Telegram sends the user with every update: its `from` user is the profile."""
+        if event.profile is None:
+            raise PlatformError("Telegram has no profile API for bots; none came with the update")
+        return event.profile
+
+    async def send_text(self, customer: Doc, text: str) -> str:
+        """`send_message` to the customer's private chat."""
+        try:
+            bot = await self._ready_bot()
+            message = await bot.send_message(
+                chat_id=int(customer["platform_user_id"]), text=text[:MAX_TEXT_CHARS]
+            )
+        except TelegramError as err:
+            raise PlatformError(f"Telegram send_message: {err.message}") from err
+        except NETWORK_ERRORS as err:
+            raise PlatformError(f"Telegram send_message: {err}") from err
+        return str(message.message_id)
+
+    async def register_webhook(self, url: str) -> None:
+        """`setWebhook` with the URL and the channel's secret token."""
+        try:
+            bot = await self._ready_bot()
+            await bot.set_webhook(
+                url=url,
+                secret_token=self.channel.secrets["secret_token"],
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+        except TelegramError as err:
+            raise PlatformError(f"Telegram setWebhook: {err.message}") from err
+
+    async def close(self) -> None:
+        """Shut the bot's HTTP client down."""
+        if self._sdk_bot is not None and self._initialized:
+            self._initialized = False
+            await self._sdk_bot.shutdown()
