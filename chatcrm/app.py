@@ -17,8 +17,9 @@ from chatcrm.api import setup_routes
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.http import error_middleware
-from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INBOX_WAKEUP, SETTINGS
+from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INGEST_ACTIVITY, SETTINGS
 from connectors import ConnectorPool
+from connectors.activity import IngestActivity
 from connectors.worker import InboxWorker
 from webhooks import setup_routes as setup_webhook_routes
 
@@ -29,7 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the service; resources open on start-up and close in reverse on shutdown."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[INBOX_WAKEUP] = asyncio.Event()
+    app[INGEST_ACTIVITY] = IngestActivity()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
@@ -63,8 +64,15 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
 
 async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    claim_lock = asyncio.Lock()  # one worker at a time waits for events and claims
     workers = [
-        InboxWorker(app[DATABASE].store, app[CONNECTOR_POOL], settings, wakeup=app[INBOX_WAKEUP])
+        InboxWorker(
+            app[DATABASE].store,
+            app[CONNECTOR_POOL],
+            settings,
+            activity=app[INGEST_ACTIVITY],
+            claim_lock=claim_lock,
+        )
         for _ in range(settings.inbox_workers)
     ]
     tasks = [asyncio.create_task(w.run(), name=f"inbox-worker-{i}") for i, w in enumerate(workers)]

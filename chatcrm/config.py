@@ -66,6 +66,8 @@ class Settings:
     profile_max_age_hours: int = 24
     inbox_max_attempts: int = 8
     inbox_workers: int = 2
+    inbox_batch_size: int = 50
+    channel_cache_seconds: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -126,4 +128,8 @@ class Settings:
                 env, "CHATCRM_INBOX_MAX_ATTEMPTS", cls.inbox_max_attempts, 1, 100
             ),
             inbox_workers=_int(env, "CHATCRM_INBOX_WORKERS", cls.inbox_workers, 0, 64),
+            inbox_batch_size=_int(env, "CHATCRM_INBOX_BATCH_SIZE", cls.inbox_batch_size, 1, 1000),
+            channel_cache_seconds=_int(
+                env, "CHATCRM_CHANNEL_CACHE_SECONDS", cls.channel_cache_seconds, 0, 3600
+            ),
         )

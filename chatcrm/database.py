@@ -39,6 +39,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         kind = "mongodb"
     try:
         store = Store.connect(uri, settings.mongodb_db, box)
+        store.channel_cache_seconds = settings.channel_cache_seconds
         try:
             await store.ensure_indexes()
             log.info("database: %s (%s), db %s", kind, _redact(uri), settings.mongodb_db)

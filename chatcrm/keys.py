@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -12,10 +11,11 @@ if TYPE_CHECKING:
     from chatcrm.config import Settings
     from chatcrm.database import Database
     from connectors import ConnectorPool
+    from connectors.activity import IngestActivity
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 HTTP_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_session")
 CONNECTOR_POOL: web.AppKey[ConnectorPool] = web.AppKey("connector_pool")
-INBOX_WAKEUP: web.AppKey[asyncio.Event] = web.AppKey("inbox_wakeup")
-"""Set by a webhook that stored new events, so an idle worker starts at once."""
+INGEST_ACTIVITY: web.AppKey[IngestActivity] = web.AppKey("ingest_activity")
+"""Webhook routes -> inbox workers: new events stored, acknowledgements in flight."""

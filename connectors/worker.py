@@ -1,33 +1,65 @@
-"""The inbox worker: claims stored webhook events with a lease and turns them into data."""
+"""The inbox worker: claims stored webhook events in leased batches and turns them into data."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from chatcrm.config import Settings
+from chatcrm.domain import Channel
 from chatcrm.http import DATABASE_ERRORS
-from chatcrm.store import ShopStore, Store
-from chatcrm.store.base import as_utc, utcnow
+from chatcrm.store import Store
+from chatcrm.store.base import Doc, as_utc, utcnow
+from chatcrm.store.customers import Contact, Identity
 from chatcrm.store.inbox import Claim
 from connectors import ConnectorPool
-from connectors.base import ChatEvent, Connector, PayloadError, PlatformError
+from connectors.activity import IngestActivity
+from connectors.base import ChatEvent, Connector, PayloadError, PlatformError, Profile
 
 log = logging.getLogger(__name__)
+
+PROFILE_FETCHES = 8
+"""Profile fetches in flight at once per batch."""
 
 
 class ChannelUnavailable(Exception):
     """The event's channel is gone or disabled (it may come back: the event is retried)."""
 
 
-class InboxWorker:
-    """Process inbox events one at a time; run several (in one or many processes) at once.
+@dataclass
+class _Parsed:
+    """A claimed event and the domain events it holds."""
 
-    A claim is a lease: an event whose worker died is claimed again once the lease expires,
-    so nothing is lost; every write is idempotent (customer upsert, message unique key), so
-    an event processed again after a crash is stored once.
+    claim: Claim
+    connector: Connector
+    events: list[ChatEvent]
+
+
+@dataclass
+class _Batch:
+    """What became of each claimed event of a batch."""
+
+    failed: dict[str, tuple[Claim, str, bool]] = field(default_factory=dict)
+
+    def fail(self, claim: Claim, error: str, *, permanent: bool = False) -> None:
+        """Record the first failure of a claimed event (`permanent`: never retry it)."""
+        self.failed.setdefault(claim.id, (claim, error, permanent))
+
+
+class InboxWorker:
+    """Process inbox events in batches; run several (in one or many processes) at once.
+
+    A claim is a lease on a batch: events whose worker died are claimed again once the lease
+    expires, so nothing is lost; every write is idempotent (customer merges, message unique
+    key), so an event processed again after a crash is stored once. One event's failure is
+    rescheduled alone; the rest of its batch completes.
+
+    Workers of one process share `claim_lock`, so one of them at a time waits for new events
+    and claims; the others are processing. Claims wait for the webhook routes of the process
+    to be quiet (up to `ack_priority_seconds`): acknowledgements go first.
     """
 
     def __init__(
@@ -38,78 +70,132 @@ class InboxWorker:
         *,
         lease_seconds: float = 30.0,
         idle_seconds: float = 0.5,
-        wakeup: asyncio.Event | None = None,
+        max_idle_seconds: float = 5.0,
+        linger_seconds: float = 0.05,
+        ack_priority_seconds: float = 0.25,
+        batch_size: int | None = None,
+        activity: IngestActivity | None = None,
+        claim_lock: asyncio.Lock | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
         self.settings = settings
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
-        self.wakeup = wakeup or asyncio.Event()
+        self.max_idle_seconds = max_idle_seconds
+        self.linger_seconds = linger_seconds
+        self.ack_priority_seconds = ack_priority_seconds
+        self.batch_size = batch_size or settings.inbox_batch_size
+        self.activity = activity or IngestActivity()
+        self.claim_lock = claim_lock or asyncio.Lock()
         self._currency: dict[str, str] = {}
 
     async def run(self) -> None:
-        """Work until cancelled; a database outage pauses the worker, never stops it."""
+        """Work until cancelled; a database outage pauses the worker, never stops it.
+
+        Idle, it is woken by the process's webhook routes, or polls (for other processes'
+        events and retries coming due) every `idle_seconds`, doubling up to `max_idle_seconds`
+        while nothing comes.
+        """
+        idle = self.idle_seconds
+        backlog = True  # look at once: a stopped process may have left events
         while True:
+            claims: list[Claim] = []
             try:
-                worked = await self.run_once()
+                async with self.claim_lock:
+                    if not backlog:
+                        if await self.activity.wait_for_events(idle):
+                            idle = self.idle_seconds
+                            await asyncio.sleep(self.linger_seconds)  # let a burst gather
+                        else:
+                            idle = min(idle * 2, self.max_idle_seconds)
+                    await self.activity.until_quiet(self.ack_priority_seconds)
+                    claims = await self.store.inbox_queue.claim_batch(
+                        self.batch_size, self.lease_seconds
+                    )
+                if claims:
+                    idle = self.idle_seconds
+                    await self.process_batch(claims)
             except DATABASE_ERRORS as err:
                 log.warning("inbox worker: database unavailable: %s", err)
-                worked = False
+                claims = []
             except Exception:
                 log.exception("inbox worker: unexpected error")
-                worked = False
-            if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), self.idle_seconds)
-                self.wakeup.clear()
+                claims = []
+            backlog = len(claims) >= self.batch_size
 
     async def drain(self) -> int:
         """Process due events until none is left; return how many were claimed."""
         count = 0
-        while await self.run_once():
-            count += 1
+        while claims := await self.store.inbox_queue.claim_batch(
+            self.batch_size, self.lease_seconds
+        ):
+            await self.process_batch(claims)
+            count += len(claims)
         return count
 
-    async def run_once(self) -> bool:
-        """Claim and process one due event; False when there was none."""
-        claim = await self.store.inbox_queue.claim(self.lease_seconds)
-        if claim is None:
-            return False
-        if claim.attempts > self.settings.inbox_max_attempts:  # its workers kept dying
-            await self.store.inbox_queue.reschedule(
-                claim, "abandoned: processing never finished", max_attempts=0
-            )
-            return True
-        try:
-            await self.process(claim)
-        except DATABASE_ERRORS:
-            raise  # the lease expires and the event is claimed again
-        except PayloadError as err:
-            # the same bytes will never parse: no point in retrying
-            log.warning("inbox event %s cannot be parsed: %s", claim.id, err)
-            await self.store.inbox_queue.reschedule(claim, f"payload: {err}", max_attempts=0)
-            return True
-        except Exception as err:
-            state = await self.store.inbox_queue.reschedule(
-                claim, f"{type(err).__name__}: {err}", max_attempts=self.settings.inbox_max_attempts
+    async def process_batch(self, claims: list[Claim]) -> None:
+        """Turn claimed events into customers and messages, then complete or reschedule each.
+
+        Database outages propagate (the lease expires and the batch is claimed again).
+        """
+        batch = _Batch()
+        channels: dict[tuple[str, str], Channel | None] = {}
+        by_shop: dict[str, list[_Parsed]] = {}
+        for claim in claims:
+            parsed = await self._parse(claim, batch, channels)
+            if parsed is not None:
+                by_shop.setdefault(claim.shop_id, []).append(parsed)
+        for shop_id, items in by_shop.items():
+            try:
+                await self._apply(shop_id, items, batch)
+            except DATABASE_ERRORS:
+                raise
+            except Exception as err:
+                log.exception("inbox batch of shop %s failed", shop_id)
+                for item in items:
+                    batch.fail(item.claim, f"{type(err).__name__}: {err}")
+        queue = self.store.inbox_queue
+        done = [c for c in claims if c.id not in batch.failed]
+        if done:
+            await queue.complete(done)
+        for claim, error, permanent in batch.failed.values():
+            state = await queue.reschedule(
+                claim, error, max_attempts=0 if permanent else self.settings.inbox_max_attempts
             )
             log.warning(
-                "inbox event %s attempt %s failed (%s): %s", claim.id, claim.attempts, state, err
+                "inbox event %s attempt %s failed (%s): %s", claim.id, claim.attempts, state, error
             )
-            return True
-        await self.store.inbox_queue.complete(claim)
-        return True
 
-    async def process(self, claim: Claim) -> None:
-        """Turn one claimed event into customers and messages."""
-        shop = self.store.for_shop(claim.shop_id)
-        channel = await shop.channels.get(claim.channel_id)
-        if channel is None or not channel.enabled or channel.platform != claim.platform:
-            raise ChannelUnavailable(f"channel {claim.channel_id} is missing or disabled")
+    async def _parse(
+        self, claim: Claim, batch: _Batch, channels: dict[tuple[str, str], Channel | None]
+    ) -> _Parsed | None:
+        """The claimed event's connector and domain events; None (and a failure) if unusable."""
+        if claim.attempts > self.settings.inbox_max_attempts:  # its workers kept dying
+            batch.fail(claim, "abandoned: processing never finished", permanent=True)
+            return None
+        key = (claim.platform, claim.channel_id)
+        if key not in channels:
+            channels[key] = await self.store.channel_for_webhook(*key)
+        channel = channels[key]
+        if channel is None or channel.shop_id != claim.shop_id:
+            message = f"channel {claim.channel_id} is missing or disabled"
+            batch.fail(claim, f"{ChannelUnavailable.__name__}: {message}")
+            return None
         connector = self.pool.get(channel)
-        for event in connector.parse(claim.raw, claim.received_at):
-            await self._apply(shop, connector, event)
+        try:
+            raw = json.loads(claim.raw)
+            if not isinstance(raw, dict):
+                raise PayloadError("the stored event is not a JSON object")
+            events = connector.parse(raw, as_utc(claim.received_at) or utcnow())
+        except (PayloadError, ValueError) as err:
+            # the same bytes will never parse: no point in retrying
+            batch.fail(claim, f"payload: {err}", permanent=True)
+            return None
+        except Exception as err:
+            batch.fail(claim, f"{type(err).__name__}: {err}")
+            return None
+        return _Parsed(claim, connector, events)
 
     async def _shop_currency(self, shop_id: str) -> str:
         if shop_id not in self._currency:
@@ -117,44 +203,53 @@ class InboxWorker:
             self._currency[shop_id] = found.currency if found else "THB"
         return self._currency[shop_id]
 
-    def _stale(self, customer: dict[str, object] | None) -> bool:
-        fetched = as_utc(customer.get("profile_fetched_at")) if customer else None  # type: ignore[arg-type]
+    def _stale(self, customer: Doc | None) -> bool:
+        fetched = as_utc(customer.get("profile_fetched_at")) if customer else None
         max_age = timedelta(hours=self.settings.profile_max_age_hours)
         return fetched is None or utcnow() - fetched >= max_age
 
-    async def _apply(self, shop: ShopStore, connector: Connector, event: ChatEvent) -> None:
-        profile = event.profile
-        if profile is None:
-            existing = await shop.customers.find_identity(event.customer_channel, event.user_id)
-            if self._stale(existing):
-                try:
-                    profile = await connector.fetch_profile(event)
-                except PlatformError as err:
-                    # the customer is stored with what is known; the next event retries
-                    log.warning("profile of a %s user not fetched: %s", connector.platform, err)
-        fields: dict[str, object] = {}
-        if profile is not None:
-            fields = {
+    async def _apply(self, shop_id: str, items: list[_Parsed], batch: _Batch) -> None:
+        """One shop's events: customers (each written once), then messages."""
+        shop = self.store.for_shop(shop_id)
+        pairs = [(item, event) for item in items for event in item.events]
+        if not pairs:
+            return
+        identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
+        existing = await shop.customers.by_identities(identities)
+        profiles = await self._profiles(pairs, existing)
+        fields = {
+            identity: {
                 "name": profile.name,
                 "picture_url": profile.picture_url,
                 "profile_fetched_at": utcnow(),
             }
-        customer = await shop.customers.upsert_contact(
-            event.customer_channel,
-            event.user_id,
-            channel_id=connector.channel.id,
-            at=event.at,
-            currency=await self._shop_currency(shop.shop_id),
+            for identity, profile in profiles.items()
+        }
+        contacts = [
+            Contact(e.customer_channel, e.user_id, item.connector.channel.id, e.at, e.status)
+            for item, e in pairs
+        ]
+        customers, errors = await shop.customers.record_contacts(
+            contacts,
+            existing,
+            currency=await self._shop_currency(shop_id),
             set_fields=fields,
-            status=event.status,
         )
-        if event.message is not None:
+        messages: list[Doc] = []
+        owners: list[Claim] = []
+        for item, event in pairs:
+            identity = (event.customer_channel, event.user_id)
+            if identity in errors:
+                batch.fail(item.claim, f"customer: {errors[identity]}")
+                continue
+            if event.message is None:
+                continue
             message = event.message
-            await shop.messages.add(
+            messages.append(
                 {
-                    "customer_id": customer["_id"],
+                    "customer_id": customers[identity]["_id"],
                     "channel": event.customer_channel,
-                    "channel_id": connector.channel.id,
+                    "channel_id": item.connector.channel.id,
                     "direction": "in",
                     "type": message.type,
                     "text": message.text,
@@ -165,3 +260,41 @@ class InboxWorker:
                     "meta": message.meta,
                 }
             )
+            owners.append(item.claim)
+        for index, error in (await shop.messages.add_many(messages)).items():
+            batch.fail(owners[index], f"message: {error}")
+
+    async def _profiles(
+        self, pairs: list[tuple[_Parsed, ChatEvent]], existing: dict[Identity, Doc]
+    ) -> dict[Identity, Profile]:
+        """Each customer's profile: the last one an event carried, else fetched if stale.
+
+        Fetches run concurrently (at most `PROFILE_FETCHES` at once); a failed fetch is logged
+        and the customer is stored with what is known (the next contact fetches again).
+        """
+        carried: dict[Identity, Profile] = {}
+        wanted: dict[Identity, tuple[Connector, ChatEvent]] = {}
+        for item, event in pairs:
+            identity = (event.customer_channel, event.user_id)
+            if event.profile is not None:
+                carried[identity] = event.profile
+            elif identity not in wanted:
+                wanted[identity] = (item.connector, event)
+        fetch = {
+            identity: found
+            for identity, found in wanted.items()
+            if identity not in carried and self._stale(existing.get(identity))
+        }
+        gate = asyncio.Semaphore(PROFILE_FETCHES)
+
+        async def one(connector: Connector, event: ChatEvent) -> Profile | None:
+            async with gate:
+                try:
+                    return await connector.fetch_profile(event)
+                except PlatformError as err:
+                    log.warning("profile of a %s user not fetched: %s", connector.platform, err)
+                    return None
+
+        fetched = await asyncio.gather(*(one(c, e) for c, e in fetch.values()))
+        profiles = {i: p for i, p in zip(fetch, fetched, strict=True) if p is not None}
+        return {**profiles, **carried}

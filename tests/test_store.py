@@ -92,7 +92,7 @@ async def test_indexes_are_created_idempotently_and_led_by_shop(store: Store) ->
         info = await store.db[name].index_information()
         for index_name, spec in info.items():
             # the inbox workers' cross-shop claim queue is the one documented exception
-            claim_queue = name == "inbox" and [k for k, _ in spec["key"]] == ["state", "due_ms"]
+            claim_queue = name == "inbox" and [k for k, _ in spec["key"]] == ["due_ms", "state"]
             if index_name != "_id_" and not claim_queue:
                 assert spec["key"][0][0] == "shop_id", (name, index_name)
 

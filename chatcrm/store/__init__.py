@@ -61,6 +61,9 @@ class ShopStore:
 class Store:
     """The database handle: one `AsyncMongoClient` per event loop."""
 
+    channel_cache_seconds: float = 0.0
+    """How old a cached channel `channel_for_webhook` may answer with (0: always read)."""
+
     def __init__(self, client: AsyncMongoClient[Doc], db_name: str, box: SecretBox) -> None:
         self.client = client
         self.db: AsyncDatabase[Doc] = client[db_name]
@@ -87,8 +90,13 @@ class Store:
         return ShopStore(self.db, shop_id, self.box)
 
     async def channel_for_webhook(self, platform: str, channel_id: str) -> Channel | None:
-        """The enabled channel a webhook URL names (with secrets), or None."""
-        return await channels.channel_for_webhook(self.db, self.box, platform, channel_id)
+        """The enabled channel a webhook URL names (with secrets), or None.
+
+        Served from the process's channel cache for up to `channel_cache_seconds`.
+        """
+        return await channels.channel_for_webhook(
+            self.db, self.box, platform, channel_id, max_age=self.channel_cache_seconds
+        )
 
     async def ping(self) -> bool:
         """True when the database answers."""
@@ -105,6 +113,10 @@ class Store:
                     if err.code not in (85, 86):  # same keys under another name/options
                         raise
                     log.warning("index on %s left as it is: %s", coll_name, err)
+        for coll_name, retired in inbox.RETIRED_INDEXES.items():
+            async for info in await self.db[coll_name].list_indexes():
+                if list(info["key"].items()) in retired:
+                    await self.db[coll_name].drop_index(info["name"])
 
     async def close(self) -> None:
         """Close the client."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,19 +65,60 @@ class ShopScoped:
         """Return `query` restricted to this shop (a caller's own shop_id cannot widen it)."""
         return {**(query or {}), "shop_id": self.shop_id}
 
+    def exact(self, query: Mapping[str, Any]) -> Doc:
+        """`scope(query)` with every equality written as ``{"$eq": value}``.
+
+        The same query on MongoDB; nx-27017 turns a bare equality into a test that also
+        searches arrays, which no index serves, while ``$eq`` uses a compound index. For
+        hot lookups by a unique key.
+        """
+        return {k: {"$eq": v} for k, v in self.scope(query).items()}
+
     async def insert_new(self, docs: list[Doc]) -> int:
         """Insert this shop's prepared documents, skipping duplicates of unique keys.
 
-        Used by seeds and imports that may run again; returns how many were inserted.
+        Used by seeds, imports and the webhook inbox, whose documents may arrive again;
+        returns how many were inserted. Any other write error is raised.
+        """
+        outcome = await self.insert_unordered(docs)
+        if outcome.errors:
+            raise BulkWriteError(outcome.details)
+        return outcome.inserted
+
+    async def insert_unordered(self, docs: list[Doc]) -> InsertOutcome:
+        """Insert this shop's documents with one unordered ``insert_many``, reporting per document.
+
+        A document whose unique key exists already is a duplicate, not an error; the others
+        are inserted even when some fail.
         """
         if not docs:
-            return 0
+            return InsertOutcome(0, set(), {}, {})
         if any(d.get("shop_id") != self.shop_id for d in docs):
             raise ValueError("document belongs to another shop")
         try:
             result = await self.coll.insert_many(docs, ordered=False)
         except BulkWriteError as err:
-            if any(e.get("code") != 11000 for e in err.details.get("writeErrors", [])):
-                raise
-            return int(err.details.get("nInserted", 0))
-        return len(result.inserted_ids)
+            duplicates: set[int] = set()
+            errors: dict[int, str] = {}
+            for error in err.details.get("writeErrors", []):
+                if error.get("code") == DUPLICATE_KEY:
+                    duplicates.add(int(error["index"]))
+                else:
+                    errors[int(error["index"])] = str(error.get("errmsg", "write error"))
+            inserted = int(err.details.get("nInserted", len(docs) - len(duplicates) - len(errors)))
+            return InsertOutcome(inserted, duplicates, errors, err.details)
+        return InsertOutcome(len(result.inserted_ids), set(), {}, {})
+
+
+DUPLICATE_KEY = 11000
+"""MongoDB's error code for a unique index violation."""
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    """What an unordered insert did: `duplicates` and `errors` hold indexes into the input."""
+
+    inserted: int
+    duplicates: set[int]
+    errors: dict[int, str]
+    details: dict[str, Any]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,6 +25,53 @@ def _channel(doc: Doc, box: SecretBox) -> Channel:
         secrets={k: box.decrypt(v) for k, v in doc.get("secrets", {}).items()},
         config=doc.get("config", {}),
     )
+
+
+class ChannelCache:
+    """Enabled channels by (database, id) for a few seconds, shared by every `Store` of a process.
+
+    Spares the webhook route and the workers a database round trip per request. A change made
+    through `ShopChannels` in this process drops the entry at once; a change made by another
+    process (another service instance, the CLI) is seen once the entry is `max_age` old. Only
+    channels that exist and are enabled are kept, so unknown ids cannot fill it.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, Channel]] = {}
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every `forget`: a lookup that started before it must not be cached."""
+        return self._generation
+
+    def get(self, db_name: str, channel_id: str, max_age: float) -> Channel | None:
+        """The cached channel, or None when absent or older than `max_age` seconds."""
+        entry = self._entries.get((db_name, channel_id))
+        if entry is None or self.clock() - entry[0] >= max_age:
+            return None
+        return entry[1]
+
+    def put(self, db_name: str, channel: Channel, generation: int) -> None:
+        """Keep `channel`, read while `generation` was current (else it may be stale)."""
+        if generation != self._generation or not channel.enabled:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[(db_name, channel.id)] = (self.clock(), channel)
+
+    def forget(self, channel_id: str) -> None:
+        """Drop a channel that changed (from every database's entries)."""
+        self._generation += 1
+        for key in [k for k in self._entries if k[1] == channel_id]:
+            del self._entries[key]
+
+
+CHANNEL_CACHE = ChannelCache()
+"""The process's channel cache (see `Store.channel_for_webhook`)."""
 
 
 class ShopChannels(ShopScoped):
@@ -57,6 +106,7 @@ class ShopChannels(ShopScoped):
             "created_at": utcnow(),
         }
         await self.coll.update_one({"_id": cid}, {"$setOnInsert": doc}, upsert=True)
+        CHANNEL_CACHE.forget(cid)
         channel = await self.get(cid)
         assert channel is not None
         return channel
@@ -76,6 +126,7 @@ class ShopChannels(ShopScoped):
         result = await self.coll.update_one(
             self.scope({"_id": channel_id}), {"$set": {"enabled": enabled, "updated_at": utcnow()}}
         )
+        CHANNEL_CACHE.forget(channel_id)
         return result.matched_count == 1
 
     async def update_config(self, channel_id: str, config: dict[str, Any]) -> None:
@@ -84,17 +135,34 @@ class ShopChannels(ShopScoped):
             self.scope({"_id": channel_id}),
             {"$set": {f"config.{k}": v for k, v in config.items()}},
         )
+        CHANNEL_CACHE.forget(channel_id)
 
 
 async def channel_for_webhook(
-    db: AsyncDatabase[Doc], box: SecretBox, platform: str, channel_id: str
+    db: AsyncDatabase[Doc],
+    box: SecretBox,
+    platform: str,
+    channel_id: str,
+    *,
+    max_age: float = 0.0,
 ) -> Channel | None:
     """The enabled channel a webhook URL names, with its secrets, or None.
 
     This is the one lookup not scoped by a shop: the URL carries only the channel id, and the
-    channel's document says which shop it belongs to.
+    channel's document says which shop it belongs to. With `max_age` > 0 an answer up to that
+    many seconds old may come from `CHANNEL_CACHE` (see there for what that means).
     """
     if len(channel_id) > 64:
         return None
+    if max_age > 0:
+        cached = CHANNEL_CACHE.get(db.name, channel_id, max_age)
+        if cached is not None:
+            return cached if cached.platform == platform else None
+    generation = CHANNEL_CACHE.generation
     doc = await db["channels"].find_one({"_id": channel_id, "platform": platform, "enabled": True})
-    return _channel(doc, box) if doc else None
+    if doc is None:
+        return None
+    channel = _channel(doc, box)
+    if max_age > 0:
+        CHANNEL_CACHE.put(db.name, channel, generation)
+    return channel

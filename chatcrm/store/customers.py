@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +41,54 @@ INDEXES = {
 
 
 _MAX_WRITE_ATTEMPTS = 20
+
+Identity = tuple[str, str]
+"""A customer's (channel, platform user id)."""
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One contact of a platform user at time `at` (a chat event), for `record_contacts`."""
+
+    channel: str
+    platform_user_id: str
+    channel_id: str | None
+    at: datetime
+    status: str | None = None
+
+    @property
+    def identity(self) -> Identity:
+        """The customer this contact is about."""
+        return (self.channel, self.platform_user_id)
+
+
+_CONTACT_FIELDS = (
+    "_id",
+    "version",
+    "updated_at",
+    "channel_id",
+    "last_contact_at",
+    "first_seen_at",
+    "status",
+    "status_at",
+)
+
+
+def _written(stored: Doc | None, intended: Doc, fields: dict[str, Any]) -> bool:
+    """True when `stored` carries every field a contact merge set in `intended`."""
+    if stored is None:
+        return False
+    for name in (*_CONTACT_FIELDS, *fields):
+        a, b = stored.get(name), intended.get(name)
+        if isinstance(a, datetime | str) and isinstance(b, datetime):
+            try:
+                a = as_utc(a)
+            except ValueError:
+                return False
+            b = as_utc(b)
+        if a != b:
+            return False
+    return True
 
 
 def _merge_contact(
@@ -95,18 +146,9 @@ class ShopCustomers(ShopScoped):
             raise ValueError(f"unknown customer status {status!r}")
         identity = self.scope({"channel": channel, "platform_user_id": platform_user_id})
         for _ in range(_MAX_WRITE_ATTEMPTS):
-            doc = await self.coll.find_one(identity)
+            doc = await self.find_identity(channel, platform_user_id)
             if doc is None:
-                cid = new_id("cus")
-                doc = {
-                    **new_customer_fields(currency),
-                    **identity,
-                    "_id": cid,
-                    "_key": cid,
-                    "first_seen_at": at,
-                    "last_contact_at": at,
-                    "status_at": None,
-                }
+                doc = self._new_customer(channel, platform_user_id, at, currency)
                 _merge_contact(doc, at, channel_id, set_fields, status)
                 try:
                     await self.coll.insert_one(doc)
@@ -122,6 +164,113 @@ class ShopCustomers(ShopScoped):
                 return doc
         raise RuntimeError(f"customer {platform_user_id} kept changing; contact not recorded")
 
+    def _new_customer(
+        self, channel: str, platform_user_id: str, at: datetime, currency: str
+    ) -> Doc:
+        cid = new_id("cus")
+        return {
+            **new_customer_fields(currency),
+            **self.scope({"channel": channel, "platform_user_id": platform_user_id}),
+            "_id": cid,
+            "_key": cid,
+            "first_seen_at": at,
+            "last_contact_at": at,
+            "status_at": None,
+        }
+
+    async def record_contacts(
+        self,
+        contacts: Sequence[Contact],
+        existing: dict[Identity, Doc],
+        *,
+        currency: str = "THB",
+        set_fields: dict[Identity, dict[str, Any]] | None = None,
+    ) -> tuple[dict[Identity, Doc], dict[Identity, str]]:
+        """`upsert_contact` for many contacts, writing each customer once, in few round trips.
+
+        `existing` holds the customers as read beforehand (`by_identities`); `set_fields`
+        the fields to set per customer (a fetched profile). Contacts of one customer are
+        merged in order, exactly as one `upsert_contact` each would. New customers go in by
+        one unordered ``insert_many`` (one created meanwhile by another writer: its contacts
+        go through `upsert_contact`); existing ones by one unordered ``bulk_write`` of
+        replacements guarded by ``version`` (a customer changed meanwhile: read again and
+        retried through `upsert_contact`). Idempotent, like `upsert_contact`.
+
+        Returns the customers as written, and the error of each customer that could not be.
+        """
+        fields_of = set_fields or {}
+        by_identity: dict[Identity, list[Contact]] = {}
+        for contact in contacts:
+            if contact.status is not None and contact.status not in CUSTOMER_STATUSES:
+                raise ValueError(f"unknown customer status {contact.status!r}")
+            by_identity.setdefault(contact.identity, []).append(contact)
+        written: dict[Identity, Doc] = {}
+        errors: dict[Identity, str] = {}
+        retry: list[Identity] = []
+        inserts: list[tuple[Identity, Doc]] = []
+        replaces: list[tuple[Identity, Doc]] = []
+        for identity, items in by_identity.items():
+            fields = fields_of.get(identity) or {}
+            read = existing.get(identity)
+            if read is None:
+                doc = self._new_customer(*identity, items[0].at, currency)
+            else:
+                doc = dict(read)
+            for item in items:
+                _merge_contact(doc, item.at, item.channel_id, fields, item.status)
+            if read is None:
+                inserts.append((identity, doc))
+            else:
+                doc["version"] = (read.get("version") or 0) + 1
+                replaces.append((identity, doc))
+        outcome = await self.insert_unordered([doc for _, doc in inserts])
+        for i, (identity, doc) in enumerate(inserts):
+            if i in outcome.duplicates:
+                retry.append(identity)
+            elif i in outcome.errors:
+                errors[identity] = outcome.errors[i]
+            else:
+                written[identity] = doc
+        if replaces:
+            ops = [
+                ReplaceOne(
+                    self.scope(
+                        {
+                            "channel": identity[0],
+                            "platform_user_id": identity[1],
+                            "_id": doc["_id"],
+                            "version": existing[identity].get("version"),
+                        }
+                    ),
+                    doc,
+                )
+                for identity, doc in replaces
+            ]
+            result = await self.coll.bulk_write(ops, ordered=False)
+            if result.matched_count == len(ops):
+                written.update(replaces)
+            else:  # some lost to a concurrent writer: find out which
+                now = await self.find_identities([identity for identity, _ in replaces])
+                for identity, doc in replaces:
+                    if _written(now.get(identity), doc, fields_of.get(identity) or {}):
+                        written[identity] = doc
+                    else:
+                        retry.append(identity)
+        for identity in retry:
+            try:
+                for item in by_identity[identity]:
+                    written[identity] = await self.upsert_contact(
+                        *identity,
+                        channel_id=item.channel_id,
+                        at=item.at,
+                        currency=currency,
+                        set_fields=fields_of.get(identity),
+                        status=item.status,
+                    )
+            except RuntimeError as err:  # it kept changing
+                errors[identity] = str(err)
+        return written, errors
+
     async def get(self, customer_id: str) -> Doc | None:
         """This shop's customer by id, or None."""
         return await self.coll.find_one(self.scope({"_id": customer_id}))
@@ -129,8 +278,26 @@ class ShopCustomers(ShopScoped):
     async def find_identity(self, channel: str, platform_user_id: str) -> Doc | None:
         """This shop's customer by chat identity, or None."""
         return await self.coll.find_one(
-            self.scope({"channel": channel, "platform_user_id": platform_user_id})
+            self.exact({"channel": channel, "platform_user_id": platform_user_id})
         )
+
+    async def find_identities(
+        self, identities: Sequence[Identity], concurrency: int = 16
+    ) -> dict[Identity, Doc]:
+        """This shop's customers among (channel, platform user id) pairs, by one lookup each.
+
+        The lookups run concurrently, each served by the ``customer_identity`` index on both
+        servers (nx-27017 serves an ``$in`` by reading every customer of the shop, see
+        `by_identities`).
+        """
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(identity: Identity) -> Doc | None:
+            async with gate:
+                return await self.find_identity(*identity)
+
+        found = await asyncio.gather(*(one(i) for i in identities))
+        return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
 
     async def count(self, query: dict[str, Any] | None = None) -> int:
         """How many of this shop's customers match `query`."""

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
@@ -21,9 +20,15 @@ INDEXES = {
         index("shop_id", "state", "due_ms", name="by_state"),
         # The worker's claim looks across every shop (see `InboxQueue`), so this one index
         # cannot be led by shop_id; on a sharded cluster the claim is a scatter-gather query.
-        index("state", "due_ms", name="claim_queue"),
+        # Led by due_ms: only pending and processing events have one, and nx-27017 can use
+        # an index for a range but not for a bare equality or `$in`.
+        index("due_ms", "state", name="claim_due"),
     ]
 }
+
+RETIRED_INDEXES = {"inbox": [[("state", 1), ("due_ms", 1)]]}
+"""Index keys of earlier versions, dropped at start-up (they only cost writes now); by keys,
+as nx-27017 names indexes its own way."""
 
 MAX_EVENT_BYTES = 256 * 1024
 """Largest raw event kept; a bigger one is stored truncated and marked failed, never lost."""
@@ -52,13 +57,16 @@ class RawEvent:
 
 @dataclass(frozen=True)
 class Claim:
-    """An inbox event leased to one worker until `lease_until`."""
+    """An inbox event leased to a worker; `raw` is the stored JSON text of the event.
+
+    The events of one batch share one lease token.
+    """
 
     id: str
     shop_id: str
     platform: str
     channel_id: str
-    raw: dict[str, Any]
+    raw: str
     attempts: int
     lease: str
     received_at: datetime
@@ -103,7 +111,7 @@ class ShopInbox(ShopScoped):
                     "raw": raw[: MAX_EVENT_BYTES // 4] if too_big else raw,
                     "state": FAILED if too_big else PENDING,
                     "attempts": 0,
-                    "due_ms": due,
+                    "due_ms": None if too_big else due,
                     "lease": None,
                     "last_error": f"event larger than {MAX_EVENT_BYTES} bytes" if too_big else None,
                     "received_at": now,
@@ -150,54 +158,80 @@ class InboxQueue:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.coll = db["inbox"]
 
-    async def claim(self, lease_seconds: float) -> Claim | None:
-        """Lease the next due event (pending, or processing with an expired lease), or None.
+    async def claim_batch(self, limit: int, lease_seconds: float) -> list[Claim]:
+        """Lease up to `limit` due events (pending, or processing with an expired lease).
 
-        `find_one_and_update` makes the claim atomic: two workers never hold the same event.
+        Three steps, safe with any number of workers in any number of processes: read the
+        oldest due candidates; take them with one ``update_many`` per distinct ``attempts``
+        value, guarded by "still due" and that ``attempts`` (an event claimed by another worker
+        meanwhile is no longer due: its ``due_ms`` moved to its lease's end), setting a fresh
+        lease token; when fewer were taken than asked, read back which ones carry the token.
+        Two workers never hold the same event, and ``attempts`` counts every claim exactly.
         """
         now = now_ms()
+        due = {"due_ms": {"$lte": now}, "state": {"$in": [PENDING, PROCESSING]}}
+        candidates = await self.coll.find(due).sort("due_ms", 1).limit(limit).to_list(None)
+        if not candidates:
+            return []
         lease = new_id("lease")
-        doc = await self.coll.find_one_and_update(
-            {"state": {"$in": [PENDING, PROCESSING]}, "due_ms": {"$lte": now}},
-            {
-                "$set": {
-                    "state": PROCESSING,
-                    "lease": lease,
-                    "due_ms": now + int(lease_seconds * 1000),
+        by_attempts: dict[int, list[Doc]] = {}
+        for doc in candidates:
+            by_attempts.setdefault(int(doc["attempts"]), []).append(doc)
+        won: set[str] = set()
+        for attempts, group in by_attempts.items():
+            ids = [d["_id"] for d in group]
+            result = await self.coll.update_many(
+                {**due, "_id": {"$in": ids}, "attempts": attempts},
+                {
+                    "$set": {
+                        "state": PROCESSING,
+                        "lease": lease,
+                        "due_ms": now + int(lease_seconds * 1000),
+                        "attempts": attempts + 1,
+                    }
                 },
-                "$inc": {"attempts": 1},
-            },
-            sort=[("due_ms", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            return None
-        return Claim(
-            id=doc["_id"],
-            shop_id=doc["shop_id"],
-            platform=doc["platform"],
-            channel_id=doc["channel_id"],
-            raw=json.loads(doc["raw"]),
-            attempts=doc["attempts"],
-            lease=lease,
-            received_at=doc["received_at"],
-        )
+            )
+            if result.modified_count == len(ids):
+                won.update(ids)
+            elif result.modified_count:
+                taken = self.coll.find({"_id": {"$in": ids}, "lease": lease}, {"_id": 1})
+                won.update([d["_id"] async for d in taken])
+        return [
+            Claim(
+                id=doc["_id"],
+                shop_id=doc["shop_id"],
+                platform=doc["platform"],
+                channel_id=doc["channel_id"],
+                raw=doc["raw"],
+                attempts=int(doc["attempts"]) + 1,
+                lease=lease,
+                received_at=doc["received_at"],
+            )
+            for doc in candidates
+            if doc["_id"] in won
+        ]
 
-    async def complete(self, claim: Claim) -> bool:
-        """Mark a claimed event done; False when the lease was lost meanwhile."""
-        result = await self.coll.update_one(
-            {"_id": claim.id, "shop_id": claim.shop_id, "lease": claim.lease},
-            {
-                "$set": {
-                    "state": DONE,
-                    "lease": None,
-                    "due_ms": None,
-                    "processed_ms": now_ms(),
-                    "last_error": None,
-                }
-            },
-        )
-        return result.modified_count == 1
+    async def complete(self, claims: Sequence[Claim]) -> int:
+        """Mark claimed events done; return how many (an event whose lease was lost is not)."""
+        by_lease: dict[str, list[str]] = {}
+        for claim in claims:
+            by_lease.setdefault(claim.lease, []).append(claim.id)
+        done = 0
+        for lease, ids in by_lease.items():
+            result = await self.coll.update_many(
+                {"_id": {"$in": ids}, "lease": lease},
+                {
+                    "$set": {
+                        "state": DONE,
+                        "lease": None,
+                        "due_ms": None,
+                        "processed_ms": now_ms(),
+                        "last_error": None,
+                    }
+                },
+            )
+            done += result.modified_count
+        return done
 
     async def reschedule(self, claim: Claim, error: str, *, max_attempts: int) -> str:
         """Record a failed attempt: retry later with backoff, or mark failed; return the state."""
@@ -209,7 +243,7 @@ class InboxQueue:
                 "$set": {
                     "state": state,
                     "lease": None,
-                    "due_ms": now_ms() + int(delay * 1000),
+                    "due_ms": None if state == FAILED else now_ms() + int(delay * 1000),
                     "last_error": error[:MAX_ERROR_CHARS],
                 }
             },

@@ -28,6 +28,14 @@ class ShopMessages(ShopScoped):
             return False
         return True
 
+    async def add_many(self, messages: list[Doc]) -> dict[int, str]:
+        """Store messages once each with one write (duplicates are skipped, not errors).
+
+        Returns the write errors of the messages that could not be stored, by their index.
+        """
+        docs = [{"_id": new_id("msg"), **m, "shop_id": self.shop_id} for m in messages]
+        return (await self.insert_unordered(docs)).errors
+
     async def for_customer(self, customer_id: str, limit: int = 50) -> list[Doc]:
         """A customer's messages, newest first."""
         cursor = (
