@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -16,7 +17,6 @@ from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 
 INDEXES = {
     "inbox": [
-        index("shop_id", "platform", "channel_id", "event_key", unique=True, name="event_identity"),
         index("shop_id", "state", "due_ms", name="by_state"),
         # The worker's claim looks across every shop (see `InboxQueue`), so this one index
         # cannot be led by shop_id; on a sharded cluster the claim is a scatter-gather query.
@@ -26,7 +26,12 @@ INDEXES = {
     ]
 }
 
-RETIRED_INDEXES = {"inbox": [[("state", 1), ("due_ms", 1)]]}
+RETIRED_INDEXES = {
+    "inbox": [
+        [("state", 1), ("due_ms", 1)],
+        [("shop_id", 1), ("platform", 1), ("channel_id", 1), ("event_key", 1)],
+    ]
+}
 """Index keys of earlier versions, dropped at start-up (they only cost writes now); by keys,
 as nx-27017 names indexes its own way."""
 
@@ -36,6 +41,17 @@ MAX_EVENT_BYTES = 256 * 1024
 MAX_ERROR_CHARS = 2000
 
 PENDING, PROCESSING, DONE, FAILED = "pending", "processing", "done", "failed"
+
+
+def event_id(shop_id: str, platform: str, channel_id: str, event_key: str) -> str:
+    """The inbox id of an event: a digest of its unique key (shop, platform, channel, key).
+
+    The ``_id`` index then dedupes redeliveries, with no second unique index to maintain on
+    every webhook write. The digest covers the shop, so equal ids always share a shop (and a
+    shard, with a shard key led by ``shop_id``).
+    """
+    material = "\x1f".join((shop_id, platform, channel_id, event_key)).encode()
+    return "evt_" + hashlib.sha256(material).hexdigest()[:40]
 
 
 def now_ms() -> int:
@@ -94,20 +110,25 @@ class ShopInbox(ShopScoped):
     collection_name = "inbox"
 
     async def put(self, platform: str, channel_id: str, events: Sequence[RawEvent]) -> int:
-        """Store events not seen before (a redelivery is a no-op); return how many were new."""
+        """Store events not seen before (a redelivery is a no-op); return how many were new.
+
+        One unordered ``insert_many``; an event whose id (`event_id`) is stored already is a
+        duplicate, not an error.
+        """
         now = utcnow()
         due = now_ms()
         docs = []
         for event in events:
             raw = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
             too_big = len(raw.encode()) > MAX_EVENT_BYTES
+            key = event.key[:200]
             docs.append(
                 {
-                    "_id": new_id("evt"),
+                    "_id": event_id(self.shop_id, platform, channel_id, key),
                     "shop_id": self.shop_id,
                     "platform": platform,
                     "channel_id": channel_id,
-                    "event_key": event.key[:200],
+                    "event_key": key,
                     "raw": raw[: MAX_EVENT_BYTES // 4] if too_big else raw,
                     "state": FAILED if too_big else PENDING,
                     "attempts": 0,
