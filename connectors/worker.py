@@ -72,7 +72,7 @@ class InboxWorker:
         idle_seconds: float = 0.5,
         max_idle_seconds: float = 5.0,
         linger_seconds: float = 0.05,
-        ack_priority_seconds: float = 0.25,
+        ack_priority_seconds: float = 1.0,
         batch_size: int | None = None,
         activity: IngestActivity | None = None,
         claim_lock: asyncio.Lock | None = None,
