@@ -169,9 +169,9 @@ class ShopInbox(ShopScoped):
 class InboxQueue:
     """The workers' side of the inbox: claim, complete, reschedule.
 
-    `claim` is the one system-level query of the store: a worker serves every shop, so it
-    asks for the next due event of any shop (index ``claim_queue``, not led by shop_id). The
-    claimed document carries its shop id and everything the worker writes afterwards goes
+    `claim_batch` is the one system-level query of the store: a worker serves every shop, so
+    it asks for the next due events of any shop (index ``claim_due``, not led by shop_id).
+    A claimed document carries its shop id and everything the worker writes afterwards goes
     through `Store.for_shop`. Completion and rescheduling are guarded by the claim's lease
     token, so a worker whose lease expired cannot overwrite another worker's outcome.
     """
