@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatcrm.api import channels, health
+from chatcrm.api import channels, exports, health
 
 
 def setup_routes(app: web.Application) -> None:
     """Register every API route on `app`."""
     app.router.add_routes(health.routes)
     app.router.add_routes(channels.routes)
+    app.router.add_routes(exports.routes)

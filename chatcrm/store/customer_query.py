@@ -152,3 +152,24 @@ def report_fields() -> dict[str, Any]:
         "updated_at": 1,
         "version": 1,
     }
+
+
+def _order_value(value: Any) -> tuple[int, Any]:
+    """A Python sort key agreeing with MongoDB's order of one field: null, numbers, text, dates."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (4, value)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)  # code-point order = MongoDB's UTF-8 binary order (no collation)
+    if isinstance(value, datetime):
+        return (5, as_utc(value))
+    return (3, str(value))
+
+
+def order_snapshot(rows: list[tuple[Any, str, str]], sort: Sort) -> list[str]:
+    """Ids of ``(sort value, key, id)`` rows in the order `sort_spec` gives on the server."""
+    rows.sort(key=lambda row: (_order_value(row[0]), row[1]), reverse=not sort.ascending)
+    return [row[2] for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from chatcrm.store.customer_query import (
     combine,
     encode_cursor,
     filters_query,
+    order_snapshot,
     report_fields,
     sort_spec,
 )
@@ -32,6 +34,10 @@ INDEXES = {
         index("shop_id", "email", name="by_email"),
     ]
 }
+
+
+IDENTITY_INDEX = [("shop_id", 1), ("channel", 1), ("platform_user_id", 1)]
+"""Keys of the identity index: they never change once a customer exists."""
 
 
 class ShopCustomers(ShopScoped):
@@ -116,3 +122,35 @@ class ShopCustomers(ShopScoped):
     async def count_matching(self, filters: CustomerFilters) -> int:
         """How many customers match `filters`."""
         return await self.coll.count_documents(self.scope(filters_query(filters)))
+
+    async def export_ids(
+        self, filters: CustomerFilters, sort: Sort, limit: int | None = None
+    ) -> list[str]:
+        """Snapshot of the ids matching `filters`, in `sort` order, each exactly once.
+
+        The scan walks the identity index (or the ``_id`` index for selected ids), whose keys
+        never change when customers get new orders or messages, so a customer that changes
+        while the scan runs is neither repeated nor skipped, as it could be on an index of the
+        sort field. The order is then applied in memory. With `limit`, the scan stops after
+        `limit` matches: a result that long may lack matches (callers use it to refuse).
+        """
+        field = sort.field
+        cursor = self.coll.find(
+            self.scope(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
+        ).batch_size(5000)
+        if not filters.ids:
+            cursor = cursor.hint(IDENTITY_INDEX)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        seen: dict[str, tuple[Any, str, str]] = {}
+        async for doc in cursor:
+            seen.setdefault(doc["_id"], (doc.get(field), doc.get("_key") or doc["_id"], doc["_id"]))
+        return await asyncio.to_thread(order_snapshot, list(seen.values()), sort)
+
+    async def fetch_by_ids(self, ids: list[str]) -> list[Doc]:
+        """Current report fields of these customers, in the order of `ids`; gone ones left out."""
+        found = {
+            doc["_id"]: doc
+            async for doc in self.coll.find(self.scope({"_id": {"$in": ids}}), report_fields())
+        }
+        return [found[i] for i in ids if i in found]
