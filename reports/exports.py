@@ -3,7 +3,7 @@
 The export first takes a snapshot of the matching ids in sort order, then fetches the current
 documents in batches by id and writes them in snapshot order, so every customer appears at most
 once and none that matched at the start is skipped, even while customers change. The file is
-written in a worker thread, one batch at a time, so the event loop never waits on it.
+written by a child process, one batch at a time, so the event loop never waits on it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from chatcrm.domain import DomainError, Shop
 from chatcrm.filters import CustomerFilters, Sort
 from reports.columns import ExportLayout
 from reports.filters import parse_filters, parse_sort
-from reports.writers import FORMATS, open_sheet
+from reports.writers import FORMATS, ProcessSheet
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore
@@ -238,17 +238,18 @@ async def _write_file(
 ) -> int:
     """Fetch `ids` batch by batch and write them in order; return the rows written.
 
-    The next batch is fetched while the worker thread writes the previous one; at most two
-    batches are in memory.
+    A child process decodes and writes; the next batch is fetched (as undecoded BSON) while it
+    writes the previous one, so at most two batches are in memory.
     """
-    sheet = await asyncio.to_thread(open_sheet, fmt, path, layout)
+    sheet = await asyncio.to_thread(ProcessSheet, fmt, path, layout)
     writing: asyncio.Future[int] | None = None
     try:
         for start in range(0, len(ids), FETCH_BATCH):
-            docs = await customers.fetch_by_ids(ids[start : start + FETCH_BATCH])
+            batch = ids[start : start + FETCH_BATCH]
+            raws = await customers.fetch_raw_by_ids(batch)
             if writing is not None:
                 report(await writing)
-            writing = asyncio.ensure_future(asyncio.to_thread(sheet.write, docs))
+            writing = asyncio.ensure_future(asyncio.to_thread(sheet.write_raw, batch, raws))
         if writing is not None:
             report(await writing)
             writing = None

@@ -1,18 +1,24 @@
 """Spreadsheet writers of customer exports: CSV (UTF-8 with BOM) and XLSX (constant memory).
 
-Writers are synchronous and meant to run in a worker thread; each is fed batches of customer
-documents in order and keeps only the current batch in memory.
+Writers are synchronous; each is fed batches of customer documents in order and keeps only the
+current batch in memory. `ProcessSheet` runs one in a child process, so the service's event loop
+shares neither a core nor the GIL with the writing.
 """
 
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import traceback
 from collections.abc import Iterable
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
+import bson
 import xlsxwriter
+from bson.codec_options import CodecOptions
 
 from reports.columns import (
     COLUMNS,
@@ -148,3 +154,85 @@ def open_sheet(fmt: str, path: Path, layout: ExportLayout) -> SheetWriter:
     if fmt == "xlsx":
         return XlsxSheet(path, layout)
     raise ValueError(f"unknown export format {fmt!r}")
+
+
+RAW_DECODING: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+
+
+def decode_in_order(ids: list[str], raws: list[bytes]) -> list[Doc]:
+    """Decode BSON customer documents and put them in the order of `ids` (missing ones left out)."""
+    found = {}
+    for raw in raws:
+        doc = bson.decode(raw, codec_options=RAW_DECODING)
+        found[doc["_id"]] = doc
+    return [found[i] for i in ids if i in found]
+
+
+class ProcessSheet:
+    """A sheet written by a child process, fed undecoded BSON through a pipe.
+
+    The child decodes, orders and writes; this side only moves bytes. Each call blocks until
+    the child has written the batch, so callers run it in a worker thread (which waits with the
+    GIL released).
+    """
+
+    def __init__(self, fmt: str, path: Path, layout: ExportLayout) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_sheet_worker,
+            args=(child, fmt, str(path), layout),
+            name="chatcrm-export-writer",
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+        self.rows = 0
+        self.pid = self._process.pid
+
+    def _call(self, command: str, payload: Any = None) -> int:
+        self._conn.send((command, payload))
+        try:
+            status, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the export writer process died") from None
+        if status != "ok":
+            raise RuntimeError(f"the export writer failed: {value}")
+        return int(value)
+
+    def write_raw(self, ids: list[str], raws: list[bytes]) -> int:
+        """Send one batch (`ids` in file order, their BSON in any order); wait until written."""
+        self.rows = self._call("write", (ids, raws))
+        return self.rows
+
+    def close(self) -> None:
+        """Finish the file and stop the child."""
+        try:
+            if self._process.is_alive():
+                self.rows = self._call("close")
+        finally:
+            self._conn.close()
+            self._process.join(timeout=30)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+
+
+def _sheet_worker(conn: Connection, fmt: str, path: str, layout: ExportLayout) -> None:
+    """Child process: write batches as they arrive until told to close."""
+    try:
+        sheet = open_sheet(fmt, Path(path), layout)
+        while True:
+            command, payload = conn.recv()
+            if command == "write":
+                conn.send(("ok", sheet.write(decode_in_order(*payload))))
+            else:
+                sheet.close()
+                conn.send(("ok", sheet.rows))
+                return
+    except EOFError:  # the parent went away
+        return
+    except Exception as err:  # reported to the parent, which raises
+        conn.send(("error", "".join(traceback.format_exception_only(err)).strip()))
+    finally:
+        conn.close()

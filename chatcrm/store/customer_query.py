@@ -169,7 +169,12 @@ def _order_value(value: Any) -> tuple[int, Any]:
     return (3, str(value))
 
 
-def order_snapshot(rows: list[tuple[Any, str, str]], sort: Sort) -> list[str]:
-    """Ids of ``(sort value, key, id)`` rows in the order `sort_spec` gives on the server."""
-    rows.sort(key=lambda row: (_order_value(row[0]), row[1]), reverse=not sort.ascending)
-    return [row[2] for row in rows]
+def snapshot_row(doc: Doc, field: str) -> tuple[Any, ...]:
+    """A customer's place in `field` order, then its id: rows that sort with plain tuples."""
+    return (*_order_value(doc.get(field)), doc.get("_key") or doc["_id"], doc["_id"])
+
+
+def order_snapshot(rows: list[tuple[Any, ...]], sort: Sort) -> list[str]:
+    """Ids of `snapshot_row` rows in the order `sort_spec` gives on the server."""
+    rows.sort(reverse=not sort.ascending)
+    return [row[-1] for row in rows]
