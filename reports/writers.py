@@ -189,14 +189,17 @@ class ProcessSheet:
         child.close()
         self.rows = 0
         self.pid = self._process.pid
+        self._failed = False
 
     def _call(self, command: str, payload: Any = None) -> int:
-        self._conn.send((command, payload))
         try:
+            self._conn.send((command, payload))
             status, value = self._conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
+            self._failed = True
             raise RuntimeError("the export writer process died") from None
         if status != "ok":
+            self._failed = True
             raise RuntimeError(f"the export writer failed: {value}")
         return int(value)
 
@@ -208,7 +211,7 @@ class ProcessSheet:
     def close(self) -> None:
         """Finish the file and stop the child."""
         try:
-            if self._process.is_alive():
+            if not self._failed:
                 self.rows = self._call("close")
         finally:
             self._conn.close()
@@ -220,12 +223,15 @@ class ProcessSheet:
 
 def _sheet_worker(conn: Connection, fmt: str, path: str, layout: ExportLayout) -> None:
     """Child process: write batches as they arrive until told to close."""
+    answering = False  # a request was read and awaits its answer
     try:
         sheet = open_sheet(fmt, Path(path), layout)
         while True:
             command, payload = conn.recv()
+            answering = True
             if command == "write":
                 conn.send(("ok", sheet.write(decode_in_order(*payload))))
+                answering = False
             else:
                 sheet.close()
                 conn.send(("ok", sheet.rows))
@@ -233,6 +239,8 @@ def _sheet_worker(conn: Connection, fmt: str, path: str, layout: ExportLayout) -
     except EOFError:  # the parent went away
         return
     except Exception as err:  # reported to the parent, which raises
+        if not answering and conn.poll(30):  # read the request first: closing would reset it
+            conn.recv()
         conn.send(("error", "".join(traceback.format_exception_only(err)).strip()))
     finally:
         conn.close()

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
 from reports.exports import EXPORT_ROW_LIMIT
+from reports.writers import ProcessSheet
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
 
@@ -334,3 +335,10 @@ def test_neutralise_leaves_numbers_and_plain_text() -> None:
     assert neutralise("=1") == "'=1" and neutralise("a=1") == "a=1"
     assert neutralise(42) == "42"
     assert len(neutralise("x" * 40_000) or "") == 32_000
+
+
+def test_writer_process_failure_is_raised(tmp_path: Any) -> None:
+    sheet = ProcessSheet("xlsx", tmp_path / "missing-dir" / "x.xlsx", ExportLayout())
+    with pytest.raises(RuntimeError, match="export writer"):
+        sheet.write_raw([], [])
+    sheet.close()
