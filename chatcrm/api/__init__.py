@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatcrm.api import channels, customer_detail, health, imports, orders
+from chatcrm.api import channels, customer_detail, exports, health, imports, orders
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,3 +14,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_routes(orders.routes)
     app.router.add_routes(customer_detail.routes)
     app.router.add_routes(imports.routes)
+    app.router.add_routes(exports.routes)

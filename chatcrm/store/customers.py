@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
@@ -16,7 +19,9 @@ from chatcrm.store.customer_query import (
     combine,
     encode_cursor,
     filters_query,
+    order_snapshot,
     report_fields,
+    snapshot_row,
     sort_spec,
 )
 
@@ -61,6 +66,11 @@ def _merge_contact(
     if status is not None and (status_at is None or at > status_at):
         doc["status"] = status
         doc["status_at"] = at
+
+
+RAW_BSON: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+IDENTITY_INDEX = [("shop_id", 1), ("channel", 1), ("platform_user_id", 1)]
+"""Keys of the identity index: they never change once a customer exists."""
 
 
 class ShopCustomers(ShopScoped):
@@ -220,3 +230,40 @@ class ShopCustomers(ShopScoped):
         ops = [ReplaceOne(self._guard(doc), self._next(doc, f, now)) for doc, f in changes]
         result = await self.coll.bulk_write(ops, ordered=False)
         return result.modified_count
+
+    async def export_ids(
+        self, filters: CustomerFilters, sort: Sort, limit: int | None = None
+    ) -> list[str]:
+        """Snapshot of the ids matching `filters`, in `sort` order, each exactly once.
+
+        The scan walks the identity index (or the ``_id`` index for selected ids), whose keys
+        never change when customers get new orders or messages, so a customer that changes
+        while the scan runs is neither repeated nor skipped, as it could be on an index of the
+        sort field. The order is then applied in memory. With `limit`, the scan stops after
+        `limit` matches: a result that long may lack matches (callers use it to refuse).
+        """
+        field = sort.field
+        cursor = self.coll.find(
+            self.scope(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
+        ).batch_size(5000)
+        if not filters.ids:
+            cursor = cursor.hint(IDENTITY_INDEX)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        seen: dict[str, tuple[Any, ...]] = {}
+        async for doc in cursor:
+            if doc["_id"] not in seen:
+                seen[doc["_id"]] = snapshot_row(doc, field)
+        rows = list(seen.values())
+        if len(rows) <= 50_000:  # a few ms: cheaper than handing it to a thread
+            return order_snapshot(rows, sort)
+        return await asyncio.to_thread(order_snapshot, rows, sort)
+
+    async def fetch_raw_by_ids(self, ids: list[str]) -> list[bytes]:
+        """The report fields of these customers as undecoded BSON, in no particular order.
+
+        For export writers that decode in another process, so this one only moves bytes.
+        """
+        coll = self.coll.with_options(codec_options=RAW_BSON)
+        query = self.scope({"_id": {"$in": ids}})
+        return [doc.raw async for doc in coll.find(query, report_fields())]
