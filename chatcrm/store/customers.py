@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
+
 from chatcrm.domain import new_customer_fields
 from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
 from chatcrm.store.customer_query import (
+    UNKNOWN_PROVINCE,
     after_cursor,
     combine,
     encode_cursor,
@@ -30,8 +33,12 @@ INDEXES = {
         index("shop_id", "tags", name="by_tag"),
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "email", name="by_email"),
+        index("shop_id", "postal_code", name="by_postal_code"),
     ]
 }
+
+SUMMARY_TAG_LIMIT = 100
+"""At most this many tags in a summary (the most used ones)."""
 
 
 class ShopCustomers(ShopScoped):
@@ -116,3 +123,66 @@ class ShopCustomers(ShopScoped):
     async def count_matching(self, filters: CustomerFilters) -> int:
         """How many customers match `filters`."""
         return await self.coll.count_documents(self.scope(filters_query(filters)))
+
+    async def _group_counts(self, match: Doc, field: str, *, unwind: bool = False) -> list[Doc]:
+        """``[{"_id": value, "customers": n}]`` for one field (one-field ``$group`` only)."""
+        pipeline: list[Doc] = [{"$match": match}]
+        if unwind:
+            pipeline.append({"$unwind": f"${field}"})
+        pipeline.append({"$group": {"_id": f"${field}", "customers": {"$sum": 1}}})
+        return await (await self.coll.aggregate(pipeline)).to_list(None)
+
+    async def summary(self, filters: CustomerFilters) -> Doc:
+        """Counts of the customers matching `filters`, in all and per channel, tag and province.
+
+        Returns ``{"totals": [{"currency", "customers", "paid_total"}],
+        "channels": {name: n}, "tags": {tag: n}, "provinces": {key: n}}``.
+
+        Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys).
+        """
+        match = self.scope(filters_query(filters))
+        totals = await (
+            await self.coll.aggregate(
+                [
+                    {"$match": match},
+                    {
+                        "$group": {
+                            "_id": "$currency",
+                            "customers": {"$sum": 1},
+                            "paid_total": {"$sum": "$paid_total"},
+                        }
+                    },
+                ]
+            )
+        ).to_list(None)
+        channels = await self._group_counts(match, "channel")
+        tags = await self._group_counts(match, "tags", unwind=True)
+        provinces = await self._group_counts(match, "province_key")
+        return {
+            "totals": [
+                {
+                    "currency": t["_id"],
+                    "customers": int(t["customers"]),
+                    "paid_total": int(t["paid_total"] or 0),
+                }
+                for t in totals
+            ],
+            "channels": {c["_id"]: int(c["customers"]) for c in channels},
+            "tags": {t["_id"]: int(t["customers"]) for t in tags if isinstance(t["_id"], str)},
+            "provinces": {p["_id"] or UNKNOWN_PROVINCE: int(p["customers"]) for p in provinces},
+        }
+
+    async def update_guarded(
+        self, customer_id: str, version: int, changes: dict[str, Any]
+    ) -> Doc | None:
+        """Apply `changes` if the customer is still at `version`; return the new document.
+
+        One guarded ``update_one`` (``{_id, shop_id, version}``, ``$set`` + ``$inc`` version),
+        so of two concurrent edits of the same version exactly one wins. Returns None when the
+        customer is missing or at another version (the caller tells which with `get`).
+        """
+        return await self.coll.find_one_and_update(
+            self.scope({"_id": customer_id, "version": version}),
+            {"$set": {**changes, "updated_at": utcnow()}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
