@@ -26,15 +26,15 @@ def _channel(doc: Doc) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/customers/{customer_id}")
+@routes.get("/api/v1/customers/{id}")
 async def customer_detail(request: web.Request) -> web.Response:
     """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
     who = await principal(request, "owner", "staff")
     shop, _ = await shop_context(request, who.shop_id)
-    customer_id = request.match_info["customer_id"]
+    customer_id = request.match_info["id"]
     doc = await shop.customers.get(customer_id)
     if doc is None:
-        raise ApiError(404, "not_found", "no such customer", "customer_id")
+        raise ApiError(404, "not_found", "no such customer", "id")
     if await shop.orders.has_dirty(customer_id):  # an interrupted order change: finish it
         doc = await refresh_aggregates(shop, customer_id) or doc
     orders = await shop.orders.for_customer(customer_id, limit=ORDERS_LIMIT)
@@ -105,11 +105,11 @@ _STATS = {
 }
 
 OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/customers/{customer_id}": {
-        "parameters": [
-            {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+    "/api/v1/customers/{id}": {
         "get": {
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
             "summary": "A customer: profile, channels, tags, notes, status, stats, orders",
             "security": BEARER,
             "responses": {

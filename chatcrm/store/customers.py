@@ -8,13 +8,14 @@ from typing import Any
 
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from chatcrm.domain import CUSTOMER_STATUSES, new_customer_fields
 from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
 from chatcrm.store.customer_query import (
+    UNKNOWN_PROVINCE,
     after_cursor,
     combine,
     encode_cursor,
@@ -38,8 +39,12 @@ INDEXES = {
         index("shop_id", "tags", name="by_tag"),
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "email", name="by_email"),
+        index("shop_id", "postal_code", name="by_postal_code"),
     ]
 }
+
+SUMMARY_TAG_LIMIT = 100
+"""At most this many tags in a summary (the most used ones)."""
 
 
 _MAX_WRITE_ATTEMPTS = 20
@@ -267,3 +272,68 @@ class ShopCustomers(ShopScoped):
         coll = self.coll.with_options(codec_options=RAW_BSON)
         query = self.scope({"_id": {"$in": ids}})
         return [doc.raw async for doc in coll.find(query, report_fields())]
+
+    async def _group_counts(self, match: Doc, field: str, *, unwind: bool = False) -> list[Doc]:
+        """``[{"_id": value, "customers": n}]`` for one field (one-field ``$group`` only)."""
+        pipeline: list[Doc] = [{"$match": match}]
+        if unwind:
+            pipeline.append({"$unwind": f"${field}"})
+        pipeline.append({"$group": {"_id": f"${field}", "customers": {"$sum": 1}}})
+        return await (await self.coll.aggregate(pipeline)).to_list(None)
+
+    async def summary(self, filters: CustomerFilters) -> Doc:
+        """Counts of the customers matching `filters`, in all and per channel, tag and province.
+
+        Returns ``{"totals": [{"currency", "customers", "paid_total"}],
+        "channels": {name: n}, "tags": {tag: n}, "provinces": {key: n}}``.
+
+        Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys).
+        """
+        match = self.scope(filters_query(filters))
+        totals = await (
+            await self.coll.aggregate(
+                [
+                    {"$match": match},
+                    {
+                        "$group": {
+                            "_id": "$currency",
+                            "customers": {"$sum": 1},
+                            "paid_total": {"$sum": "$paid_total"},
+                        }
+                    },
+                ]
+            )
+        ).to_list(None)
+        channels = await self._group_counts(match, "channel")
+        tags = await self._group_counts(match, "tags", unwind=True)
+        provinces = await self._group_counts(match, "province_key")
+        return {
+            "totals": [
+                {
+                    "currency": t["_id"],
+                    "customers": int(t["customers"]),
+                    "paid_total": int(t["paid_total"] or 0),
+                }
+                for t in totals
+            ],
+            "channels": {c["_id"]: int(c["customers"]) for c in channels},
+            "tags": {t["_id"]: int(t["customers"]) for t in tags if isinstance(t["_id"], str)},
+            "provinces": {p["_id"] or UNKNOWN_PROVINCE: int(p["customers"]) for p in provinces},
+        }
+
+    async def update_guarded(
+        self, customer_id: str, version: int, changes: dict[str, Any]
+    ) -> Doc | None:
+        """Apply `changes` if the customer is still at `version`; return the new document.
+
+        One guarded ``update_one`` (``{_id, shop_id, version}``, ``$set`` + ``$inc`` version),
+        so of two concurrent edits of the same version exactly one wins. Returns None when the
+        customer is missing or at another version (the caller tells which with `get`).
+        """
+        return await self.coll.find_one_and_update(
+            self.scope({"_id": customer_id, "version": version}),
+            # $currentDate, not $set of a date: nx-27017 stores a date $set on an existing
+            # document as a string ($currentDate keeps a date on both servers)
+            {"$set": changes, "$currentDate": {"updated_at": True}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
