@@ -3,7 +3,10 @@
 "use strict";
 
 const TEXT = {
-  en: {},
+  en: {
+    statPaid: "Paid total", statOrders: "Orders", statAverage: "Average order",
+    statRecent: "Last 3 months", statUnpaid: "Unpaid", statLast: "Last order",
+  },
   th: {
     signOut: "ออกจากระบบ", pasteToken: "วางโทเค็น API ของร้าน", signIn: "เข้าสู่ระบบ",
     customers: "ลูกค้า", paidTotal: "ยอดชำระรวม", byChannel: "ตามช่องทางแชท (มากสุด → น้อยสุด)",
@@ -14,6 +17,8 @@ const TEXT = {
     tags: "แท็ก", status: "สถานะ", paidAmount: "ยอดชำระ", orders: "คำสั่งซื้อ",
     updated: "อัปเดตล่าสุด", more: "โหลดเพิ่ม", tagsComma: "แท็ก (คั่นด้วยจุลภาค)", notes: "บันทึก",
     save: "บันทึก", ordersTitle: "คำสั่งซื้อ", history: "ดูประวัติการสนทนา",
+    statPaid: "ยอดชำระรวม", statOrders: "จำนวนคำสั่งซื้อ", statAverage: "ยอดเฉลี่ยต่อคำสั่งซื้อ",
+    statRecent: "3 เดือนล่าสุด", statUnpaid: "ค้างชำระ", statLast: "สั่งซื้อล่าสุด",
   },
 };
 
@@ -94,6 +99,8 @@ async function signIn(token) {
   translate(state.shop.locale);
   $("#sign-in").hidden = true; $("#report").hidden = false; $("#sign-out").hidden = false;
   await refresh();
+  const linked = new URLSearchParams(location.hash.slice(1)).get("customer");
+  if (linked) await openCustomer(linked).catch((e) => { $("#report-error").textContent = e.message; });
 }
 
 function currentQuery(extra = {}) {
@@ -176,18 +183,20 @@ function customerRow(row) {
 async function openCustomer(id) {
   const detail = await (await api(`/api/v1/customers/${encodeURIComponent(id)}`)).json();
   state.current = detail;
+  history.replaceState(null, "", `${location.pathname}#customer=${encodeURIComponent(id)}`);
   $("#detail").hidden = false;
   $("#detail-name").textContent = detail.name || detail.platform_user_id;
   $("#detail-meta").textContent = [detail.channel, detail.status, detail.phone, detail.email,
     detail.province, detail.postal_code].filter(Boolean).join(" · ");
   const s = detail.stats;
   const stats = [
-    ["Paid total", money(s.paid_total, s.currency)], ["Orders", s.order_count],
-    ["Average order", s.average_order_value === null ? "–" : money(s.average_order_value, s.currency)],
-    ["Last 3 months", money(s.last_3_months.paid_total, s.currency)],
-    ["Unpaid", money(s.unpaid_total, s.currency)], ["Last order", when(s.last_order_at) || "–"],
+    ["statPaid", money(s.paid_total, s.currency)], ["statOrders", s.order_count],
+    ["statAverage", s.average_order_value === null ? "–" : money(s.average_order_value, s.currency)],
+    ["statRecent", money(s.last_3_months.paid_total, s.currency)],
+    ["statUnpaid", money(s.unpaid_total, s.currency)], ["statLast", when(s.last_order_at) || "–"],
   ];
-  $("#detail-stats").replaceChildren(...stats.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+  const label = (key) => (TEXT[state.shop.locale] || {})[key] || TEXT.en[key];
+  $("#detail-stats").replaceChildren(...stats.flatMap(([k, v]) => [el("dt", label(k)), el("dd", v)]));
   const form = $("#edit-form");
   form.elements.name.value = detail.name || "";
   form.elements.tags.value = detail.tags.join(", ");
@@ -304,13 +313,19 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-export]")) {
     button.addEventListener("click", () => runExport(button.dataset.export));
   }
-  $("#close-detail").addEventListener("click", () => { $("#detail").hidden = true; });
+  $("#close-detail").addEventListener("click", () => {
+    $("#detail").hidden = true;
+    history.replaceState(null, "", location.pathname);
+  });
   $("#edit-form").addEventListener("submit", saveCustomer);
   $("#show-history").addEventListener("click", loadMessages);
   $("#more-messages").addEventListener("click", loadMessages);
 
   const fragment = new URLSearchParams(location.hash.slice(1));
-  if (fragment.get("token")) history.replaceState(null, "", location.pathname);
   const token = fragment.get("token") || sessionStorage.getItem("chatcrm-token");
+  if (fragment.get("token")) {  // keep the token out of the address bar and history
+    fragment.delete("token");
+    history.replaceState(null, "", `${location.pathname}${fragment.size ? `#${fragment}` : ""}`);
+  }
   if (token) signIn(token); else signOut();
 });
