@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import BEARER, error_responses, json_content, shop_context
+from chatcrm.api.common import json_media, shop_context
+from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.http import ApiError, json_response, principal
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
 from chatcrm.store.base import Doc, as_utc, utcnow
@@ -116,7 +117,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "200": {
                     "description": "the customer; `orders` newest first (at most 100), "
                     "`channels` includes other profiles with the same phone or e-mail",
-                    "content": json_content(
+                    "content": json_media(
                         {
                             "type": "object",
                             "properties": {

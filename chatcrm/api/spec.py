@@ -14,6 +14,7 @@ _ERROR_TEXT = {
     404: "Not found (or another shop's)",
     409: "Conflict with the current state",
     413: "Request body too large",
+    415: "Wrong content type",
     422: "An invalid value; `field` names it",
     428: "A precondition (If-Match) is required",
     503: "The database does not answer",
