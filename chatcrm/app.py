@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from chatcrm.api import setup_routes
+from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.http import error_middleware
@@ -21,6 +22,7 @@ from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INGEST_ACTIVITY
 from connectors import ConnectorPool
 from connectors.activity import IngestActivity
 from connectors.worker import InboxWorker
+from webhooks import OPENAPI_PATHS as WEBHOOK_OPENAPI_PATHS
 from webhooks import setup_routes as setup_webhook_routes
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_inbox_workers)
     setup_routes(app)
     setup_webhook_routes(app)
+    app[OPENAPI_DOCUMENT] = openapi_document(WEBHOOK_OPENAPI_PATHS)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The `chatcrm` command: serve, demo data, shops, tokens and channels."""
+"""The `chatcrm` command: serve, demo data, shops, tokens, channels and exports."""
 
 from __future__ import annotations
 
@@ -16,6 +16,19 @@ from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, Channel, DomainEr
 from chatcrm.embedded import EmbeddedError
 
 log = logging.getLogger("chatcrm")
+
+EXPORT_FILTER_OPTIONS = {
+    "channel": True,
+    "province": True,
+    "postal_code": False,
+    "updated_from": False,
+    "updated_to": False,
+    "tag": True,
+    "tag_mode": False,
+    "q": False,
+    "status": True,
+}
+"""The report filters `chatcrm export` takes, and whether each may be repeated."""
 
 Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
 
@@ -164,6 +177,65 @@ async def _import(database: Database, args: argparse.Namespace) -> dict[str, Any
     return report.as_dict()
 
 
+def _export_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The API's export body from the command line's options."""
+    body: dict[str, Any] = {"mode": args.mode, "format": args.format, "split": args.split}
+    if args.sort:
+        body["sort"] = args.sort
+    if args.order:
+        body["order"] = args.order
+    if args.ids:
+        body["ids"] = [i.strip() for value in args.ids for i in value.split(",") if i.strip()]
+    filters = {
+        name: getattr(args, name)
+        for name in EXPORT_FILTER_OPTIONS
+        if getattr(args, name, None) not in (None, [])
+    }
+    if filters:
+        body["filters"] = filters
+    return body
+
+
+async def _export(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    import shutil
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from reports.exports import export_customers, export_workdir, parse_export_request
+
+    shop = await database.store.shops.get(args.shop)
+    if shop is None:
+        raise DomainError(f"no shop with id {args.shop}", field="shop")
+    request = parse_export_request(_export_body(args), shop.timezone)
+    bar = tqdm(total=0, unit="rows", desc="export", file=sys.stderr, disable=args.quiet)
+
+    def progress(rows: int, total: int) -> None:
+        bar.total = total
+        bar.update(rows - bar.n)
+
+    async with export_workdir() as workdir:
+        try:
+            result = await export_customers(
+                database.store.for_shop(shop.id),
+                shop,
+                request,
+                actor="cli",
+                workdir=workdir,
+                progress=progress,
+            )
+        finally:
+            bar.close()
+        output = Path(args.output)
+        await asyncio.to_thread(shutil.move, result.path, output)
+    return {
+        "file": str(output),
+        "rows": result.rows,
+        "parts": result.parts,
+        "suggested_name": result.filename,
+    }
+
+
 async def _demo(database: Database, args: argparse.Namespace) -> dict[str, Any]:
     from chatcrm.demo import seed_demo
 
@@ -243,6 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="CSV file; the header row names the columns")
     imp.add_argument("--shop", required=True)
     imp.set_defaults(store_command=_import)
+
+    export = command(sub, "export", "export a shop's customers as XLSX or CSV")
+    export.add_argument("--shop", required=True)
+    export.add_argument("--format", required=True, choices=("xlsx", "csv"))
+    export.add_argument("--mode", default="filtered", choices=("selected", "filtered", "all"))
+    export.add_argument("--ids", action="append", help="mode selected: customer ids, a,b,c")
+    for name, repeated in EXPORT_FILTER_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if repeated:
+            export.add_argument(flag, action="append", help="repeatable")
+        else:
+            export.add_argument(flag)
+    export.add_argument("--sort", help="paid_total (default), updated_at, last_order_at, ...")
+    export.add_argument("--order", choices=("asc", "desc"))
+    export.add_argument("--split", action="store_true", help="over 20,000 rows: a ZIP of parts")
+    export.add_argument("-o", "--output", required=True, help="file to write")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    export.set_defaults(store_command=_export)
 
     sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
         run=_secret_key, json=False

@@ -70,11 +70,13 @@ async def demo_on_startup(app: web.Application) -> None:
     settings = app[SETTINGS]
     base = f"http://{settings.host}:{settings.port}"
     log.info(
-        "demo shop %s ready with %s customers on %s\n\n"
-        "  curl -H 'Authorization: Bearer %s' %s/api/v1/channels\n",
+        "demo shop %s ready with %s customers\n\n"
+        "  Dashboard: %s/#token=%s\n"
+        "  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/customers\n",
         summary["shop_id"],
         summary["customers"],
         base,
+        summary["token"],
         summary["token"],
         base,
     )

@@ -116,3 +116,21 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "the body must be a JSON object")
     return body
+
+
+def query_params(request: web.Request) -> dict[str, list[str]]:
+    """The query string as ``{name: [values]}`` (repeated names keep every value).
+
+    422 naming the parameter when a value holds control characters or is not valid Unicode:
+    no filter needs them, and the database refuses some of them.
+    """
+    params: dict[str, list[str]] = {}
+    for name, value in request.query.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DomainError(f"{name} is not valid Unicode text", field=name) from None
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise DomainError(f"{name} must not contain control characters", field=name)
+        params.setdefault(name, []).append(value)
+    return params

@@ -81,9 +81,12 @@ def _date(value: str | None, name: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise DomainError(f"{name} must be a date like 2026-11-23", field=name) from None
+    if not 1900 <= day.year <= 9000:  # the day after must exist in every time zone
+        raise DomainError(f"{name} must be a year from 1900 to 9000", field=name)
+    return day
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:

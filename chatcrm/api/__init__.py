@@ -1,16 +1,40 @@
-"""The JSON API and health routes."""
+"""The JSON API, the dashboard and the health route."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from chatcrm.api import channels, customer_detail, health, imports, orders
+from chatcrm.api import (
+    channels,
+    customer_detail,
+    customers,
+    dashboard,
+    exports,
+    health,
+    imports,
+    openapi,
+    orders,
+    report,
+    shop,
+)
+
+MODULES = (
+    health,
+    dashboard,
+    shop,
+    channels,
+    customers,
+    customer_detail,
+    report,
+    orders,
+    imports,
+    exports,
+    openapi,
+)
+"""Every route module: each has `routes` and `OPENAPI_PATHS` describing them."""
 
 
 def setup_routes(app: web.Application) -> None:
     """Register every API route on `app`."""
-    app.router.add_routes(health.routes)
-    app.router.add_routes(channels.routes)
-    app.router.add_routes(orders.routes)
-    app.router.add_routes(customer_detail.routes)
-    app.router.add_routes(imports.routes)
+    for module in MODULES:
+        app.router.add_routes(module.routes)

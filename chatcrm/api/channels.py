@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from chatcrm.api.spec import BEARER, error_responses, json_content
 from chatcrm.domain import PLATFORMS
 from chatcrm.http import ApiError, json_body, json_response, principal
 from chatcrm.keys import DATABASE
@@ -40,3 +43,71 @@ async def add_channel(request: web.Request) -> web.Response:
     channel = await shop.channels.add(platform, secrets, name=name)
     await shop.audit.record(who.actor, "channel.add", channel_id=channel.id, platform=platform)
     return json_response(channel.public(), status=201)
+
+
+_CHANNEL = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "shop_id": {"type": "string"},
+        "platform": {"enum": list(PLATFORMS)},
+        "name": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        "webhook_path": {"type": "string"},
+        "secrets_set": {"type": "array", "items": {"type": "string"}},
+        "config": {"type": "object"},
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/channels": {
+        "get": {
+            "summary": "The shop's channels, never their secrets (owner)",
+            "operationId": "listChannels",
+            "tags": ["channels"],
+            "security": BEARER,
+            "responses": {
+                "200": json_content(
+                    {
+                        "type": "object",
+                        "properties": {"items": {"type": "array", "items": _CHANNEL}},
+                    }
+                ),
+                **error_responses(403),
+            },
+        },
+        "post": {
+            "summary": "Connect a LINE OA, Telegram bot or Facebook page (owner)",
+            "operationId": "addChannel",
+            "tags": ["channels"],
+            "security": BEARER,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["platform", "secrets"],
+                            "properties": {
+                                "platform": {"enum": list(PLATFORMS)},
+                                "name": {"type": "string", "maxLength": 200},
+                                "secrets": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                    "description": "line: channel_secret, access_token; "
+                                    "telegram: bot_token, secret_token; messenger: "
+                                    "page_access_token, app_secret, verify_token",
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": json_content(_CHANNEL, "Connected"),
+                **error_responses(400, 403, 413, 422),
+            },
+        },
+    }
+}
+"""OpenAPI path items of this module."""

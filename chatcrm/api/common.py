@@ -1,4 +1,4 @@
-"""Helpers shared by the order, import and customer-detail routes: errors and OpenAPI pieces."""
+"""Helpers shared by the order, import and customer-detail routes: shop lookup, order errors."""
 
 from __future__ import annotations
 
@@ -34,49 +34,6 @@ async def shop_context(request: web.Request, shop_id: str) -> tuple[ShopStore, s
     return store.for_shop(shop_id), shop.currency
 
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "field"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": ["string", "null"]},
-            },
-        }
-    },
-}
-
-_ERROR_TEXT = {
-    400: "malformed body",
-    401: "no or bad token",
-    403: "role not allowed",
-    404: "unknown, or another shop's",
-    409: "conflicts with the stored state",
-    413: "body too large",
-    415: "wrong content type",
-    422: "invalid value; `field` names it",
-    503: "database not answering",
-}
-
-
-def error_responses(*codes: int) -> dict[str, Any]:
-    """OpenAPI responses for error statuses, all with the JSON error shape."""
-    return {
-        str(code): {
-            "description": _ERROR_TEXT[code],
-            "content": {"application/json": {"schema": ERROR_SCHEMA}},
-        }
-        for code in codes
-    }
-
-
-def json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAPI content map of one JSON schema."""
+def json_media(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI content map of one JSON schema (for request bodies and custom responses)."""
     return {"application/json": {"schema": schema}}
-
-
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]

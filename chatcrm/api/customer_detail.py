@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import BEARER, error_responses, json_content, shop_context
+from chatcrm.api.common import json_media, shop_context
+from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.http import ApiError, json_response, principal
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
 from chatcrm.store.base import Doc, as_utc, utcnow
@@ -26,15 +27,15 @@ def _channel(doc: Doc) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/customers/{customer_id}")
+@routes.get("/api/v1/customers/{id}")
 async def customer_detail(request: web.Request) -> web.Response:
     """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
     who = await principal(request, "owner", "staff")
     shop, _ = await shop_context(request, who.shop_id)
-    customer_id = request.match_info["customer_id"]
+    customer_id = request.match_info["id"]
     doc = await shop.customers.get(customer_id)
     if doc is None:
-        raise ApiError(404, "not_found", "no such customer", "customer_id")
+        raise ApiError(404, "not_found", "no such customer", "id")
     if await shop.orders.has_dirty(customer_id):  # an interrupted order change: finish it
         doc = await refresh_aggregates(shop, customer_id) or doc
     orders = await shop.orders.for_customer(customer_id, limit=ORDERS_LIMIT)
@@ -105,18 +106,18 @@ _STATS = {
 }
 
 OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/customers/{customer_id}": {
-        "parameters": [
-            {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
+    "/api/v1/customers/{id}": {
         "get": {
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
             "summary": "A customer: profile, channels, tags, notes, status, stats, orders",
             "security": BEARER,
             "responses": {
                 "200": {
                     "description": "the customer; `orders` newest first (at most 100), "
                     "`channels` includes other profiles with the same phone or e-mail",
-                    "content": json_content(
+                    "content": json_media(
                         {
                             "type": "object",
                             "properties": {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
+from chatcrm.api.spec import json_content
 from chatcrm.http import DATABASE_ERRORS, json_response
 from chatcrm.keys import DATABASE
 
@@ -21,3 +23,29 @@ async def healthz(request: web.Request) -> web.Response:
     except (TimeoutError, *DATABASE_ERRORS):
         return json_response({"status": "unavailable", "database": database.kind}, status=503)
     return json_response({"status": "ok", "database": database.kind})
+
+
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "database"],
+    "properties": {
+        "status": {"enum": ["ok", "unavailable"]},
+        "database": {"enum": ["embedded", "mongodb"]},
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "summary": "Is the service up and does its database answer",
+            "operationId": "healthz",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {
+                "200": json_content(_HEALTH),
+                "503": json_content(_HEALTH, "The database does not answer within 2 s"),
+            },
+        }
+    }
+}
+"""OpenAPI path items of this module."""

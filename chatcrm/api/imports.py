@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import BEARER, error_responses, json_content, shop_context
+from chatcrm.api.common import json_media, shop_context
+from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.http import ApiError, json_response, principal
 from chatcrm.imports import KINDS, run_import
 
@@ -73,7 +74,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
             "responses": {
-                "200": {"description": "the import report", "content": json_content(_REPORT)},
+                "200": {"description": "the import report", "content": json_media(_REPORT)},
                 **error_responses(401, 403, 413, 415, 422, 503),
             },
         }

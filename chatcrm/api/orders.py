@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import BEARER, error_responses, json_content, order_errors, shop_context
+from chatcrm.api.common import json_media, order_errors, shop_context
+from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.domain import ORDER_STATUSES
 from chatcrm.http import json_body, json_response, principal
 from chatcrm.orders import (
@@ -129,10 +130,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Record an order (owner or staff), idempotent on order_id",
             "security": BEARER,
-            "requestBody": {"required": True, "content": json_content(_CREATE)},
+            "requestBody": {"required": True, "content": json_media(_CREATE)},
             "responses": {
-                "201": {"description": "recorded", "content": json_content(_ORDER)},
-                "200": {"description": "identical retry", "content": json_content(_ORDER)},
+                "201": {"description": "recorded", "content": json_media(_ORDER)},
+                "200": {"description": "identical retry", "content": json_media(_ORDER)},
                 **error_responses(400, 401, 403, 404, 409, 413, 422, 503),
             },
         }
@@ -143,7 +144,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "One order",
             "security": BEARER,
             "responses": {
-                "200": {"description": "the order", "content": json_content(_ORDER)},
+                "200": {"description": "the order", "content": json_media(_ORDER)},
                 **error_responses(401, 403, 404, 503),
             },
         },
@@ -152,7 +153,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "security": BEARER,
             "requestBody": {
                 "required": True,
-                "content": json_content(
+                "content": json_media(
                     {
                         "type": "object",
                         "required": ["status"],
@@ -161,7 +162,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 ),
             },
             "responses": {
-                "200": {"description": "changed, or already so", "content": json_content(_ORDER)},
+                "200": {"description": "changed, or already so", "content": json_media(_ORDER)},
                 **error_responses(400, 401, 403, 404, 409, 413, 422, 503),
             },
         },

@@ -6,7 +6,12 @@ from typing import Any
 
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 
-INDEXES = {"audit": [index("shop_id", "at", name="by_time")]}
+INDEXES = {
+    "audit": [
+        index("shop_id", "at", name="by_time"),
+        index("shop_id", "customer_id", "at", name="by_customer"),
+    ]
+}
 
 
 class ShopAudit(ShopScoped):
@@ -33,4 +38,13 @@ class ShopAudit(ShopScoped):
         """Newest entries first."""
         query = {"action": action} if action else {}
         cursor = self.coll.find(self.scope(query)).sort([("at", -1), ("_id", -1)]).limit(limit)
+        return await cursor.to_list(None)
+
+    async def for_customer(self, customer_id: str, limit: int = 100) -> list[Doc]:
+        """A customer's entries (edits), newest first."""
+        cursor = (
+            self.coll.find(self.scope({"customer_id": customer_id}))
+            .sort([("at", -1), ("_id", -1)])
+            .limit(limit)
+        )
         return await cursor.to_list(None)

@@ -124,7 +124,8 @@ class ShopChannels(ShopScoped):
     async def set_enabled(self, channel_id: str, enabled: bool) -> bool:
         """Enable or disable a channel; return False if the shop has no such channel."""
         result = await self.coll.update_one(
-            self.scope({"_id": channel_id}), {"$set": {"enabled": enabled, "updated_at": utcnow()}}
+            self.scope({"_id": channel_id}),
+            {"$set": {"enabled": enabled}, "$currentDate": {"updated_at": True}},
         )
         CHANNEL_CACHE.forget(channel_id)
         return result.matched_count == 1

@@ -152,3 +152,29 @@ def report_fields() -> dict[str, Any]:
         "updated_at": 1,
         "version": 1,
     }
+
+
+def _order_value(value: Any) -> tuple[int, Any]:
+    """A Python sort key agreeing with MongoDB's order of one field: null, numbers, text, dates."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (4, value)
+    if isinstance(value, int | float):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)  # code-point order = MongoDB's UTF-8 binary order (no collation)
+    if isinstance(value, datetime):
+        return (5, as_utc(value))
+    return (3, str(value))
+
+
+def snapshot_row(doc: Doc, field: str) -> tuple[Any, ...]:
+    """A customer's place in `field` order, then its id: rows that sort with plain tuples."""
+    return (*_order_value(doc.get(field)), doc.get("_key") or doc["_id"], doc["_id"])
+
+
+def order_snapshot(rows: list[tuple[Any, ...]], sort: Sort) -> list[str]:
+    """Ids of `snapshot_row` rows in the order `sort_spec` gives on the server."""
+    rows.sort(reverse=not sort.ascending)
+    return [row[-1] for row in rows]

@@ -8,18 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReplaceOne
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import ReplaceOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from chatcrm.domain import CUSTOMER_STATUSES, new_customer_fields
 from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
 from chatcrm.store.customer_query import (
+    UNKNOWN_PROVINCE,
     after_cursor,
     combine,
     encode_cursor,
     filters_query,
+    order_snapshot,
     report_fields,
+    snapshot_row,
     sort_spec,
 )
 
@@ -36,8 +41,12 @@ INDEXES = {
         index("shop_id", "tags", name="by_tag"),
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "email", name="by_email"),
+        index("shop_id", "postal_code", name="by_postal_code"),
     ]
 }
+
+SUMMARY_TAG_LIMIT = 100
+"""At most this many tags in a summary (the most used ones)."""
 
 
 _MAX_WRITE_ATTEMPTS = 20
@@ -112,6 +121,11 @@ def _merge_contact(
     if status is not None and (status_at is None or at > status_at):
         doc["status"] = status
         doc["status_at"] = at
+
+
+RAW_BSON: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+IDENTITY_INDEX = [("shop_id", 1), ("channel", 1), ("platform_user_id", 1)]
+"""Keys of the identity index: they never change once a customer exists."""
 
 
 class ShopCustomers(ShopScoped):
@@ -387,3 +401,105 @@ class ShopCustomers(ShopScoped):
         ops = [ReplaceOne(self._guard(doc), self._next(doc, f, now)) for doc, f in changes]
         result = await self.coll.bulk_write(ops, ordered=False)
         return result.modified_count
+
+    async def export_ids(
+        self, filters: CustomerFilters, sort: Sort, limit: int | None = None
+    ) -> list[str]:
+        """Snapshot of the ids matching `filters`, in `sort` order, each exactly once.
+
+        The scan walks the identity index (or the ``_id`` index for selected ids), whose keys
+        never change when customers get new orders or messages, so a customer that changes
+        while the scan runs is neither repeated nor skipped, as it could be on an index of the
+        sort field. The order is then applied in memory. With `limit`, the scan stops after
+        `limit` matches: a result that long may lack matches (callers use it to refuse).
+        """
+        field = sort.field
+        cursor = self.coll.find(
+            self.scope(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
+        ).batch_size(5000)
+        if not filters.ids:
+            cursor = cursor.hint(IDENTITY_INDEX)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        seen: dict[str, tuple[Any, ...]] = {}
+        async for doc in cursor:
+            if doc["_id"] not in seen:
+                seen[doc["_id"]] = snapshot_row(doc, field)
+        rows = list(seen.values())
+        if len(rows) <= 50_000:  # a few ms: cheaper than handing it to a thread
+            return order_snapshot(rows, sort)
+        return await asyncio.to_thread(order_snapshot, rows, sort)
+
+    async def fetch_raw_by_ids(self, ids: list[str]) -> list[bytes]:
+        """The report fields of these customers as undecoded BSON, in no particular order.
+
+        For export writers that decode in another process, so this one only moves bytes.
+        """
+        coll = self.coll.with_options(codec_options=RAW_BSON)
+        query = self.scope({"_id": {"$in": ids}})
+        return [doc.raw async for doc in coll.find(query, report_fields())]
+
+    async def _group_counts(self, match: Doc, field: str, *, unwind: bool = False) -> list[Doc]:
+        """``[{"_id": value, "customers": n}]`` for one field (one-field ``$group`` only)."""
+        pipeline: list[Doc] = [{"$match": match}]
+        if unwind:
+            pipeline.append({"$unwind": f"${field}"})
+        pipeline.append({"$group": {"_id": f"${field}", "customers": {"$sum": 1}}})
+        return await (await self.coll.aggregate(pipeline)).to_list(None)
+
+    async def summary(self, filters: CustomerFilters) -> Doc:
+        """Counts of the customers matching `filters`, in all and per channel, tag and province.
+
+        Returns ``{"totals": [{"currency", "customers", "paid_total"}],
+        "channels": {name: n}, "tags": {tag: n}, "provinces": {key: n}}``.
+
+        Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys).
+        """
+        match = self.scope(filters_query(filters))
+        totals = await (
+            await self.coll.aggregate(
+                [
+                    {"$match": match},
+                    {
+                        "$group": {
+                            "_id": "$currency",
+                            "customers": {"$sum": 1},
+                            "paid_total": {"$sum": "$paid_total"},
+                        }
+                    },
+                ]
+            )
+        ).to_list(None)
+        channels = await self._group_counts(match, "channel")
+        tags = await self._group_counts(match, "tags", unwind=True)
+        provinces = await self._group_counts(match, "province_key")
+        return {
+            "totals": [
+                {
+                    "currency": t["_id"],
+                    "customers": int(t["customers"]),
+                    "paid_total": int(t["paid_total"] or 0),
+                }
+                for t in totals
+            ],
+            "channels": {c["_id"]: int(c["customers"]) for c in channels},
+            "tags": {t["_id"]: int(t["customers"]) for t in tags if isinstance(t["_id"], str)},
+            "provinces": {p["_id"] or UNKNOWN_PROVINCE: int(p["customers"]) for p in provinces},
+        }
+
+    async def update_guarded(
+        self, customer_id: str, version: int, changes: dict[str, Any]
+    ) -> Doc | None:
+        """Apply `changes` if the customer is still at `version`; return the new document.
+
+        One guarded ``update_one`` (``{_id, shop_id, version}``, ``$set`` + ``$inc`` version),
+        so of two concurrent edits of the same version exactly one wins. Returns None when the
+        customer is missing or at another version (the caller tells which with `get`).
+        """
+        return await self.coll.find_one_and_update(
+            self.scope({"_id": customer_id, "version": version}),
+            # $currentDate, not $set of a date: nx-27017 stores a date $set on an existing
+            # document as a string ($currentDate keeps a date on both servers)
+            {"$set": changes, "$currentDate": {"updated_at": True}, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from datetime import datetime
+
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.store.base import Doc, ShopScoped, index, new_id
+from chatcrm.domain import DomainError
+from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id
 
 INDEXES = {
     "messages": [
@@ -38,9 +43,46 @@ class ShopMessages(ShopScoped):
 
     async def for_customer(self, customer_id: str, limit: int = 50) -> list[Doc]:
         """A customer's messages, newest first."""
-        cursor = (
-            self.coll.find(self.scope({"customer_id": customer_id}))
+        rows, _ = await self.page_for_customer(customer_id, limit=limit)
+        return rows
+
+    async def page_for_customer(
+        self, customer_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Doc], str | None]:
+        """One page of a customer's messages, newest first, and the cursor of the next page.
+
+        Keyset pagination on (``sent_at``, ``_id``), both descending: stable while new
+        messages arrive. DomainError(field="cursor") for a cursor this did not hand out.
+        """
+        query: Doc = {"customer_id": customer_id}
+        if cursor:
+            sent_at, last_id = _decode_cursor(cursor)
+            query["$or"] = [
+                {"sent_at": {"$lt": sent_at}},
+                {"sent_at": {"$eq": sent_at}, "_id": {"$lt": last_id}},
+            ]
+        rows = (
+            await self.coll.find(self.scope(query))
             .sort([("sent_at", -1), ("_id", -1)])
-            .limit(limit)
+            .limit(limit + 1)
+            .to_list(None)
         )
-        return await cursor.to_list(None)
+        next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return rows[:limit], next_cursor
+
+
+def _encode_cursor(doc: Doc) -> str:
+    raw = json.dumps({"t": as_utc(doc["sent_at"]).isoformat(), "i": doc["_id"]})  # type: ignore[union-attr]
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        sent_at = datetime.fromisoformat(data["t"])
+        last_id = data["i"]
+        if not isinstance(last_id, str) or sent_at.tzinfo is None:
+            raise ValueError("cursor")
+    except (ValueError, KeyError, TypeError):
+        raise DomainError("cursor is not valid", field="cursor") from None
+    return sent_at, last_id

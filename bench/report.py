@@ -1,0 +1,292 @@
+"""Benchmark of the customer report on the embedded default (nx-27017).
+
+Loads two shops of N customers each (default 200,000), then prints p50/p95 of the report's
+first page for six filter/sort combinations (the page and its total, as the API computes
+them), a page 200 deep through the cursor, and the summary; then the index each query uses
+where the server's explain names one.
+
+    .venv/bin/python bench/report.py [--customers 200000] [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chatcrm.domain import new_customer_fields  # noqa: E402
+from chatcrm.embedded import EmbeddedMongo  # noqa: E402
+from chatcrm.filters import Sort  # noqa: E402
+from chatcrm.provinces import all_provinces  # noqa: E402
+from chatcrm.secrets_box import SecretBox  # noqa: E402
+from chatcrm.store import Store  # noqa: E402
+from chatcrm.store.customer_query import filters_query, province_key, sort_spec  # noqa: E402
+from reports.filters import parse_filters, parse_sort  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+BATCH = 5000
+TZ = "Asia/Bangkok"
+FIRST = ("สมชาย", "สมหญิง", "สุภาพร", "ณัฐพล", "ธนากร", "Nok", "Ploy", "Bee", "Mint", "Tong")
+LAST = ("ใจดี", "ศรีสุข", "วงศ์ไทย", "Saetang", "Srisuk", "")
+CHANNELS = (("line", 52), ("telegram", 28), ("messenger", 15), ("instagram", 5))
+TAGS = (("VIP", 0.08), ("COD", 0.08), ("ส่งฟรี", 0.06), ("ลูกค้าประจำ", 0.05), ("รอโอน", 0.04))
+BIG = {"Bangkok": 30, "Nonthaburi": 6, "Samut Prakan": 5, "Chiang Mai": 5, "Chon Buri": 4}
+
+
+def make_customers(shop_id: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` customer documents with chat-commerce-like distributions."""
+    rng = random.Random(seed)
+    provinces = all_provinces()
+    weights = [BIG.get(p.name_en, 1) for p in provinces]
+    channels, channel_weights = zip(*CHANNELS, strict=True)
+    docs = []
+    for i in range(n):
+        cid = f"cus_{shop_id[-4:]}_{i:07d}"
+        channel = rng.choices(channels, channel_weights)[0]
+        orders = rng.choices((0, 1, 2, 3, 5, 8, 15), (35, 25, 15, 10, 8, 5, 2))[0]
+        paid = sum(rng.randint(150, 4000) * 100 for _ in range(orders))
+        first_seen = NOW - timedelta(seconds=int(548 * 86400 * rng.random() ** 1.8))
+        updated = first_seen + (NOW - first_seen) * rng.random() ** 0.5
+        province = postal = None
+        roll = rng.random()
+        if roll < 0.85:
+            p = rng.choices(provinces, weights)[0]
+            postal = (rng.choice(p.postal_prefixes) + "00000")[:3] + f"{rng.randrange(100):02d}"
+            province = p.name_th if roll < 0.45 else (p.name_en if roll < 0.65 else None)
+        tags = [t for t, share in TAGS if rng.random() < share]
+        if paid >= 1_000_000 and "VIP" not in tags and rng.random() < 0.7:
+            tags.append("VIP")
+        known = rng.random() < 0.4  # most chat contacts give no phone or e-mail
+        doc = {
+            **new_customer_fields(),
+            "_id": cid,
+            "_key": cid,
+            "shop_id": shop_id,
+            "channel": channel,
+            "channel_id": f"ch_{channel}",
+            "platform_user_id": f"U{rng.getrandbits(128):032x}",
+            "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}".strip()
+            if rng.random() < 0.9
+            else None,
+            "phone": f"08{rng.randrange(10**8):08d}" if known else None,
+            "email": f"user{i}@example.com" if known and rng.random() < 0.4 else None,
+            "province": province,
+            "postal_code": postal,
+            "tags": tags,
+            "status": rng.choices(("following", "unfollowed", "blocked"), (88, 8, 4))[0],
+            "paid_total": paid,
+            "order_count": orders,
+            "unpaid_total": rng.choice((0, 0, 0, 0, 49000)),
+            "last_order_at": (updated - timedelta(hours=rng.randint(0, 500))) if orders else None,
+            "first_seen_at": first_seen,
+            "last_contact_at": updated,
+            "updated_at": updated.replace(microsecond=updated.microsecond // 1000 * 1000),
+        }
+        doc["province_key"] = province_key(province, postal)
+        docs.append(doc)
+    return docs
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, float]:
+    """p50 and p95 in milliseconds of `runs` calls (after one warm-up)."""
+    await fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95
+
+
+def index_used(explain: dict[str, Any]) -> str:
+    """The index names found in an explain answer (MongoDB's or nx-27017's shape)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("indexName", "index_name", "index") and isinstance(value, str):
+                    found.append(value)
+                elif key == "stage" and value == "COLLSCAN":
+                    found.append("COLLSCAN")
+                elif (
+                    key == "detail"
+                    and isinstance(value, str)
+                    and "USING" in value
+                    and "INDEX" in value
+                ):
+                    found.append(value.split("INDEX", 1)[1].split()[0])
+                elif key == "detail" and value == "SCAN customers":
+                    found.append("none: full scan (SCAN customers)")
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(explain)
+    return ", ".join(dict.fromkeys(found)) or "(not reported)"
+
+
+async def main(customers: int, runs: int, count_runs: int, walk_budget: float) -> None:
+    """Load, measure, print."""
+    with tempfile.TemporaryDirectory(prefix="chatcrm-bench-") as tmp:
+        server = EmbeddedMongo(Path(tmp))
+        uri = server.start()
+        try:
+            await run(uri, customers, runs, count_runs, walk_budget)
+        finally:
+            server.stop()
+
+
+async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget: float) -> None:
+    """The benchmark proper, on the server at `uri`."""
+    store = Store.connect(uri, "bench", SecretBox(SecretBox.generate_key()), timeout_ms=60000)
+    await store.ensure_indexes()
+    shops = [await store.shops.create(f"Bench shop {i}") for i in (1, 2)]
+    start = time.perf_counter()
+    generated = 0.0
+    for number, shop in enumerate(shops):
+        scoped = store.for_shop(shop.id).customers
+        for offset in range(0, customers, BATCH):
+            t0 = time.perf_counter()
+            docs = make_customers(
+                shop.id, min(BATCH, customers - offset), seed=number * 10**7 + offset
+            )
+            for j, doc in enumerate(docs):
+                doc["_id"] = doc["_key"] = f"cus_{number}_{offset + j:07d}"
+            generated += time.perf_counter() - t0
+            await scoped.insert_new(docs)
+    load = time.perf_counter() - start
+    print(
+        f"loaded 2 x {customers:,} customers in {load:.1f} s "
+        f"({2 * customers / (load - generated):,.0f} docs/s inserting, "
+        f"{generated:.1f} s generating)\n"
+    )
+    shop = store.for_shop(shops[0].id).customers
+    since = (NOW - timedelta(days=30)).date().isoformat()
+    cases = [
+        ("default (paid_total asc)", {}),
+        (
+            "channel=line, paid_total desc",
+            {"channel": "line", "sort": "paid_total", "order": "desc"},
+        ),
+        ("province=Bangkok", {"province": "Bangkok"}),
+        ("postal_code=10*", {"postal_code": "10*"}),
+        ("tag=VIP", {"tag": "VIP"}),
+        (
+            "updated last 30 days, updated_at desc",
+            {"updated_from": since, "sort": "updated_at", "order": "desc"},
+        ),
+    ]
+    rows = []
+    plans = []
+    for label, params in cases:
+        filters = parse_filters({k: v for k, v in params.items() if k not in ("sort", "order")}, TZ)
+        sort = parse_sort(params)
+
+        async def page(filters=filters, sort=sort) -> None:  # type: ignore[no-untyped-def]
+            await shop.search(filters, sort, limit=50)
+
+        async def count(filters=filters) -> None:  # type: ignore[no-untyped-def]
+            await shop.count_matching(filters)
+
+        total = await shop.count_matching(filters)
+        p_page = await timed(page, runs)
+        p_count = await timed(count, count_runs)
+        rows.append((label, total, p_page, p_count))
+        plans.append((label, filters, sort))
+
+    # a page 200 deep: walk 199 pages of 50 through the cursor, then time page 200
+    # (nx-27017 scans the collection for every page: the walk stops at the time budget)
+    filters, sort = parse_filters({}, TZ), Sort()
+    t0 = time.perf_counter()
+    cursor = None
+    depth = 1
+    while depth < 200 and time.perf_counter() - t0 < walk_budget:
+        _, next_cursor = await shop.search(filters, sort, limit=50, cursor=cursor)
+        if next_cursor is None:
+            break
+        cursor = next_cursor
+        depth += 1
+    walk = time.perf_counter() - t0
+
+    async def deep(cursor=cursor) -> None:  # type: ignore[no-untyped-def]
+        await shop.search(filters, sort, limit=50, cursor=cursor)
+
+    deep_times = await timed(deep, runs)
+
+    async def summary() -> None:
+        await shop.summary(parse_filters({}, TZ))
+
+    summary_times = await timed(summary, count_runs)
+
+    async def summary_vip() -> None:
+        await shop.summary(parse_filters({"tag": "VIP"}, TZ))
+
+    summary_vip_times = await timed(summary_vip, count_runs)
+
+    capped = shop.scope(filters_query(parse_filters({}, TZ)))
+
+    async def count_capped() -> None:
+        await shop.coll.count_documents(capped, limit=10_001)
+
+    capped_times = await timed(count_capped, count_runs)
+
+    def line(label: str, matches: Any, page: Any = None, total: Any = None) -> None:
+        cells = [f"{label:42} {matches:>8}"]
+        cells.append(f"{page[0]:>9.1f} {page[1]:>7.1f}" if page else f"{'':>9} {'':>7}")
+        cells.append(f"{total[0]:>10.1f} {total[1]:>7.1f}" if total else "")
+        print(" ".join(cells))
+
+    header = "query (shop 1 of 2, first page of 50)"
+    print(f"{header:42} {'matches':>8} {'page p50':>9} {'p95':>7} {'total p50':>10} {'p95':>7}")
+    for label, total, page_times, count_times in rows:
+        line(label, f"{total:,}", page_times, count_times)
+    line(f"page {depth} via the cursor (default sort)", "", deep_times)
+    line("total capped at 10,001 (no filter)", "", None, capped_times)
+    line("summary (no filter)", f"{customers:,}", summary_times)
+    line("summary (tag=VIP)", "", summary_vip_times)
+    print(f"\nms; walking pages 1-{depth - 1} took {walk:.1f} s")
+    print(f"runs per page figure: {runs}; per total/summary figure: {count_runs}")
+    print("\nindex per query (server explain):")
+    for label, filters, sort in plans:
+        query = {**filters_query(filters), "shop_id": shop.shop_id}
+        explain = await store.db.command(
+            {
+                "explain": {
+                    "find": "customers",
+                    "filter": query,
+                    "sort": dict(sort_spec(sort)),
+                    "limit": 51,
+                }
+            }
+        )
+        print(f"  {label:42} {index_used(explain)}")
+        if label.startswith("default"):
+            raw = json.dumps(explain, default=str)
+            print(f"    raw explain (first 300 chars): {raw[:300]}")
+    await store.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=200_000, help="customers per shop")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per query")
+    parser.add_argument("--count-runs", type=int, default=3, help="timed runs per total/summary")
+    parser.add_argument("--walk-budget", type=float, default=60, help="seconds for the deep walk")
+    args = parser.parse_args()
+    asyncio.run(main(args.customers, args.runs, args.count_runs, args.walk_budget))

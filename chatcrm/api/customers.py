@@ -1,0 +1,272 @@
+"""The customer report and customer edits: /api/v1/customers (owner or staff)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chatcrm.api.spec import (
+    BEARER,
+    FILTER_PARAMETERS,
+    SORT_PARAMETERS,
+    error_responses,
+    json_content,
+    page_parameters,
+    path_id,
+    ref,
+)
+from chatcrm.customer_edit import parse_customer_edit, parse_version
+from chatcrm.domain import Principal, Shop
+from chatcrm.http import ApiError, json_body, json_response, principal, query_params
+from chatcrm.keys import DATABASE
+from chatcrm.store import ShopStore
+from chatcrm.store.customer_query import province_key
+from reports.filters import PAGE_NAMES, parse_filters, parse_page, parse_sort
+from reports.rows import customer_row
+
+routes = web.RouteTableDef()
+
+READERS = ("owner", "staff")
+"""Roles that may read and edit customers."""
+
+
+async def shop_of(request: web.Request, *roles: str) -> tuple[Principal, ShopStore]:
+    """The caller and its shop's store; 401/403 as `principal` decides."""
+    who = await principal(request, *roles)
+    return who, request.app[DATABASE].store.for_shop(who.shop_id)
+
+
+async def shop_settings(request: web.Request, shop_id: str) -> Shop:
+    """The caller's shop: its time zone (report dates are days there) and currency."""
+    shop = await request.app[DATABASE].store.shops.get(shop_id)
+    return shop or Shop(id=shop_id, name="")
+
+
+async def customer_or_404(shop: ShopStore, customer_id: str) -> dict[str, Any]:
+    """This shop's customer; 404 when it is unknown or another shop's."""
+    if len(customer_id) > 100 or not customer_id.isprintable():
+        raise ApiError(404, "not_found", "no such customer")
+    doc = await shop.customers.get(customer_id)
+    if doc is None:
+        raise ApiError(404, "not_found", "no such customer")
+    return doc
+
+
+def edited_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A customer after an edit: the report row plus the editable contact fields and notes."""
+    return {
+        **customer_row(doc),
+        "phone": doc.get("phone"),
+        "email": doc.get("email"),
+        "notes": doc.get("notes") or "",
+    }
+
+
+@routes.get("/api/v1/customers")
+async def list_customers(request: web.Request) -> web.Response:
+    """One page of the customer report with the total matching and the next cursor."""
+    who, shop = await shop_of(request, *READERS)
+    params = query_params(request)
+    timezone = (await shop_settings(request, who.shop_id)).timezone
+    filters = parse_filters(params, timezone, allowed_extra=PAGE_NAMES)
+    sort = parse_sort(params)
+    page = parse_page(params)
+    docs, next_cursor = await shop.customers.search(
+        filters, sort, limit=page.limit, cursor=page.cursor
+    )
+    total = await shop.customers.count_matching(filters)
+    return json_response(
+        {"items": [customer_row(d) for d in docs], "total": total, "next_cursor": next_cursor}
+    )
+
+
+@routes.patch("/api/v1/customers/{id}")
+async def edit_customer(request: web.Request) -> web.Response:
+    """Edit name, tags, notes, contact or address under optimistic concurrency; audited."""
+    who, shop = await shop_of(request, *READERS)
+    customer_id = request.match_info["id"]
+    body = await json_body(request)
+    changes = parse_customer_edit(body)
+    version = parse_version(request.headers.get("If-Match"), body.get("version"))
+    current = await customer_or_404(shop, customer_id)
+    if version is None:
+        raise ApiError(
+            428,
+            "precondition_required",
+            'send If-Match: "<version>" (or "version" in the body)',
+            "If-Match",
+            current_version=current.get("version"),
+        )
+    if "province" in changes or "postal_code" in changes:
+        changes["province_key"] = province_key(
+            changes.get("province", current.get("province")),
+            changes.get("postal_code", current.get("postal_code")),
+        )
+    updated = await shop.customers.update_guarded(customer_id, version, changes)
+    if updated is None:
+        now = await customer_or_404(shop, customer_id)
+        raise ApiError(
+            409,
+            "version_conflict",
+            "the customer was changed since that version; reload and edit again",
+            "version",
+            current_version=now.get("version"),
+        )
+    changed = [k for k in changes if k != "province_key" and current.get(k) != updated.get(k)]
+    if changed:
+        await shop.audit.record(
+            who.actor,
+            "customer.update",
+            customer_id=customer_id,
+            version=updated["version"],
+            before={k: current.get(k) for k in changed},
+            after={k: updated.get(k) for k in changed},
+        )
+    return json_response(edited_view(updated), headers={"ETag": f'"{updated["version"]}"'})
+
+
+@routes.get("/api/v1/customers/{id}/messages")
+async def customer_messages(request: web.Request) -> web.Response:
+    """A customer's chat history, newest first, one page at a time."""
+    _, shop = await shop_of(request, *READERS)
+    customer_id = request.match_info["id"]
+    params = query_params(request)
+    for name in params:
+        if name not in ("limit", "cursor"):
+            raise ApiError(422, "invalid", f"unknown parameter {name}", name)
+    page = parse_page(params)
+    await customer_or_404(shop, customer_id)
+    docs, next_cursor = await shop.messages.page_for_customer(
+        customer_id, limit=page.limit, cursor=page.cursor
+    )
+    items = [
+        {
+            "id": d["_id"],
+            "channel": d.get("channel"),
+            "direction": d.get("direction"),
+            "type": d.get("type"),
+            "text": d.get("text"),
+            "sent_at": d.get("sent_at"),
+        }
+        for d in docs
+    ]
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+@routes.get("/api/v1/customers/{id}/audit")
+async def customer_audit(request: web.Request) -> web.Response:
+    """The customer's audit trail (owner): who changed what, when, before and after."""
+    _, shop = await shop_of(request, "owner")
+    customer_id = request.match_info["id"]
+    await customer_or_404(shop, customer_id)
+    entries = await shop.audit.for_customer(customer_id)
+    items = [
+        {
+            "id": e["_id"],
+            "at": e.get("at"),
+            "actor": e.get("actor"),
+            "action": e.get("action"),
+            "before": e.get("before"),
+            "after": e.get("after"),
+        }
+        for e in entries
+    ]
+    return json_response({"items": items})
+
+
+_LIST_DOC = (
+    "Every customer of the shop matching the filters, including contacts known only by a "
+    "chat platform id. Default sort: paid_total ascending. Keyset cursor pagination, stable "
+    "under concurrent writes."
+)
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/customers": {
+        "get": {
+            "summary": "The customer report",
+            "description": _LIST_DOC,
+            "operationId": "listCustomers",
+            "tags": ["customers"],
+            "security": BEARER,
+            "parameters": [*FILTER_PARAMETERS, *SORT_PARAMETERS, *page_parameters()],
+            "responses": {
+                "200": json_content(ref("CustomerPage")),
+                **error_responses(403, 422),
+            },
+        }
+    },
+    "/api/v1/customers/{id}": {
+        "patch": {
+            "summary": "Edit a customer",
+            "description": (
+                'Optimistic concurrency: send `If-Match: "<version>"` (or `version` in the '
+                "body). A stale version gets 409 `version_conflict` with `current_version`; "
+                "no version gets 428. The response's ETag is the new version. Audited."
+            ),
+            "operationId": "editCustomer",
+            "tags": ["customers"],
+            "security": BEARER,
+            "parameters": [
+                path_id(),
+                {
+                    "name": "If-Match",
+                    "in": "header",
+                    "description": 'The ETag of the version edited, like "3"',
+                    "schema": {"type": "string", "maxLength": 20},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("CustomerEdit")}},
+            },
+            "responses": {
+                "200": {
+                    **json_content(ref("Customer"), "The edited customer"),
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
+                },
+                **error_responses(400, 403, 404, 409, 413, 422, 428),
+            },
+        }
+    },
+    "/api/v1/customers/{id}/messages": {
+        "get": {
+            "summary": "A customer's chat history, newest first",
+            "operationId": "customerMessages",
+            "tags": ["customers"],
+            "security": BEARER,
+            "parameters": [path_id(), *page_parameters()],
+            "responses": {
+                "200": json_content(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": ref("Message")},
+                            "next_cursor": {"type": ["string", "null"]},
+                        },
+                    }
+                ),
+                **error_responses(403, 404, 422),
+            },
+        }
+    },
+    "/api/v1/customers/{id}/audit": {
+        "get": {
+            "summary": "A customer's audit trail (owner)",
+            "operationId": "customerAudit",
+            "tags": ["customers"],
+            "security": BEARER,
+            "parameters": [path_id()],
+            "responses": {
+                "200": json_content(
+                    {
+                        "type": "object",
+                        "properties": {"items": {"type": "array", "items": ref("AuditEntry")}},
+                    }
+                ),
+                **error_responses(403, 404),
+            },
+        }
+    },
+}
+"""OpenAPI path items of this module."""

@@ -1,0 +1,60 @@
+"""GET /api/v1/shop: the caller's shop and role (what the dashboard shows and formats with)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatcrm.http import ApiError, json_response, principal
+from chatcrm.keys import DATABASE
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/shop")
+async def get_shop(request: web.Request) -> web.Response:
+    """The shop the token belongs to: name, time zone, currency, locale, and the caller's role."""
+    who = await principal(request)
+    shop = await request.app[DATABASE].store.shops.get(who.shop_id)
+    if shop is None:
+        raise ApiError(404, "not_found", "the token's shop no longer exists")
+    return json_response(
+        {
+            "id": shop.id,
+            "name": shop.name,
+            "timezone": shop.timezone,
+            "currency": shop.currency,
+            "locale": shop.locale,
+            "role": who.role,
+        }
+    )
+
+
+OPENAPI_PATHS: dict[str, dict[str, object]] = {
+    "/api/v1/shop": {
+        "get": {
+            "summary": "The caller's shop and role",
+            "responses": {
+                "200": {
+                    "description": "the shop",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "name": {"type": "string"},
+                                    "timezone": {"type": "string"},
+                                    "currency": {"type": "string"},
+                                    "locale": {"type": "string"},
+                                    "role": {"type": "string", "enum": ["owner", "staff"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "401": {"description": "no or bad token"},
+                "404": {"description": "shop deleted"},
+            },
+        }
+    }
+}

@@ -1,0 +1,314 @@
+"""Building blocks of the OpenAPI 3.1 description shared by the route modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES
+from chatcrm.filters import SORT_FIELDS
+
+_ERROR_TEXT = {
+    400: "Malformed request body",
+    401: "No or unknown bearer token",
+    403: "The token's role may not do this",
+    404: "Not found (or another shop's)",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "Wrong content type",
+    422: "An invalid value; `field` names it",
+    428: "A precondition (If-Match) is required",
+    503: "The database does not answer",
+}
+
+BEARER = [{"bearerAuth": []}]
+"""Security requirement of the authenticated routes."""
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_content(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    """A response with a JSON body of `schema`."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """The JSON error responses for `statuses` (401 and 503 always included)."""
+    wanted = sorted({401, 503, *statuses})
+    return {str(s): json_content(ref("Error"), _ERROR_TEXT[s]) for s in wanted}
+
+
+def path_id(description: str = "Customer id") -> dict[str, Any]:
+    """The ``{id}`` path parameter."""
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "maxLength": 100},
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "query", "description": description}
+    param["schema"] = schema
+    if schema.get("type") == "array":
+        param.update({"style": "form", "explode": True})
+    return param
+
+
+FILTER_PARAMETERS = [
+    _query(
+        "channel",
+        {"type": "array", "items": {"enum": list(CUSTOMER_CHANNELS)}},
+        "Chat channels (any of them); repeat or comma-separate",
+    ),
+    _query(
+        "province",
+        {"type": "array", "items": {"type": "string", "maxLength": 100}},
+        "Provinces by Thai or English name, or `unknown`; any of them",
+    ),
+    _query(
+        "postal_code",
+        {"type": "string", "pattern": r"^(\d{5}|\d{1,5}\*)$"},
+        "Exact five-digit postal code, or a prefix ending in `*` such as `10*`",
+    ),
+    _query(
+        "updated_from",
+        {"type": "string", "format": "date"},
+        "Updated on or after this day (shop time zone)",
+    ),
+    _query(
+        "updated_to",
+        {"type": "string", "format": "date"},
+        "Updated on or before this day (shop time zone)",
+    ),
+    _query(
+        "tag",
+        {"type": "array", "items": {"type": "string", "maxLength": 100}},
+        "Tags; customers with any of them (or all with tag_mode=all)",
+    ),
+    _query("tag_mode", {"enum": ["any", "all"], "default": "any"}, "How tags combine"),
+    _query(
+        "q",
+        {"type": "string", "maxLength": 200},
+        "Text in the name, phone or e-mail, or an exact chat platform user id",
+    ),
+    _query(
+        "status",
+        {"type": "array", "items": {"enum": list(CUSTOMER_STATUSES)}},
+        "Follow statuses (any of them)",
+    ),
+]
+"""Query parameters of the customer report filters (list, summary)."""
+
+
+def page_parameters(default_limit: int = 50) -> list[dict[str, Any]]:
+    """``limit`` (1-200) and ``cursor``."""
+    return [
+        _query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 200, "default": default_limit},
+            "Page size",
+        ),
+        _query(
+            "cursor",
+            {"type": "string", "maxLength": 1000},
+            "Opaque `next_cursor` of the previous page",
+        ),
+    ]
+
+
+SORT_PARAMETERS = [
+    _query("sort", {"enum": list(SORT_FIELDS), "default": "paid_total"}, "Sort field"),
+    _query("order", {"enum": ["asc", "desc"], "default": "asc"}, "Sort direction"),
+]
+
+_DATETIME = {"type": ["string", "null"], "format": "date-time"}
+_MONEY = {"type": "integer", "description": "Minor units (satang for THB)"}
+
+COMPONENTS: dict[str, Any] = {
+    "securitySchemes": {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A shop user's API token (role owner or staff)",
+        }
+    },
+    "schemas": {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "field"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": ["string", "null"]},
+                    },
+                }
+            },
+        },
+        "CustomerRow": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "channel",
+                "platform_user_id",
+                "province",
+                "postal_code",
+                "tags",
+                "status",
+                "paid_total",
+                "order_count",
+                "average_order_value",
+                "unpaid_total",
+                "currency",
+                "last_order_at",
+                "updated_at",
+                "version",
+            ],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": ["string", "null"]},
+                "channel": {"enum": list(CUSTOMER_CHANNELS)},
+                "platform_user_id": {"type": "string"},
+                "province": {
+                    "type": ["string", "null"],
+                    "description": "English name: own, else from the postal code; null unknown",
+                },
+                "postal_code": {"type": ["string", "null"]},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "status": {"enum": list(CUSTOMER_STATUSES)},
+                "paid_total": _MONEY,
+                "order_count": {"type": "integer"},
+                "average_order_value": {"type": ["integer", "null"]},
+                "unpaid_total": _MONEY,
+                "currency": {"type": "string"},
+                "last_order_at": _DATETIME,
+                "updated_at": _DATETIME,
+                "version": {"type": "integer", "description": 'The ETag is `"<version>"`'},
+            },
+        },
+        "CustomerPage": {
+            "type": "object",
+            "required": ["items", "total", "next_cursor"],
+            "properties": {
+                "items": {"type": "array", "items": ref("CustomerRow")},
+                "total": {"type": "integer"},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+        },
+        "CustomerEdit": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": ["string", "null"], "maxLength": 200},
+                "tags": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "items": {"type": "string", "maxLength": 100},
+                },
+                "notes": {"type": ["string", "null"], "maxLength": 5000},
+                "phone": {"type": ["string", "null"], "maxLength": 40},
+                "email": {"type": ["string", "null"], "maxLength": 254},
+                "province": {"type": ["string", "null"], "maxLength": 100},
+                "postal_code": {"type": ["string", "null"], "maxLength": 10},
+                "version": {
+                    "type": "integer",
+                    "description": "The version edited, when If-Match is not sent",
+                },
+            },
+        },
+        "Customer": {
+            "allOf": [
+                ref("CustomerRow"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "phone": {"type": ["string", "null"]},
+                        "email": {"type": ["string", "null"]},
+                        "notes": {"type": "string"},
+                    },
+                },
+            ]
+        },
+        "ChannelCount": {
+            "type": "object",
+            "properties": {"channel": {"type": "string"}, "customers": {"type": "integer"}},
+        },
+        "Summary": {
+            "type": "object",
+            "required": ["customers", "paid_total", "currency", "channels", "tags", "provinces"],
+            "properties": {
+                "customers": {"type": "integer"},
+                "paid_total": _MONEY,
+                "currency": {"type": "string"},
+                "paid_totals": {
+                    "type": "array",
+                    "description": "Per currency, when customers pay in several",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "currency": {"type": ["string", "null"]},
+                            "customers": {"type": "integer"},
+                            "paid_total": _MONEY,
+                        },
+                    },
+                },
+                "channels": {"type": "array", "items": ref("ChannelCount")},
+                "most": {"oneOf": [ref("ChannelCount"), {"type": "null"}]},
+                "fewest": {"oneOf": [ref("ChannelCount"), {"type": "null"}]},
+                "tags": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "tag": {"type": "string"},
+                            "customers": {"type": "integer"},
+                        },
+                    },
+                },
+                "provinces": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "province": {"type": "string"},
+                            "province_th": {"type": ["string", "null"]},
+                            "customers": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+        "Message": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "channel": {"type": "string"},
+                "direction": {"enum": ["in", "out"]},
+                "type": {"type": "string"},
+                "text": {"type": ["string", "null"]},
+                "sent_at": _DATETIME,
+            },
+        },
+        "AuditEntry": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "at": _DATETIME,
+                "actor": {"type": "string"},
+                "action": {"type": "string"},
+                "before": {"type": ["object", "null"]},
+                "after": {"type": ["object", "null"]},
+            },
+        },
+    },
+}
+"""The ``components`` section of the document."""

@@ -1,0 +1,331 @@
+// chatcrm dashboard: the customer report over the JSON API. Every value from the server is
+// put into the page with textContent / DOM nodes, never as HTML.
+"use strict";
+
+const TEXT = {
+  en: {
+    statPaid: "Paid total", statOrders: "Orders", statAverage: "Average order",
+    statRecent: "Last 3 months", statUnpaid: "Unpaid", statLast: "Last order",
+  },
+  th: {
+    signOut: "ออกจากระบบ", pasteToken: "วางโทเค็น API ของร้าน", signIn: "เข้าสู่ระบบ",
+    customers: "ลูกค้า", paidTotal: "ยอดชำระรวม", byChannel: "ตามช่องทางแชท (มากสุด → น้อยสุด)",
+    byTag: "ตามแท็ก", byProvince: "ตามจังหวัด", channel: "ช่องทาง", province: "จังหวัด",
+    postalCode: "รหัสไปรษณีย์", updatedFrom: "อัปเดตตั้งแต่", updatedTo: "ถึง", tag: "แท็ก",
+    search: "ค้นหา", apply: "กรอง", clear: "ล้าง", exportSelected: "ส่งออกที่เลือก",
+    exportFiltered: "ส่งออกตามตัวกรอง", exportAll: "ส่งออกลูกค้าทั้งหมด", name: "ชื่อ",
+    tags: "แท็ก", status: "สถานะ", paidAmount: "ยอดชำระ", orders: "คำสั่งซื้อ",
+    updated: "อัปเดตล่าสุด", more: "โหลดเพิ่ม", tagsComma: "แท็ก (คั่นด้วยจุลภาค)", notes: "บันทึก",
+    save: "บันทึก", ordersTitle: "คำสั่งซื้อ", history: "ดูประวัติการสนทนา",
+    statPaid: "ยอดชำระรวม", statOrders: "จำนวนคำสั่งซื้อ", statAverage: "ยอดเฉลี่ยต่อคำสั่งซื้อ",
+    statRecent: "3 เดือนล่าสุด", statUnpaid: "ค้างชำระ", statLast: "สั่งซื้อล่าสุด",
+  },
+};
+
+const state = {
+  token: null, shop: null, role: null, filters: new URLSearchParams(), order: "asc",
+  cursor: null, selected: new Set(), current: null, messagesCursor: null,
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function money(minor, currency) {
+  const cur = currency || (state.shop && state.shop.currency) || "THB";
+  const fmt = new Intl.NumberFormat(state.shop && state.shop.locale === "th" ? "th-TH" : "en-US",
+    { style: "currency", currency: cur });
+  const digits = fmt.resolvedOptions().maximumFractionDigits;
+  return fmt.format((minor || 0) / 10 ** digits);
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const tz = (state.shop && state.shop.timezone) || undefined;
+  return new Date(iso).toLocaleString(state.shop && state.shop.locale === "th" ? "th-TH" : "en-GB",
+    { timeZone: tz, dateStyle: "medium", timeStyle: "short" });
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) { signOut(); throw new Error("unauthorized"); }
+  if (!response.ok) {
+    let message = `${response.status}`;
+    try {
+      const body = await response.json();
+      message = body.error.message + (body.error.field ? ` (${body.error.field})` : "");
+    } catch (_) { /* not JSON */ }
+    const err = new Error(message);
+    err.status = response.status;
+    throw err;
+  }
+  return response;
+}
+
+function translate(locale) {
+  const table = TEXT[locale] || {};
+  document.documentElement.lang = locale;
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    const key = node.dataset.i18n;
+    if (!node.dataset.en) node.dataset.en = node.textContent;
+    node.textContent = table[key] || node.dataset.en;
+  }
+}
+
+function signOut() {
+  sessionStorage.removeItem("chatcrm-token");
+  state.token = null;
+  $("#report").hidden = true; $("#detail").hidden = true; $("#sign-out").hidden = true;
+  $("#sign-in").hidden = false;
+}
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    const shop = await (await api("/api/v1/shop")).json();
+    state.shop = shop; state.role = shop.role;
+  } catch (err) {
+    $("#sign-in-error").textContent = err.message === "unauthorized" ? "Unknown token" : err.message;
+    return;
+  }
+  sessionStorage.setItem("chatcrm-token", token);
+  $("#shop-name").textContent = state.shop.name;
+  translate(state.shop.locale);
+  $("#sign-in").hidden = true; $("#report").hidden = false; $("#sign-out").hidden = false;
+  await refresh();
+  const linked = new URLSearchParams(location.hash.slice(1)).get("customer");
+  if (linked) await openCustomer(linked).catch((e) => { $("#report-error").textContent = e.message; });
+}
+
+function currentQuery(extra = {}) {
+  const params = new URLSearchParams(state.filters);
+  params.set("sort", "paid_total");
+  params.set("order", state.order);
+  for (const [k, v] of Object.entries(extra)) params.set(k, v);
+  return params;
+}
+
+async function refresh() {
+  state.cursor = null;
+  state.selected.clear();
+  $("#customers tbody").replaceChildren();
+  $("#report-error").textContent = "";
+  $("#sort-paid").textContent =
+    `${(TEXT[state.shop.locale] || {}).paidAmount || "Paid amount"} ${state.order === "asc" ? "▲" : "▼"}`;
+  try {
+    await Promise.all([loadSummary(), loadPage()]);
+  } catch (err) {
+    $("#report-error").textContent = err.message;
+  }
+}
+
+async function loadSummary() {
+  const summary = await (await api(`/api/v1/report/summary?${state.filters}`)).json();
+  $("#sum-customers").textContent = summary.customers.toLocaleString();
+  $("#sum-paid").textContent = money(summary.paid_total, summary.currency);
+  const max = summary.channels.length ? summary.channels[0].customers : 1;
+  $("#sum-channels").replaceChildren(...summary.channels.map((c, i, all) => {
+    const li = el("li", null, i === 0 ? "most" : (i === all.length - 1 && all.length > 1 ? "fewest" : ""));
+    const meter = el("meter"); meter.max = max; meter.value = c.customers;
+    li.append(el("span", c.channel), meter, el("span", c.customers.toLocaleString()));
+    return li;
+  }));
+  $("#sum-tags").replaceChildren(...summary.tags.slice(0, 30).map(
+    (t) => el("li", `${t.tag} · ${t.customers.toLocaleString()}`)));
+  $("#sum-provinces").replaceChildren(...summary.provinces.slice(0, 77).map((p) => {
+    const name = state.shop.locale === "th" && p.province_th ? p.province_th : p.province;
+    return el("li", `${name} · ${p.customers.toLocaleString()}`);
+  }));
+  $("#province-list").replaceChildren(...summary.provinces.map((p) => {
+    const option = el("option"); option.value = p.province; return option;
+  }));
+  $("#tag-list").replaceChildren(...summary.tags.map((t) => {
+    const option = el("option"); option.value = t.tag; return option;
+  }));
+}
+
+async function loadPage() {
+  const extra = { limit: "50" };
+  if (state.cursor) extra.cursor = state.cursor;
+  const page = await (await api(`/api/v1/customers?${currentQuery(extra)}`)).json();
+  $("#total").textContent = `${page.total.toLocaleString()} ${(TEXT[state.shop.locale] || {}).customers || "customers"}`;
+  const body = $("#customers tbody");
+  for (const row of page.items) body.append(customerRow(row));
+  state.cursor = page.next_cursor;
+  $("#more").hidden = !page.next_cursor;
+}
+
+function customerRow(row) {
+  const tr = el("tr");
+  const box = el("input"); box.type = "checkbox"; box.ariaLabel = "select";
+  box.checked = state.selected.has(row.id);
+  box.addEventListener("click", (event) => {
+    event.stopPropagation();
+    if (box.checked) state.selected.add(row.id); else state.selected.delete(row.id);
+  });
+  const select = el("td"); select.append(box);
+  const tags = el("td");
+  for (const tag of row.tags) tags.append(el("span", tag, "tag"));
+  tr.append(select, el("td", row.name || row.platform_user_id), el("td", row.channel),
+    el("td", row.province || ""), el("td", row.postal_code || ""), tags, el("td", row.status),
+    el("td", money(row.paid_total, row.currency), "num"), el("td", row.order_count, "num"),
+    el("td", when(row.updated_at)));
+  tr.addEventListener("click", () => openCustomer(row.id));
+  return tr;
+}
+
+async function openCustomer(id) {
+  const detail = await (await api(`/api/v1/customers/${encodeURIComponent(id)}`)).json();
+  state.current = detail;
+  history.replaceState(null, "", `${location.pathname}#customer=${encodeURIComponent(id)}`);
+  $("#detail").hidden = false;
+  $("#detail-name").textContent = detail.name || detail.platform_user_id;
+  $("#detail-meta").textContent = [detail.channel, detail.status, detail.phone, detail.email,
+    detail.province, detail.postal_code].filter(Boolean).join(" · ");
+  const s = detail.stats;
+  const stats = [
+    ["statPaid", money(s.paid_total, s.currency)], ["statOrders", s.order_count],
+    ["statAverage", s.average_order_value === null ? "–" : money(s.average_order_value, s.currency)],
+    ["statRecent", money(s.last_3_months.paid_total, s.currency)],
+    ["statUnpaid", money(s.unpaid_total, s.currency)], ["statLast", when(s.last_order_at) || "–"],
+  ];
+  const label = (key) => (TEXT[state.shop.locale] || {})[key] || TEXT.en[key];
+  $("#detail-stats").replaceChildren(...stats.flatMap(([k, v]) => [el("dt", label(k)), el("dd", v)]));
+  const form = $("#edit-form");
+  form.elements.name.value = detail.name || "";
+  form.elements.tags.value = detail.tags.join(", ");
+  form.elements.notes.value = detail.notes || "";
+  $("#edit-status").textContent = "";
+  $("#detail-orders").replaceChildren(...detail.orders.map((o) => {
+    const li = el("li", `${o.order_id} · ${money(o.amount, o.currency)} · ${o.status}`);
+    li.append(el("time", when(o.paid_at || o.created_at)));
+    li.append(el("span", o.items.map((i) => `${i.name} ×${i.quantity}`).join(", ")));
+    return li;
+  }));
+  $("#detail-messages").replaceChildren();
+  state.messagesCursor = null;
+  $("#more-messages").hidden = true;
+}
+
+async function loadMessages() {
+  const params = new URLSearchParams({ limit: "30" });
+  if (state.messagesCursor) params.set("cursor", state.messagesCursor);
+  const page = await (await api(
+    `/api/v1/customers/${encodeURIComponent(state.current.id)}/messages?${params}`)).json();
+  for (const m of page.items) {
+    const li = el("li", m.text || `[${m.type}]`, m.direction === "out" ? "out" : "in");
+    li.prepend(el("time", when(m.sent_at)));
+    $("#detail-messages").append(li);
+  }
+  state.messagesCursor = page.next_cursor;
+  $("#more-messages").hidden = !page.next_cursor;
+}
+
+async function saveCustomer(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = {
+    name: form.elements.name.value,
+    tags: form.elements.tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+    notes: form.elements.notes.value,
+  };
+  try {
+    const response = await api(`/api/v1/customers/${encodeURIComponent(state.current.id)}`, {
+      method: "PATCH", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "If-Match": `"${state.current.version}"` },
+    });
+    const saved = await response.json();
+    state.current.version = saved.version;
+    $("#edit-status").textContent = "✓";
+    await refresh();
+  } catch (err) {
+    $("#edit-status").textContent = err.status === 409
+      ? "Changed by someone else meanwhile: reopen the customer" : err.message;
+  }
+}
+
+async function runExport(mode) {
+  const body = { mode, format: $("#export-format").value, split: true };
+  if (mode === "selected") {
+    if (!state.selected.size) { $("#export-status").textContent = "0"; return; }
+    body.ids = [...state.selected];
+  }
+  if (mode === "filtered") {
+    body.filters = {};
+    for (const key of new Set(state.filters.keys())) body.filters[key] = state.filters.getAll(key);
+    body.sort = "paid_total"; body.order = state.order;
+  }
+  $("#export-status").textContent = "…";
+  try {
+    const response = await api("/api/v1/exports", {
+      method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
+    });
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename="?([^";]+)"?/.exec(disposition);
+    const blob = await response.blob();
+    const link = el("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = match ? match[1] : `customers.${body.format}`;
+    document.body.append(link); link.click(); link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    $("#export-status").textContent = `✓ ${response.headers.get("X-Export-Rows") || ""}`;
+  } catch (err) {
+    $("#export-status").textContent = err.message;
+  }
+}
+
+function readFilters() {
+  const form = $("#filters");
+  const params = new URLSearchParams();
+  for (const box of form.querySelectorAll("input[name=channel]:checked")) params.append("channel", box.value);
+  for (const name of ["province", "postal_code", "updated_from", "updated_to", "tag", "q"]) {
+    const value = form.elements[name].value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn($("#token-input").value.trim());
+  });
+  $("#sign-out").addEventListener("click", signOut);
+  $("#filters").addEventListener("submit", (event) => {
+    event.preventDefault(); state.filters = readFilters(); refresh();
+  });
+  $("#filters").addEventListener("reset", () => { state.filters = new URLSearchParams(); refresh(); });
+  $("#sort-paid").addEventListener("click", () => {
+    state.order = state.order === "asc" ? "desc" : "asc"; refresh();
+  });
+  $("#more").addEventListener("click", () => loadPage().catch((e) => { $("#report-error").textContent = e.message; }));
+  $("#select-all").addEventListener("change", (event) => {
+    for (const box of document.querySelectorAll("#customers tbody input[type=checkbox]")) {
+      if (box.checked !== event.target.checked) box.click();
+    }
+  });
+  for (const button of document.querySelectorAll("[data-export]")) {
+    button.addEventListener("click", () => runExport(button.dataset.export));
+  }
+  $("#close-detail").addEventListener("click", () => {
+    $("#detail").hidden = true;
+    history.replaceState(null, "", location.pathname);
+  });
+  $("#edit-form").addEventListener("submit", saveCustomer);
+  $("#show-history").addEventListener("click", loadMessages);
+  $("#more-messages").addEventListener("click", loadMessages);
+
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("token") || sessionStorage.getItem("chatcrm-token");
+  if (fragment.get("token")) {  // keep the token out of the address bar and history
+    fragment.delete("token");
+    history.replaceState(null, "", `${location.pathname}${fragment.size ? `#${fragment}` : ""}`);
+  }
+  if (token) signIn(token); else signOut();
+});

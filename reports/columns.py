@@ -1,0 +1,217 @@
+"""The columns of a customer export, shared by the CSV and XLSX writers (no I/O here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chatcrm.provinces import find_province
+
+Doc = dict[str, Any]
+
+MAX_CELL_CHARS = 32_000
+"""Longest text written to a cell (Excel keeps at most 32,767 characters per cell)."""
+
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0＝＋－＠")
+"""Leading characters a spreadsheet may read as a formula (OWASP CSV Injection, ASVS: NUL;
+the full-width forms are turned into ASCII ones by some spreadsheet imports)."""
+
+CURRENCY_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
+    ),
+    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+"""ISO 4217 minor-unit exponents that are not 2."""
+
+CURRENCY_SYMBOLS: dict[str, str] = {
+    "THB": "฿",
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "VND": "₫",
+    "IDR": "Rp",
+    "MYR": "RM",
+    "PHP": "₱",
+    "SGD": "S$",
+    "KRW": "₩",
+    "LAK": "₭",
+    "KHR": "៛",
+    "MMK": "K",
+    "CNY": "¥",
+}
+
+CHANNEL_NAMES = {
+    "line": "LINE",
+    "telegram": "Telegram",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+}
+STATUS_LABELS = {
+    "en": {"following": "following", "unfollowed": "unfollowed", "blocked": "blocked"},
+    "th": {"following": "ติดตาม", "unfollowed": "เลิกติดตาม", "blocked": "บล็อก"},
+}
+SHEET_NAMES = {"en": "Customers", "th": "ลูกค้า"}
+
+
+def neutralise(value: Any) -> str | None:
+    """User text made safe for a spreadsheet: a formula-like start gets a leading apostrophe.
+
+    None stays None (an empty cell); the text is bounded to MAX_CELL_CHARS.
+    """
+    if value is None:
+        return None
+    text = str(value)[:MAX_CELL_CHARS]
+    if text and text[0] in FORMULA_TRIGGERS:
+        return "'" + text
+    return text
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point of `currency` (2 unless listed)."""
+    return CURRENCY_EXPONENTS.get(currency, 2)
+
+
+def money_number_format(currency: str) -> str:
+    """Excel number format of `currency`, e.g. ``#,##0.00 "฿"``."""
+    exponent = currency_exponent(currency)
+    digits = "#,##0" + ("." + "0" * exponent if exponent else "")
+    symbol = CURRENCY_SYMBOLS.get(currency, currency).replace('"', "")
+    return f'{digits} "{symbol}"'
+
+
+def minor_to_text(minor: int, currency: str) -> str:
+    """Minor units as an exact plain decimal number, e.g. 125050 THB -> ``1250.50``."""
+    exponent = currency_exponent(currency)
+    if exponent == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    whole, part = divmod(abs(minor), 10**exponent)
+    return f"{sign}{whole}.{part:0{exponent}d}"
+
+
+@dataclass(frozen=True)
+class ExportLayout:
+    """What a shop's export looks like: header language, time zone, currency."""
+
+    locale: str = "en"
+    timezone: str = "UTC"
+    currency: str = "THB"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The shop's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def language(self) -> str:
+        """``th`` or ``en`` (any other locale falls back to English)."""
+        return "th" if self.locale.startswith("th") else "en"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One export column: labels, kind of cell, width, and how a customer fills it.
+
+    Kinds: ``text`` (neutralised user text), ``money`` (integer minor units), ``count``
+    (integer), ``datetime`` (aware datetime, shown in the shop's time zone).
+    """
+
+    key: str
+    en: str
+    th: str
+    kind: str
+    width: float
+    value: Callable[[Doc, ExportLayout], Any]
+
+    def label(self, layout: ExportLayout) -> str:
+        """Header label in the shop's language (money columns name the currency)."""
+        text = self.th if layout.language == "th" else self.en
+        return f"{text} ({layout.currency})" if self.kind == "money" else text
+
+
+def _field(name: str) -> Callable[[Doc, ExportLayout], Any]:
+    return lambda doc, _layout: doc.get(name)
+
+
+def _text(name: str) -> Callable[[Doc, ExportLayout], Any]:
+    return lambda doc, _layout: neutralise(doc.get(name))
+
+
+def _province(doc: Doc, layout: ExportLayout) -> str | None:
+    key = doc.get("province_key")
+    province = find_province(key) if isinstance(key, str) and key != "unknown" else None
+    if province is None:
+        return neutralise(doc.get("province"))
+    return province.name_th if layout.language == "th" else province.name_en
+
+
+def _tags(doc: Doc, _layout: ExportLayout) -> str | None:
+    tags = [str(t) for t in doc.get("tags") or []]
+    return neutralise(", ".join(tags)) if tags else None
+
+
+def _channel(doc: Doc, _layout: ExportLayout) -> str | None:
+    channel = doc.get("channel")
+    return CHANNEL_NAMES.get(channel, neutralise(channel)) if channel else None
+
+
+def _status(doc: Doc, layout: ExportLayout) -> str | None:
+    status = doc.get("status")
+    return STATUS_LABELS[layout.language].get(status, neutralise(status)) if status else None
+
+
+def _average(doc: Doc, _layout: ExportLayout) -> int | None:
+    count = doc.get("order_count") or 0
+    return (doc.get("paid_total") or 0) // count if count > 0 else None
+
+
+def _notes(doc: Doc, _layout: ExportLayout) -> str | None:
+    return neutralise(doc.get("notes") or None)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "Customer ID", "รหัสลูกค้า", "text", 28, _text("_id")),
+    Column("name", "Name", "ชื่อ", "text", 24, _text("name")),
+    Column("channel", "Channel", "ช่องทาง", "text", 11, _channel),
+    Column(
+        "platform_user_id",
+        "Platform user ID",
+        "รหัสผู้ใช้บนแพลตฟอร์ม",
+        "text",
+        36,
+        _text("platform_user_id"),
+    ),
+    Column("phone", "Phone", "เบอร์โทรศัพท์", "text", 15, _text("phone")),
+    Column("email", "Email", "อีเมล", "text", 28, _text("email")),
+    Column("province", "Province", "จังหวัด", "text", 18, _province),
+    Column("postal_code", "Postal code", "รหัสไปรษณีย์", "text", 11, _text("postal_code")),
+    Column("tags", "Tags", "แท็ก", "text", 24, _tags),
+    Column("status", "Status", "สถานะ", "text", 11, _status),
+    Column("paid_total", "Paid total", "ยอดชำระแล้ว", "money", 16, _field("paid_total")),
+    Column("order_count", "Orders", "จำนวนคำสั่งซื้อ", "count", 9, _field("order_count")),
+    Column("average_order", "Average order value", "ยอดเฉลี่ยต่อคำสั่งซื้อ", "money", 16, _average),
+    Column("unpaid_total", "Unpaid", "ยอดค้างชำระ", "money", 14, _field("unpaid_total")),
+    Column("last_order_at", "Last order", "สั่งซื้อล่าสุด", "datetime", 17, _field("last_order_at")),
+    Column("first_seen_at", "First seen", "ติดต่อครั้งแรก", "datetime", 17, _field("first_seen_at")),
+    Column("updated_at", "Updated", "อัปเดตล่าสุด", "datetime", 17, _field("updated_at")),
+    Column("notes", "Notes", "บันทึก", "text", 40, _notes),
+)
+"""The export's columns, in order; both writers use this one list."""
+
+
+def local_time(value: datetime, layout: ExportLayout) -> datetime:
+    """`value` (aware, or naive UTC as a driver may return it) in the shop's time zone."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(layout.tz)
+
+
+def cells(doc: Doc, layout: ExportLayout) -> list[Any]:
+    """The raw cell values of one customer, column by column."""
+    return [column.value(doc, layout) for column in COLUMNS]

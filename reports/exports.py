@@ -1,0 +1,269 @@
+"""Customer exports: selected / filtered / all customers as XLSX or CSV, 20,000 rows per file.
+
+The export first takes a snapshot of the matching ids in sort order, then fetches the current
+documents in batches by id and writes them in snapshot order, so every customer appears at most
+once and none that matched at the start is skipped, even while customers change. The file is
+written by a child process, one batch at a time, so the event loop never waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chatcrm.domain import DomainError, Shop
+from chatcrm.filters import CustomerFilters, Sort
+from reports.columns import ExportLayout
+from reports.filters import parse_filters, parse_sort
+from reports.writers import FORMATS, ProcessSheet
+
+if TYPE_CHECKING:
+    from chatcrm.store import ShopStore
+    from chatcrm.store.customers import ShopCustomers
+
+log = logging.getLogger(__name__)
+
+EXPORT_ROW_LIMIT = 20_000
+"""Most rows in one export file (the reference product's limit)."""
+FETCH_BATCH = 1_000
+"""Customers fetched from the database and handed to the writer at a time."""
+PROGRESS_EVERY = 5_000
+MODES = ("selected", "filtered", "all")
+BODY_NAMES = ("mode", "format", "filters", "ids", "sort", "order", "split")
+ZIP_TYPE = "application/zip"
+
+Progress = Callable[[int, int], None]
+"""Called with (rows written so far, rows expected) after each batch."""
+
+
+class ExportTooLarge(DomainError):
+    """More customers match than one file may hold, and no split was asked for."""
+
+    def __init__(self, count: int, limit: int = EXPORT_ROW_LIMIT) -> None:
+        super().__init__(
+            f"{count} customers match; an export file holds at most {limit} rows "
+            "(narrow the filters, or ask for split=true to get a ZIP of parts)",
+            code="export_too_large",
+        )
+        self.count = count
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A validated export request."""
+
+    mode: str
+    format: str
+    filters: CustomerFilters
+    sort: Sort
+    split: bool = False
+    described: dict[str, Any] = field(default_factory=dict)
+    """The request's filters as given, for the audit trail."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A finished export file (a ZIP of parts when split)."""
+
+    path: Path
+    filename: str
+    content_type: str
+    rows: int
+    parts: int
+
+
+def parse_export_request(body: Mapping[str, Any], timezone: str) -> ExportRequest:
+    """Validate an export body; DomainError names the field of the first bad value.
+
+    ``filters`` holds the report's query parameters (strings or lists of strings) and is used
+    only by mode ``filtered``; ``ids`` only by mode ``selected``.
+    """
+    for name in body:
+        if name not in BODY_NAMES:
+            raise DomainError(f"unknown field {str(name)[:50]}", field=str(name)[:50])
+    mode = body.get("mode")
+    if mode not in MODES:
+        raise DomainError(f"mode must be one of {', '.join(MODES)}", field="mode")
+    fmt = body.get("format")
+    if fmt not in FORMATS:
+        raise DomainError(f"format must be one of {', '.join(FORMATS)}", field="format")
+    split = body.get("split", False)
+    if not isinstance(split, bool):
+        raise DomainError("split must be true or false", field="split")
+    sort = parse_sort({"sort": body.get("sort"), "order": body.get("order")})
+    raw_filters = body.get("filters")
+    raw_ids = body.get("ids")
+    if mode != "filtered" and raw_filters:
+        raise DomainError("filters are used only with mode filtered", field="filters")
+    if mode != "selected" and raw_ids:
+        raise DomainError("ids are used only with mode selected", field="ids")
+    described: dict[str, Any] = {}
+    filters = CustomerFilters()
+    if mode == "filtered":
+        raw_filters = raw_filters or {}
+        if not isinstance(raw_filters, dict):
+            raise DomainError("filters must be an object", field="filters")
+        try:
+            filters = parse_filters(raw_filters, timezone)
+        except DomainError as err:
+            raise DomainError(str(err), field=f"filters.{err.field}") from None
+        described = dict(raw_filters)
+    elif mode == "selected":
+        filters = CustomerFilters(ids=_ids(raw_ids))
+        described = {"ids": len(filters.ids)}
+    return ExportRequest(mode, fmt, filters, sort, split, described)
+
+
+def _ids(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise DomainError("ids must be a non-empty list of customer ids", field="ids")
+    if len(raw) > EXPORT_ROW_LIMIT:
+        raise DomainError(f"at most {EXPORT_ROW_LIMIT} ids", field="ids")
+    if not all(isinstance(i, str) and 0 < len(i) <= 100 for i in raw):
+        raise DomainError("ids must be customer ids (text)", field="ids")
+    return tuple(dict.fromkeys(raw))
+
+
+def export_basename(shop: Shop, now: datetime | None = None) -> str:
+    """File name without extension: the shop and the shop-local date."""
+    layout = ExportLayout(shop.locale, shop.timezone, shop.currency)
+    day = (now or datetime.now(layout.tz)).astimezone(layout.tz).date().isoformat()
+    return f"customers-{shop.id}-{day}"
+
+
+@asynccontextmanager
+async def export_workdir() -> AsyncIterator[Path]:
+    """A private temporary directory for an export's files, removed afterwards."""
+    path = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="chatcrm-export-"))
+    try:
+        yield path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+async def export_customers(
+    shop_store: ShopStore,
+    shop: Shop,
+    request: ExportRequest,
+    *,
+    actor: str,
+    workdir: Path,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write the export into `workdir` and record it in the audit trail.
+
+    Raises ExportTooLarge when more than EXPORT_ROW_LIMIT customers match without `split`.
+    """
+    started = time.monotonic()
+    customers = shop_store.customers
+    limit = None if request.split else EXPORT_ROW_LIMIT + 1
+    ids = await customers.export_ids(request.filters, request.sort, limit)
+    if len(ids) > EXPORT_ROW_LIMIT and not request.split:
+        count = await customers.count_matching(request.filters)
+        raise ExportTooLarge(max(count, len(ids)))
+    layout = ExportLayout(shop.locale, shop.timezone, shop.currency)
+    base = export_basename(shop)
+    content_type, ext = FORMATS[request.format]
+    chunks = [ids[i : i + EXPORT_ROW_LIMIT] for i in range(0, len(ids), EXPORT_ROW_LIMIT)]
+    chunks = chunks or [[]]
+    total = len(ids)
+    done = 0
+    last_logged = 0
+
+    def report(rows: int) -> None:
+        nonlocal last_logged
+        if progress is not None:
+            progress(done + rows, total)
+        if done + rows - last_logged >= PROGRESS_EVERY:
+            last_logged = done + rows
+            log.info("export for shop %s: %d of %d rows written", shop.id, last_logged, total)
+
+    paths = []
+    for number, chunk in enumerate(chunks, 1):
+        name = f"{base}.{ext}" if len(chunks) == 1 else f"{base}-part{number}.{ext}"
+        path = workdir / name
+        done += await _write_file(customers, request.format, path, layout, chunk, report)
+        paths.append(path)
+    if len(paths) > 1:
+        path = workdir / f"{base}.zip"
+        await asyncio.to_thread(_zip, paths, path, request.format)
+        content_type = ZIP_TYPE
+    result = ExportResult(path, path.name, content_type, done, len(paths))
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    await shop_store.audit.record(
+        actor,
+        "customers.export",
+        mode=request.mode,
+        format=request.format,
+        filters=request.described,
+        sort=request.sort.field,
+        order="asc" if request.sort.ascending else "desc",
+        split=request.split,
+        rows=done,
+        parts=len(paths),
+        file=result.filename,
+        duration_ms=elapsed_ms,
+    )
+    log.info(
+        "export for shop %s by %s: %s %s, %d rows in %d file(s), %d ms",
+        shop.id,
+        actor,
+        request.mode,
+        request.format,
+        done,
+        len(paths),
+        elapsed_ms,
+    )
+    return result
+
+
+async def _write_file(
+    customers: ShopCustomers,
+    fmt: str,
+    path: Path,
+    layout: ExportLayout,
+    ids: list[str],
+    report: Callable[[int], None],
+) -> int:
+    """Fetch `ids` batch by batch and write them in order; return the rows written.
+
+    A child process decodes and writes; the next batch is fetched (as undecoded BSON) while it
+    writes the previous one, so at most two batches are in memory.
+    """
+    sheet = await asyncio.to_thread(ProcessSheet, fmt, path, layout)
+    writing: asyncio.Future[int] | None = None
+    try:
+        for start in range(0, len(ids), FETCH_BATCH):
+            batch = ids[start : start + FETCH_BATCH]
+            raws = await customers.fetch_raw_by_ids(batch)
+            if writing is not None:
+                report(await writing)
+            writing = asyncio.ensure_future(asyncio.to_thread(sheet.write_raw, batch, raws))
+        if writing is not None:
+            report(await writing)
+            writing = None
+    finally:
+        if writing is not None:  # failed or cancelled: let the thread finish with the sheet
+            await asyncio.wait([writing])
+        await asyncio.to_thread(sheet.close)
+    return sheet.rows
+
+
+def _zip(paths: list[Path], target: Path, fmt: str) -> None:
+    """Pack the parts into `target` and remove them (XLSX is already compressed)."""
+    compression = zipfile.ZIP_STORED if fmt == "xlsx" else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(target, "w", compression) as archive:
+        for path in paths:
+            archive.write(path, arcname=path.name)
+            path.unlink()

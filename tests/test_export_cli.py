@@ -1,0 +1,60 @@
+"""`chatcrm export` on the embedded default: the same export as the API, with a progress bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+
+from chatcrm.cli import EXPORT_FILTER_OPTIONS
+from reports.filters import FILTER_NAMES
+from tests.test_embedded import run_cli
+
+
+def test_cli_exports_filtered_and_all(tmp_path: Path) -> None:
+    demo = run_cli(tmp_path, "demo", "--customers", "300", "--json")
+    assert demo.returncode == 0, demo.stderr
+    shop = json.loads(demo.stdout)["shop_id"]
+
+    out = tmp_path / "line.csv"
+    done = run_cli(
+        tmp_path,
+        "export",
+        *("--shop", shop, "--format", "csv", "--mode", "filtered"),
+        *("--channel", "line", "--sort", "paid_total", "--order", "desc", "-o", str(out)),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["file"] == str(out) and result["parts"] == 1
+    assert "rows" in done.stderr and "100%" in done.stderr  # the progress bar
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0][2] == "ช่องทาง"  # the demo shop's locale is Thai
+    assert 0 < len(rows) - 1 == result["rows"] < 300
+    assert {r[2] for r in rows[1:]} == {"LINE"}
+    paid = [float(r[10]) for r in rows[1:]]
+    assert paid == sorted(paid, reverse=True)
+
+    out = tmp_path / "all.xlsx"
+    done = run_cli(
+        tmp_path, "export", "--shop", shop, "--format", "xlsx", "--mode", "all", "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    sheet = openpyxl.load_workbook(out, read_only=True).worksheets[0]
+    ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert len(ids) == len(set(ids)) == 300
+
+    bad = run_cli(
+        tmp_path, "export", "--shop", shop, "--format", "csv", "--channel", "icq", "-o", "x"
+    )
+    assert bad.returncode == 2 and "channel must be one of" in bad.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_takes_every_report_filter() -> None:
+    assert set(EXPORT_FILTER_OPTIONS) == set(FILTER_NAMES)

@@ -1,0 +1,344 @@
+"""Customer exports through the real service: files opened with openpyxl and csv."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import random
+import re
+import zipfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import openpyxl
+import pytest
+from aiohttp.test_utils import TestClient
+
+from chatcrm.store import Store
+from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
+from reports.exports import EXPORT_ROW_LIMIT
+from reports.writers import ProcessSheet
+from tests.conftest import ShopFixture
+from tests.test_customer_query import customer
+
+BOM = b"\xef\xbb\xbf"
+HEADERS_TH = [c.th for c in COLUMNS]
+ID, NAME, PHONE, TAGS, PAID, ORDERS, AVERAGE, LAST_ORDER, UPDATED, NOTES = (
+    [c.key for c in COLUMNS].index(k)
+    for k in (
+        "id",
+        "name",
+        "phone",
+        "tags",
+        "paid_total",
+        "order_count",
+        "average_order",
+        "last_order_at",
+        "updated_at",
+        "notes",
+    )
+)
+
+
+async def export(client: TestClient, shop: ShopFixture, body: dict[str, Any], role: str = "owner"):
+    return await client.post("/api/v1/exports", json=body, headers=shop.auth(role))
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    assert data.startswith(BOM), "CSV must start with a UTF-8 byte-order mark"
+    return list(csv.reader(io.StringIO(data[len(BOM) :].decode("utf-8"), newline="")))
+
+
+def ooxml_text(value: Any) -> Any:
+    """Decode OOXML's _xHHHH_ escapes of control characters (Excel does; openpyxl does not)."""
+    if not isinstance(value, str):
+        return value
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def xlsx_rows(data: bytes) -> list[list[Any]]:
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    return [[ooxml_text(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def ids_of(rows: list[list[Any]]) -> list[str]:
+    return [r[ID] for r in rows[1:]]
+
+
+async def body_of(resp: Any, fmt: str) -> list[list[Any]]:
+    assert resp.status == 200, await resp.text()
+    data = await resp.read()
+    return csv_rows(data) if fmt == "csv" else xlsx_rows(data)
+
+
+HOSTILE = [
+    '=HYPERLINK("http://evil","x")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\tTAB",
+    "\rCR",
+    "\0NUL",
+    "＝1+1",
+]
+
+
+async def seed_samples(store: Store, shop_id: str) -> list[dict[str, Any]]:
+    paid_at = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # 2026-03-02 00:30 in Bangkok
+    docs = [
+        customer(
+            shop_id,
+            1,
+            name="สมชาย ใจดี 🌸🛍️",
+            phone="0812345678",
+            email="somchai@example.com",
+            postal_code="50200",
+            tags=["ลูกค้าประจำ", "VIP"],
+            notes='ชอบสีชมพู 💗\nส่งด่วน, ห่อของขวัญ "พิเศษ"',
+            paid_total=125050,
+            order_count=3,
+            unpaid_total=9900,
+            last_order_at=paid_at,
+            updated_at=paid_at,
+        )
+    ]
+    for i, text in enumerate(HOSTILE, start=2):
+        docs.append(
+            customer(
+                shop_id,
+                i,
+                name=text,
+                phone="+66812345678",
+                tags=[text, "VIP"],
+                notes=text,
+                paid_total=100 * i,
+                order_count=0,
+            )
+        )
+    await store.for_shop(shop_id).customers.insert_new(docs)
+    return docs
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+async def test_thai_emoji_injection_numbers_and_dates(
+    client: TestClient, store: Store, shop: ShopFixture, fmt: str
+) -> None:
+    await seed_samples(store, shop.id)
+    resp = await export(client, shop, {"mode": "all", "format": fmt, "sort": "paid_total"})
+    disposition = resp.headers["Content-Disposition"]
+    assert disposition.startswith("attachment; filename=")
+    today = datetime.now(UTC).astimezone(ExportLayout(timezone="Asia/Bangkok").tz).date()
+    assert f"customers-{shop.id}-{today.isoformat()}.{fmt}" in disposition
+    rows = await body_of(resp, fmt)
+    assert rows[0][: len(HEADERS_TH)][0] == "รหัสลูกค้า"  # the shop's locale is Thai
+    assert rows[0][PAID] == "ยอดชำระแล้ว (THB)"
+    by_id = {r[ID]: r for r in rows[1:]}
+    assert len(by_id) == len(rows) - 1 == 1 + len(HOSTILE)
+    # sorted by paid total ascending (the default order)
+    assert ids_of(rows) == [f"cus_{i:04d}" for i in range(2, 2 + len(HOSTILE))] + ["cus_0001"]
+
+    thai = by_id["cus_0001"]
+    assert thai[NAME] == "สมชาย ใจดี 🌸🛍️"
+    assert thai[NOTES] == 'ชอบสีชมพู 💗\nส่งด่วน, ห่อของขวัญ "พิเศษ"'
+    assert thai[TAGS] == "ลูกค้าประจำ, VIP"
+    assert thai[PHONE] == "0812345678"  # text: the leading zero stays
+    assert thai[[c.key for c in COLUMNS].index("province")] == "เชียงใหม่"
+    for i, text in enumerate(HOSTILE, start=2):
+        row = by_id[f"cus_{i:04d}"]
+        for col in (NAME, NOTES, TAGS):
+            value = row[col]
+            assert value.startswith("'"), (col, value)
+            assert value[1] in FORMULA_TRIGGERS
+        assert row[NAME] == "'" + text
+        assert row[PHONE] == "'+66812345678"
+    if fmt == "xlsx":
+        assert thai[PAID] == 1250.5 and isinstance(thai[PAID], float)
+        assert thai[ORDERS] == 3 and thai[AVERAGE] == pytest.approx(416.83)
+        # dates are real Excel dates in Asia/Bangkok
+        assert thai[LAST_ORDER] == datetime(2026, 3, 2, 0, 30)
+        assert by_id["cus_0002"][AVERAGE] is None
+    else:
+        assert thai[PAID] == "1250.50" and thai[ORDERS] == "3" and thai[AVERAGE] == "416.83"
+        assert thai[LAST_ORDER] == "2026-03-02T00:30:00+07:00"
+        assert thai[UPDATED] == "2026-03-02T00:30:00+07:00"
+        assert by_id["cus_0002"][AVERAGE] == ""
+        raw = (await resp.read()).decode("utf-8-sig")
+        assert "\r\n" in raw and raw.count('"ชอบสีชมพู 💗\nส่งด่วน, ห่อของขวัญ ""พิเศษ"""') == 1
+
+
+async def test_xlsx_layout_english_zero_decimal_currency(client: TestClient, store: Store) -> None:
+    shop = await store.shops.create("Tokyo", timezone="Asia/Tokyo", currency="JPY", locale="en")
+    token = await store.tokens.create(shop.id, "staff", "staff")
+    at = datetime(2026, 1, 31, 20, 0, tzinfo=UTC)  # 2026-02-01 05:00 in Tokyo
+    await store.for_shop(shop.id).customers.insert_new(
+        [customer(shop.id, 1, currency="JPY", paid_total=12345, order_count=2, updated_at=at)]
+    )
+    resp = await client.post(
+        "/api/v1/exports",
+        json={"mode": "all", "format": "xlsx"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status == 200
+    book = openpyxl.load_workbook(io.BytesIO(await resp.read()))
+    sheet = book.active
+    assert sheet.title == "Customers"
+    assert sheet["A1"].value == "Customer ID" and sheet["A1"].font.b
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:R2"
+    paid = sheet.cell(row=2, column=PAID + 1)
+    assert paid.value == 12345 and paid.number_format == '#,##0 "¥"'
+    assert sheet.cell(row=1, column=PAID + 1).value == "Paid total (JPY)"
+    updated = sheet.cell(row=2, column=UPDATED + 1)
+    assert updated.value == datetime(2026, 2, 1, 5, 0) and updated.is_date
+    assert sheet.column_dimensions["B"].width > 10
+
+
+async def test_limit_split_and_every_row_once(
+    client: TestClient, store: Store, shop: ShopFixture
+) -> None:
+    total = EXPORT_ROW_LIMIT + 1
+    docs = [
+        customer(shop.id, i, paid_total=(i * 7919) % 50_000, channel="line") for i in range(total)
+    ]
+    docs[123]["channel"] = "telegram"
+    await store.db["customers"].insert_many(docs, ordered=False)
+    every = {d["_id"] for d in docs}
+
+    # exactly 20,000 rows matching a filter: the file itself
+    resp = await export(
+        client, shop, {"mode": "filtered", "format": "csv", "filters": {"channel": "line"}}
+    )
+    rows = await body_of(resp, "csv")
+    assert resp.headers["Content-Type"].startswith("text/csv")
+    got = ids_of(rows)
+    assert len(got) == EXPORT_ROW_LIMIT and set(got) == every - {"cus_0123"}
+
+    # 20,001 rows: 422 with the count and the limit
+    resp = await export(client, shop, {"mode": "all", "format": "xlsx"})
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["code"] == "export_too_large"
+    assert error["count"] == total and error["limit"] == EXPORT_ROW_LIMIT
+
+    # split: a ZIP of two parts, every customer exactly once, in one order across the parts
+    resp = await export(
+        client, shop, {"mode": "all", "format": "csv", "split": True, "order": "desc"}
+    )
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/zip"
+    assert resp.headers["Content-Disposition"].endswith('.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(await resp.read()))
+    names = sorted(archive.namelist())
+    assert [n.rsplit("-", 1)[1] for n in names] == ["part1.csv", "part2.csv"]
+    parts = [ids_of(csv_rows(archive.read(n))) for n in names]
+    assert [len(p) for p in parts] == [EXPORT_ROW_LIMIT, 1]
+    joined = parts[0] + parts[1]
+    assert len(set(joined)) == total and set(joined) == every
+    paid = {d["_id"]: d["paid_total"] for d in docs}
+    expected = sorted(docs, key=lambda d: (d["paid_total"], d["_key"]), reverse=True)
+    assert joined == [d["_id"] for d in expected]
+    assert [paid[i] for i in joined] == sorted(paid.values(), reverse=True)
+
+
+async def test_customers_changing_during_export_appear_once(
+    client: TestClient, store: Store, shop: ShopFixture
+) -> None:
+    rng = random.Random(5)
+    n = 3000
+    docs = [customer(shop.id, i, paid_total=rng.randrange(100_000)) for i in range(n)]
+    await store.db["customers"].insert_many(docs, ordered=False)
+    coll = store.db["customers"]
+    exporting = asyncio.ensure_future(
+        export(client, shop, {"mode": "all", "format": "xlsx", "sort": "paid_total"})
+    )
+    updates = 0
+    while not exporting.done():
+        # move customers across the sort order, as new orders and messages would
+        victim = f"cus_{rng.randrange(n):04d}"
+        await coll.update_one(
+            {"shop_id": shop.id, "_id": victim},
+            {
+                "$set": {
+                    "paid_total": rng.choice([0, 10_000_000]),
+                    "updated_at": datetime.now(UTC),
+                },
+                "$inc": {"order_count": 1},
+            },
+        )
+        updates += 1
+    rows = await body_of(await exporting, "xlsx")
+    got = ids_of(rows)
+    assert len(got) == len(set(got)) == n
+    assert updates > 0
+
+
+async def test_selected_never_reaches_another_shop(
+    client: TestClient, store: Store, shop: ShopFixture, other_shop: ShopFixture
+) -> None:
+    await store.for_shop(shop.id).customers.insert_new(
+        [customer(shop.id, 1, name="mine"), customer(shop.id, 2, name="also mine")]
+    )
+    await store.for_shop(other_shop.id).customers.insert_new(
+        [customer(other_shop.id, 3, name="theirs"), customer(other_shop.id, 4, name="theirs")]
+    )
+    body = {"mode": "selected", "format": "csv", "ids": ["cus_0001", "cus_0003", "cus_0004"]}
+    rows = await body_of(await export(client, shop, body), "csv")
+    assert ids_of(rows) == ["cus_0001"]
+    rows = await body_of(await export(client, other_shop, {**body, "format": "xlsx"}), "xlsx")
+    assert sorted(ids_of(rows)) == ["cus_0003", "cus_0004"]
+    assert "mine" not in str(rows)
+
+
+async def test_export_is_audited(client: TestClient, store: Store, shop: ShopFixture) -> None:
+    await seed_samples(store, shop.id)
+    filters = {"tag": ["VIP"], "updated_from": "2026-01-01"}
+    body = {"mode": "filtered", "format": "xlsx", "filters": filters, "order": "desc"}
+    resp = await export(client, shop, body, role="staff")
+    assert len(ids_of(await body_of(resp, "xlsx"))) == 1 + len(HOSTILE)
+    (entry,) = await store.for_shop(shop.id).audit.recent(action="customers.export")
+    assert entry["actor"] == "token:staff" and entry["mode"] == "filtered"
+    assert entry["filters"] == filters and entry["order"] == "desc"
+    assert entry["rows"] == 1 + len(HOSTILE) and entry["format"] == "xlsx"
+    assert entry["at"] > datetime.now(UTC) - timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"mode": "some", "format": "csv"}, "mode"),
+        ({"mode": "all", "format": "pdf"}, "format"),
+        ({"mode": "all", "format": "csv", "split": "yes"}, "split"),
+        ({"mode": "filtered", "format": "csv", "filters": {"channel": "icq"}}, "filters.channel"),
+        ({"mode": "filtered", "format": "csv", "filters": {"colour": "red"}}, "filters.colour"),
+        ({"mode": "all", "format": "csv", "filters": {"channel": "line"}}, "filters"),
+        ({"mode": "selected", "format": "csv"}, "ids"),
+        ({"mode": "selected", "format": "csv", "ids": [1, 2]}, "ids"),
+        ({"mode": "all", "format": "csv", "sort": "age"}, "sort"),
+        ({"mode": "all", "format": "csv", "extra": 1}, "extra"),
+    ],
+)
+async def test_bad_requests_name_the_field(
+    client: TestClient, shop: ShopFixture, body: dict[str, Any], field: str
+) -> None:
+    resp = await export(client, shop, body)
+    assert resp.status == 422
+    assert (await resp.json())["error"]["field"] == field
+
+
+async def test_needs_a_token(client: TestClient) -> None:
+    resp = await client.post("/api/v1/exports", json={"mode": "all", "format": "csv"})
+    assert resp.status == 401
+
+
+def test_neutralise_leaves_numbers_and_plain_text() -> None:
+    assert neutralise("สมชาย") == "สมชาย" and neutralise(None) is None
+    assert neutralise("=1") == "'=1" and neutralise("a=1") == "a=1"
+    assert neutralise(42) == "42"
+    assert len(neutralise("x" * 40_000) or "") == 32_000
+
+
+def test_writer_process_failure_is_raised(tmp_path: Any) -> None:
+    sheet = ProcessSheet("xlsx", tmp_path / "missing-dir" / "x.xlsx", ExportLayout())
+    with pytest.raises(RuntimeError, match="export writer"):
+        sheet.write_raw([], [])
+    sheet.close()
