@@ -64,6 +64,15 @@ class ShopScoped:
         """Return `query` restricted to this shop (a caller's own shop_id cannot widen it)."""
         return {**(query or {}), "shop_id": self.shop_id}
 
+    def where(self, query: Mapping[str, Any] | None = None) -> Doc:
+        """Return the read filter `query` restricted to this shop, as ``{"$eq": shop_id}``.
+
+        The same match as `scope` on MongoDB; on nx-27017 only the ``$eq`` form becomes an
+        indexable SQL comparison (a bare value adds an array-containment test that rules out
+        every index). For filters only: `scope` builds documents too.
+        """
+        return {**(query or {}), "shop_id": {"$eq": self.shop_id}}
+
     async def insert_new(self, docs: list[Doc]) -> int:
         """Insert this shop's prepared documents, skipping duplicates of unique keys.
 
