@@ -24,6 +24,17 @@ def _one_of(values: tuple[str, ...] | list[str]) -> Doc:
     return {"$eq": values[0]} if len(values) == 1 else {"$in": list(values)}
 
 
+def prefix_range(prefix: str) -> Doc:
+    """The strings starting with `prefix`, as a range (``"10"`` -> ``>= "10"``, ``< "11"``).
+
+    The same strings as ``{"$regex": "^10"}``; an index range on both servers, where nx-27017
+    runs a regular expression in an aggregation in Python over the whole collection.
+    """
+    if not prefix:
+        return {"$type": "string"}
+    return {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
+
+
 def filters_query(filters: CustomerFilters) -> Doc:
     """The MongoDB filter for `filters` (without the shop id; the repository adds it).
 
@@ -41,7 +52,7 @@ def filters_query(filters: CustomerFilters) -> Doc:
     if filters.postal_code:
         code = filters.postal_code
         if code.endswith("*"):
-            query["postal_code"] = {"$regex": "^" + re.escape(code[:-1])}
+            query["postal_code"] = prefix_range(code[:-1])
         else:
             query["postal_code"] = {"$eq": code}
     updated: Doc = {}

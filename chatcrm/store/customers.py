@@ -45,6 +45,9 @@ INDEXES = {
     ]
 }
 
+_ID_BATCH = 50_000
+"""Documents per batch when reading many small projected documents (fewer round trips)."""
+
 SUMMARY_TAG_LIMIT = 100
 """At most this many tags in a summary (the most used ones)."""
 
@@ -192,7 +195,8 @@ class ShopCustomers(ShopScoped):
         """
         match = self.where(filters_query(filters))
         if has_date_condition(filters):
-            return len(await self.coll.find(match, {"_id": 1}).to_list(None))
+            ids = self.coll.find(match, {"_id": 1}).batch_size(_ID_BATCH)
+            return len(await ids.to_list(None))
         result = await (await self.coll.aggregate([{"$match": match}, {"$count": "n"}])).to_list(
             None
         )
@@ -318,7 +322,7 @@ class ShopCustomers(ShopScoped):
         """
         match = self.where(filters_query(filters))
         if has_date_condition(filters):
-            cursor = self.coll.find(match, _SUMMARY_FIELDS).batch_size(5000)
+            cursor = self.coll.find(match, _SUMMARY_FIELDS).batch_size(_ID_BATCH)
             return _summarize([doc async for doc in cursor])
         totals = await self._group(match, "currency", paid_total={"$sum": "$paid_total"})
         channels = await self._group(match, "channel")
