@@ -225,7 +225,8 @@ async def run(uri: str, args: argparse.Namespace) -> None:
         p_count = await timed(count, count_runs)
         rows.append((label, total, p_page, p_count))
         match = shop.where(filters_query(filters))
-        plans.append((label, match, sort, None))
+        page_match = shop.where(filters_query(filters, sorted_page=True))
+        plans.append((label, page_match, sort, None))
         pipeline = None if has_date_condition(filters) else [{"$match": match}, {"$count": "n"}]
         plans.append((f"  total of {label}", match, None, pipeline))
 
@@ -248,7 +249,7 @@ async def run(uri: str, args: argparse.Namespace) -> None:
     deep_times = await timed(deep, runs)
     if cursor:
         for n, extra in enumerate(after_cursor(sort, cursor), 1):
-            query = shop.where(combine(filters_query(filters), extra))
+            query = shop.where(combine(filters_query(filters, sorted_page=True), extra))
             plans.append((f"page {depth}, range {n}", query, sort, None))
 
     async def summary() -> None:

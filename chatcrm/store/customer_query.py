@@ -35,8 +35,12 @@ def prefix_range(prefix: str) -> Doc:
     return {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
 
 
-def filters_query(filters: CustomerFilters) -> Doc:
+def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc:
     """The MongoDB filter for `filters` (without the shop id; the repository adds it).
+
+    A postal-code prefix is a string range (an index range for totals and summaries), or for
+    a `sorted_page` the equivalent anchored ``$regex``: nx-27017's SQLite then walks the sort's
+    index and stops at the page's end, instead of sorting every match of the postal range.
 
     One flat document, one key per field (no ``$and``): nx-27017 translates a flat filter of
     field conditions to SQL and evaluates anything under a top-level ``$and``/``$or`` in Python
@@ -52,7 +56,10 @@ def filters_query(filters: CustomerFilters) -> Doc:
     if filters.postal_code:
         code = filters.postal_code
         if code.endswith("*"):
-            query["postal_code"] = prefix_range(code[:-1])
+            prefix = code[:-1]
+            query["postal_code"] = (
+                {"$regex": "^" + re.escape(prefix)} if sorted_page else prefix_range(prefix)
+            )
         else:
             query["postal_code"] = {"$eq": code}
     updated: Doc = {}

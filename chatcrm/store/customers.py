@@ -169,7 +169,7 @@ class ShopCustomers(ShopScoped):
         After a cursor, the page is read from the consecutive ranges `after_cursor` gives (one
         query per range, until the page is full): each a flat filter an index serves in order.
         """
-        base = filters_query(filters)
+        base = filters_query(filters, sorted_page=True)
         ranges = after_cursor(sort, cursor) if cursor else [{}]
         rows: list[Doc] = []
         for extra in ranges:
