@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import random
 import statistics
 import sys
@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+Doc = dict[str, Any]
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chatcrm.domain import new_customer_fields  # noqa: E402
@@ -31,7 +33,14 @@ from chatcrm.filters import Sort  # noqa: E402
 from chatcrm.provinces import all_provinces  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
-from chatcrm.store.customer_query import filters_query, province_key, sort_spec  # noqa: E402
+from chatcrm.store.customer_query import (  # noqa: E402
+    after_cursor,
+    combine,
+    filters_query,
+    has_date_condition,
+    province_key,
+    sort_spec,
+)
 from reports.filters import parse_filters, parse_sort  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -111,51 +120,41 @@ async def timed(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, flo
     return statistics.median(samples), p95
 
 
-def index_used(explain: dict[str, Any]) -> str:
-    """The index names found in an explain answer (MongoDB's or nx-27017's shape)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("indexName", "index_name", "index") and isinstance(value, str):
-                    found.append(value)
-                elif key == "stage" and value == "COLLSCAN":
-                    found.append("COLLSCAN")
-                elif (
-                    key == "detail"
-                    and isinstance(value, str)
-                    and "USING" in value
-                    and "INDEX" in value
-                ):
-                    found.append(value.split("INDEX", 1)[1].split()[0])
-                elif key == "detail" and value == "SCAN customers":
-                    found.append("none: full scan (SCAN customers)")
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(explain)
-    return ", ".join(dict.fromkeys(found)) or "(not reported)"
-
-
-async def main(customers: int, runs: int, count_runs: int, walk_budget: float) -> None:
+async def main(args: argparse.Namespace) -> None:
     """Load, measure, print."""
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        await serve_and_run(args.data_dir, args)
+        return
     with tempfile.TemporaryDirectory(prefix="chatcrm-bench-") as tmp:
-        server = EmbeddedMongo(Path(tmp))
-        uri = server.start()
-        try:
-            await run(uri, customers, runs, count_runs, walk_budget)
-        finally:
-            server.stop()
+        await serve_and_run(Path(tmp), args)
 
 
-async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget: float) -> None:
-    """The benchmark proper, on the server at `uri`."""
-    store = Store.connect(uri, "bench", SecretBox(SecretBox.generate_key()), timeout_ms=60000)
-    await store.ensure_indexes()
+async def serve_and_run(data_dir: Path, args: argparse.Namespace) -> None:
+    """Start the embedded server on `data_dir`, run the benchmark, stop the server."""
+    server = EmbeddedMongo(data_dir)
+    uri = server.start()
+    args.db_file = data_dir / "db" / "bench.db"
+    try:
+        await run(uri, args)
+    finally:
+        server.stop()
+
+
+async def load(store: Store, customers: int, reuse: bool) -> list[str]:
+    """The two bench shops' ids, loading N customers into each unless `reuse` finds them."""
+    if reuse:
+        shops = sorted(
+            (s for s in await store.shops.list() if s.name.startswith("Bench shop ")),
+            key=lambda s: s.name,
+        )
+        if len(shops) == 2:
+            counts = [await store.db.customers.count_documents({"shop_id": s.id}) for s in shops]
+            if counts == [customers, customers]:
+                print(f"reusing 2 x {customers:,} customers loaded earlier\n")
+                return [s.id for s in shops]
+        await store.db.customers.delete_many({})
+        await store.db.shops.delete_many({})
     shops = [await store.shops.create(f"Bench shop {i}") for i in (1, 2)]
     start = time.perf_counter()
     generated = 0.0
@@ -170,13 +169,30 @@ async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget:
                 doc["_id"] = doc["_key"] = f"cus_{number}_{offset + j:07d}"
             generated += time.perf_counter() - t0
             await scoped.insert_new(docs)
-    load = time.perf_counter() - start
+    took = time.perf_counter() - start
     print(
-        f"loaded 2 x {customers:,} customers in {load:.1f} s "
-        f"({2 * customers / (load - generated):,.0f} docs/s inserting, "
+        f"loaded 2 x {customers:,} customers in {took:.1f} s "
+        f"({2 * customers / (took - generated):,.0f} docs/s inserting, "
         f"{generated:.1f} s generating)\n"
     )
-    shop = store.for_shop(shops[0].id).customers
+    return [s.id for s in shops]
+
+
+async def run(uri: str, args: argparse.Namespace) -> None:
+    """The benchmark proper, on the server at `uri`."""
+    customers, runs, count_runs, walk_budget = (
+        args.customers,
+        args.runs,
+        args.count_runs,
+        args.walk_budget,
+    )
+    store = Store.connect(uri, "bench", SecretBox(SecretBox.generate_key()), timeout_ms=600000)
+    await store.ensure_indexes()
+    shop_ids = await load(store, customers, args.reuse)
+    if args.load_only:
+        await store.close()
+        return
+    shop = store.for_shop(shop_ids[0]).customers
     since = (NOW - timedelta(days=30)).date().isoformat()
     cases = [
         ("default (paid_total asc)", {}),
@@ -193,7 +209,7 @@ async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget:
         ),
     ]
     rows = []
-    plans = []
+    plans: list[tuple[str, Doc, Sort | None, list[Doc] | None]] = []
     for label, params in cases:
         filters = parse_filters({k: v for k, v in params.items() if k not in ("sort", "order")}, TZ)
         sort = parse_sort(params)
@@ -208,10 +224,13 @@ async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget:
         p_page = await timed(page, runs)
         p_count = await timed(count, count_runs)
         rows.append((label, total, p_page, p_count))
-        plans.append((label, filters, sort))
+        match = shop.where(filters_query(filters))
+        page_match = shop.where(filters_query(filters, sorted_page=True))
+        plans.append((label, page_match, sort, None))
+        pipeline = None if has_date_condition(filters) else [{"$match": match}, {"$count": "n"}]
+        plans.append((f"  total of {label}", match, None, pipeline))
 
-    # a page 200 deep: walk 199 pages of 50 through the cursor, then time page 200
-    # (nx-27017 scans the collection for every page: the walk stops at the time budget)
+    # a page 200 deep: walk pages 1-199 of 50 through the cursor once, then time page 200
     filters, sort = parse_filters({}, TZ), Sort()
     t0 = time.perf_counter()
     cursor = None
@@ -228,6 +247,10 @@ async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget:
         await shop.search(filters, sort, limit=50, cursor=cursor)
 
     deep_times = await timed(deep, runs)
+    if cursor:
+        for n, extra in enumerate(after_cursor(sort, cursor), 1):
+            query = shop.where(combine(filters_query(filters, sorted_page=True), extra))
+            plans.append((f"page {depth}, range {n}", query, sort, None))
 
     async def summary() -> None:
         await shop.summary(parse_filters({}, TZ))
@@ -238,13 +261,10 @@ async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget:
         await shop.summary(parse_filters({"tag": "VIP"}, TZ))
 
     summary_vip_times = await timed(summary_vip, count_runs)
-
-    capped = shop.scope(filters_query(parse_filters({}, TZ)))
-
-    async def count_capped() -> None:
-        await shop.coll.count_documents(capped, limit=10_001)
-
-    capped_times = await timed(count_capped, count_runs)
+    match = shop.where({})
+    for field in ("currency", "channel", "tags", "province_key"):
+        group = [{"$match": match}, {"$group": {"_id": f"${field}", "customers": {"$sum": 1}}}]
+        plans.append((f"summary: group on {field}", match, None, group))
 
     def line(label: str, matches: Any, page: Any = None, total: Any = None) -> None:
         cells = [f"{label:42} {matches:>8}"]
@@ -257,29 +277,72 @@ async def run(uri: str, customers: int, runs: int, count_runs: int, walk_budget:
     for label, total, page_times, count_times in rows:
         line(label, f"{total:,}", page_times, count_times)
     line(f"page {depth} via the cursor (default sort)", "", deep_times)
-    line("total capped at 10,001 (no filter)", "", None, capped_times)
     line("summary (no filter)", f"{customers:,}", summary_times)
     line("summary (tag=VIP)", "", summary_vip_times)
     print(f"\nms; walking pages 1-{depth - 1} took {walk:.1f} s")
     print(f"runs per page figure: {runs}; per total/summary figure: {count_runs}")
-    print("\nindex per query (server explain):")
-    for label, filters, sort in plans:
-        query = {**filters_query(filters), "shop_id": shop.shop_id}
-        explain = await store.db.command(
-            {
-                "explain": {
-                    "find": "customers",
-                    "filter": query,
-                    "sort": dict(sort_spec(sort)),
-                    "limit": 51,
-                }
-            }
-        )
-        print(f"  {label:42} {index_used(explain)}")
-        if label.startswith("default"):
-            raw = json.dumps(explain, default=str)
-            print(f"    raw explain (first 300 chars): {raw[:300]}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    db_file = getattr(args, "db_file", None)
+    if db_file is not None:
+        print("\nSQLite plan per query (the SQL nx-27017 runs, EXPLAIN QUERY PLAN on the data):")
+        for label, query, query_sort, pipeline in plans:
+            print(f"  {label}")
+            for sql, plan in sqlite_plans(db_file, query, query_sort, pipeline):
+                print(f"      {sql[:150]}{'...' if len(sql) > 150 else ''}")
+                print(f"        -> {'; '.join(plan)}")
     await store.close()
+
+
+def sqlite_plans(
+    db_file: Path, query: Doc, sort: Sort | None, pipeline: list[Doc] | None
+) -> list[tuple[str, list[str]]]:
+    """The SQL neosqlite (nx-27017's engine) runs for a find or an aggregate, with its plan.
+
+    The SQL is captured from neosqlite on an empty in-memory copy of the schema (the same
+    indexes), then explained on the benchmark's database file, opened read-only.
+    """
+    import sqlite3
+
+    from neosqlite import Connection
+
+    from chatcrm.store.customers import INDEXES
+
+    memory = Connection(":memory:")
+    coll = memory["customers"]
+    for model in INDEXES["customers"]:
+        spec = model.document
+        coll.create_index(list(spec["key"].items()), unique=spec.get("unique", False))
+    coll.insert_one({"_id": "x", "shop_id": "x"})  # a non-empty table takes the usual path
+    statements: list[str] = []
+    memory.db.set_trace_callback(statements.append)
+    if pipeline is not None:
+        list(coll.aggregate(pipeline))
+    else:
+        cursor = coll.find(query)
+        if sort is not None:
+            cursor = cursor.sort(sort_spec(sort)).limit(51)
+        list(cursor)
+    memory.db.set_trace_callback(None)
+    disk = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    disk.create_function("regexp", 2, lambda pattern, value: False)
+    found = []
+    for sql in statements:
+        text = " ".join(sql.split())
+        if "customers" not in text or "sqlite_master" in text or "neosqlite_" in text:
+            continue
+        if text.startswith("SELECT COUNT(1) FROM"):
+            continue
+        if not text.startswith(("SELECT", "WITH")):
+            found.append((text, ["(not a query: " + text.split(" AS ")[0][:60] + ")"]))
+            continue
+        try:
+            plan = [row[-1] for row in disk.execute("EXPLAIN QUERY PLAN " + text)]
+        except sqlite3.Error as err:
+            plan = [f"(not explained: {err})"]
+        found.append((text, plan))
+    disk.close()
+    memory.close()
+    return found
 
 
 if __name__ == "__main__":
@@ -288,5 +351,12 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=20, help="timed runs per query")
     parser.add_argument("--count-runs", type=int, default=3, help="timed runs per total/summary")
     parser.add_argument("--walk-budget", type=float, default=60, help="seconds for the deep walk")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the database here (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --data-dir: reuse customers loaded earlier"
+    )
+    parser.add_argument("--load-only", action="store_true", help="load, then stop")
     args = parser.parse_args()
-    asyncio.run(main(args.customers, args.runs, args.count_runs, args.walk_budget))
+    asyncio.run(main(args))

@@ -65,14 +65,22 @@ class ShopScoped:
         """Return `query` restricted to this shop (a caller's own shop_id cannot widen it)."""
         return {**(query or {}), "shop_id": self.shop_id}
 
-    def exact(self, query: Mapping[str, Any]) -> Doc:
-        """`scope(query)` with every equality written as ``{"$eq": value}``.
+    def where(self, query: Mapping[str, Any] | None = None) -> Doc:
+        """Return the read filter `query` restricted to this shop, as ``{"$eq": shop_id}``.
 
-        The same query on MongoDB; nx-27017 turns a bare equality into a test that also
-        searches arrays, which no index serves, while ``$eq`` uses a compound index. For
-        hot lookups by a unique key.
+        The same match as `scope` on MongoDB; on nx-27017 only the ``$eq`` form becomes an
+        indexable SQL comparison (a bare value adds an array-containment test that rules out
+        every index). For filters only: `scope` builds documents too.
         """
-        return {k: {"$eq": v} for k, v in self.scope(query).items()}
+        return {**(query or {}), "shop_id": {"$eq": self.shop_id}}
+
+    def exact(self, query: Mapping[str, Any]) -> Doc:
+        """`where` with every equality of `query` written as ``{"$eq": value}`` too.
+
+        For hot lookups by a unique key: nx-27017 serves ``$eq`` from a compound index but
+        turns a bare equality into an array-containment test that no index serves.
+        """
+        return self.where({k: {"$eq": v} for k, v in query.items()})
 
     async def insert_new(self, docs: list[Doc]) -> int:
         """Insert this shop's prepared documents, skipping duplicates of unique keys.

@@ -15,33 +15,65 @@ from chatcrm.store.base import Doc, as_utc
 UNKNOWN_PROVINCE = "unknown"
 
 
-def filters_query(filters: CustomerFilters) -> Doc:
-    """The MongoDB filter for `filters` (without the shop id; the repository adds it)."""
-    clauses: list[Doc] = []
+def _one_of(values: tuple[str, ...] | list[str]) -> Doc:
+    """Match a scalar field against `values`: ``$eq`` for one value, else ``$in``.
+
+    ``{"$eq": v}`` rather than a bare ``v`` or a one-element ``$in``: the same match on MongoDB,
+    and the only form nx-27017 turns into an indexable SQL comparison.
+    """
+    return {"$eq": values[0]} if len(values) == 1 else {"$in": list(values)}
+
+
+def prefix_range(prefix: str) -> Doc:
+    """The strings starting with `prefix`, as a range (``"10"`` -> ``>= "10"``, ``< "11"``).
+
+    The same strings as ``{"$regex": "^10"}``; an index range on both servers, where nx-27017
+    runs a regular expression in an aggregation in Python over the whole collection.
+    """
+    if not prefix:
+        return {"$type": "string"}
+    return {"$gte": prefix, "$lt": prefix[:-1] + chr(ord(prefix[-1]) + 1)}
+
+
+def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc:
+    """The MongoDB filter for `filters` (without the shop id; the repository adds it).
+
+    A postal-code prefix is a string range (an index range for totals and summaries), or for
+    a `sorted_page` the equivalent anchored ``$regex``: nx-27017's SQLite then walks the sort's
+    index and stops at the page's end, instead of sorting every match of the postal range.
+
+    One flat document, one key per field (no ``$and``): nx-27017 translates a flat filter of
+    field conditions to SQL and evaluates anything under a top-level ``$and``/``$or`` in Python
+    over the whole collection. Only `q` needs an ``$or``.
+    """
+    query: Doc = {}
     if filters.ids:
-        clauses.append({"_id": {"$in": list(filters.ids)}})
+        query["_id"] = {"$in": list(filters.ids)}
     if filters.channels:
-        clauses.append({"channel": {"$in": list(filters.channels)}})
+        query["channel"] = _one_of(filters.channels)
     if filters.provinces:
-        clauses.append({"province_key": {"$in": list(filters.provinces)}})
+        query["province_key"] = _one_of(filters.provinces)
     if filters.postal_code:
         code = filters.postal_code
         if code.endswith("*"):
-            clauses.append({"postal_code": {"$regex": "^" + re.escape(code[:-1])}})
+            prefix = code[:-1]
+            query["postal_code"] = (
+                {"$regex": "^" + re.escape(prefix)} if sorted_page else prefix_range(prefix)
+            )
         else:
-            clauses.append({"postal_code": code})
+            query["postal_code"] = {"$eq": code}
     updated: Doc = {}
     if filters.updated_from is not None:
         updated["$gte"] = filters.updated_from
     if filters.updated_before is not None:
         updated["$lt"] = filters.updated_before
     if updated:
-        clauses.append({"updated_at": updated})
+        query["updated_at"] = updated
     if filters.tags:
-        op = "$all" if filters.tag_mode == "all" else "$in"
-        clauses.append({"tags": {op: list(filters.tags)}})
+        # $in/$all, never $eq, on the array: nx-27017 compares a whole array with $eq
+        query["tags"] = {("$all" if filters.tag_mode == "all" else "$in"): list(filters.tags)}
     if filters.statuses:
-        clauses.append({"status": {"$in": list(filters.statuses)}})
+        query["status"] = _one_of(filters.statuses)
     if filters.q:
         text = re.escape(filters.q.strip())
         alternatives: list[Doc] = [
@@ -51,13 +83,14 @@ def filters_query(filters: CustomerFilters) -> Doc:
         digits = re.sub(r"\D", "", filters.q)
         if len(digits) >= 3:
             alternatives.append({"phone": {"$regex": re.escape(digits)}})
-        alternatives.append({"platform_user_id": filters.q.strip()})
-        clauses.append({"$or": alternatives})
-    if not clauses:
-        return {}
-    if len(clauses) == 1:
-        return clauses[0]
-    return {"$and": clauses}
+        alternatives.append({"platform_user_id": {"$eq": filters.q.strip()}})
+        query["$or"] = alternatives
+    return query
+
+
+def has_date_condition(filters: CustomerFilters) -> bool:
+    """Whether `filters` compare dates (nx-27017 aggregates such a ``$match`` wrongly)."""
+    return filters.updated_from is not None or filters.updated_before is not None
 
 
 def sort_spec(sort: Sort) -> list[tuple[str, int]]:
@@ -79,11 +112,15 @@ def encode_cursor(sort: Sort, doc: Doc) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def after_cursor(sort: Sort, cursor: str) -> Doc:
-    """The MongoDB filter for rows after `cursor`; DomainError(field="cursor") when it is bad.
+def after_cursor(sort: Sort, cursor: str) -> list[Doc]:
+    """The rows after `cursor` as consecutive ranges of `sort` order, each a flat filter.
 
     Keyset pagination on (sort field, customer key) stays stable under concurrent writes: rows
-    that do not move are never repeated or skipped. Nulls sort before every value.
+    that do not move are never repeated or skipped. Nulls sort before every value. The rows
+    after (value v, key k) are, in order: the rest of v's rows (key beyond k), then the values
+    beyond v, then (descending) the nulls. Each range is a flat filter that an index on
+    (shop_id, field, _key) serves in order, rather than one ``$or`` of them, which nx-27017
+    evaluates in Python over the whole collection. DomainError(field="cursor") when bad.
     """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -98,25 +135,35 @@ def after_cursor(sort: Sort, cursor: str) -> Doc:
     if field != sort.field or ascending != sort.ascending or field not in SORT_FIELDS:
         raise DomainError("cursor belongs to another sort order", field="cursor")
     beyond = "$gt" if ascending else "$lt"
-    # {"$eq": null}, not a bare null: nx-27017 ignores a bare null inside $or (MongoDB agrees
-    # on both forms).
     same_value_later = {field: {"$eq": value}, "_key": {beyond: key}}
     if value is None:
         if ascending:  # after the nulls come every non-null value
-            return {"$or": [same_value_later, {field: {"$ne": None}}]}
-        return same_value_later  # descending: nulls are last
+            return [same_value_later, {field: {"$ne": None}}]
+        return [same_value_later]  # descending: nulls are last
     later_values: Doc = {field: {beyond: value}}
     if ascending:
-        return {"$or": [later_values, same_value_later]}
-    return {"$or": [later_values, same_value_later, {field: {"$eq": None}}]}
+        return [same_value_later, later_values]
+    return [same_value_later, later_values, {field: {"$eq": None}}]
 
 
 def combine(*queries: Doc) -> Doc:
-    """AND of the non-empty queries."""
-    parts = [q for q in queries if q]
-    if not parts:
-        return {}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    """AND of the non-empty queries: one flat document where their keys do not collide."""
+    merged: Doc = {}
+    for query in queries:
+        for key, value in query.items():
+            if key not in merged:
+                merged[key] = value
+                continue
+            ours = merged[key]
+            if not (_is_operators(ours) and _is_operators(value)) or set(ours) & set(value):
+                return {"$and": [q for q in queries if q]}
+            merged[key] = {**ours, **value}  # e.g. {"$gte": a} and {"$lt": b}: one range
+    return merged
+
+
+def _is_operators(value: Any) -> bool:
+    """Whether `value` is a document of query operators (``{"$gte": ...}``)."""
+    return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
 
 
 def province_key(province: str | None, postal_code: str | None) -> str:

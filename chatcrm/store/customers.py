@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from chatcrm.store.customer_query import (
     combine,
     encode_cursor,
     filters_query,
+    has_date_condition,
     order_snapshot,
     report_fields,
     snapshot_row,
@@ -44,6 +46,9 @@ INDEXES = {
         index("shop_id", "postal_code", name="by_postal_code"),
     ]
 }
+
+_ID_BATCH = 50_000
+"""Documents per batch when reading many small projected documents (fewer round trips)."""
 
 SUMMARY_TAG_LIMIT = 100
 """At most this many tags in a summary (the most used ones)."""
@@ -325,20 +330,43 @@ class ShopCustomers(ShopScoped):
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[Doc], str | None]:
-        """One page of the report: matching customers in `sort` order, and the next cursor."""
-        query = combine(filters_query(filters), after_cursor(sort, cursor) if cursor else {})
-        rows = (
-            await self.coll.find(self.scope(query), report_fields())
-            .sort(sort_spec(sort))
-            .limit(limit + 1)
-            .to_list(None)
-        )
+        """One page of the report: matching customers in `sort` order, and the next cursor.
+
+        After a cursor, the page is read from the consecutive ranges `after_cursor` gives (one
+        query per range, until the page is full): each a flat filter an index serves in order.
+        """
+        base = filters_query(filters, sorted_page=True)
+        ranges = after_cursor(sort, cursor) if cursor else [{}]
+        rows: list[Doc] = []
+        for extra in ranges:
+            wanted = limit + 1 - len(rows)
+            if wanted <= 0:
+                break
+            rows += (
+                await self.coll.find(self.where(combine(base, extra)), report_fields())
+                .sort(sort_spec(sort))
+                .limit(wanted)
+                .to_list(None)
+            )
         next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
 
     async def count_matching(self, filters: CustomerFilters) -> int:
-        """How many customers match `filters`."""
-        return await self.coll.count_documents(self.scope(filters_query(filters)))
+        """How many customers match `filters`.
+
+        ``$match`` + ``$count``, which nx-27017 runs as one SQL ``COUNT`` over the shop's index
+        range (it runs ``count_documents``' ``$group`` on a constant in Python over the whole
+        collection). With a date condition, the matching ids are counted instead: nx-27017
+        compares dates wrongly inside an aggregation ``$match``.
+        """
+        match = self.where(filters_query(filters))
+        if has_date_condition(filters):
+            ids = self.coll.find(match, {"_id": 1}).batch_size(_ID_BATCH)
+            return len(await ids.to_list(None))
+        result = await (await self.coll.aggregate([{"$match": match}, {"$count": "n"}])).to_list(
+            None
+        )
+        return int(result[0]["n"]) if result else 0
 
     async def find_by_contact(self, field: str, value: str, limit: int = 5) -> list[Doc]:
         """Customers whose normalised ``phone`` or ``email`` equals `value` (at most `limit`)."""
@@ -415,7 +443,7 @@ class ShopCustomers(ShopScoped):
         """
         field = sort.field
         cursor = self.coll.find(
-            self.scope(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
+            self.where(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
         ).batch_size(5000)
         if not filters.ids:
             cursor = cursor.hint(IDENTITY_INDEX)
@@ -439,12 +467,11 @@ class ShopCustomers(ShopScoped):
         query = self.scope({"_id": {"$in": ids}})
         return [doc.raw async for doc in coll.find(query, report_fields())]
 
-    async def _group_counts(self, match: Doc, field: str, *, unwind: bool = False) -> list[Doc]:
-        """``[{"_id": value, "customers": n}]`` for one field (one-field ``$group`` only)."""
-        pipeline: list[Doc] = [{"$match": match}]
-        if unwind:
-            pipeline.append({"$unwind": f"${field}"})
-        pipeline.append({"$group": {"_id": f"${field}", "customers": {"$sum": 1}}})
+    async def _group(self, match: Doc, field: str, **sums: Any) -> list[Doc]:
+        """``[{"_id": value, "customers": n, **sums}]`` grouped on one field (nx-27017 mishandles
+        compound group keys)."""
+        group = {"_id": f"${field}", "customers": {"$sum": 1}, **sums}
+        pipeline: list[Doc] = [{"$match": match}, {"$group": group}]
         return await (await self.coll.aggregate(pipeline)).to_list(None)
 
     async def summary(self, filters: CustomerFilters) -> Doc:
@@ -453,26 +480,24 @@ class ShopCustomers(ShopScoped):
         Returns ``{"totals": [{"currency", "customers", "paid_total"}],
         "channels": {name: n}, "tags": {tag: n}, "provinces": {key: n}}``.
 
-        Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys).
+        Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys);
+        tags are grouped by the whole tag list and added up per tag, which nx-27017 runs in SQL
+        (``$unwind`` makes it copy the whole collection first). With a date condition the
+        matching customers' fields are read and counted here: nx-27017 compares dates wrongly
+        inside an aggregation ``$match``.
         """
-        match = self.scope(filters_query(filters))
-        totals = await (
-            await self.coll.aggregate(
-                [
-                    {"$match": match},
-                    {
-                        "$group": {
-                            "_id": "$currency",
-                            "customers": {"$sum": 1},
-                            "paid_total": {"$sum": "$paid_total"},
-                        }
-                    },
-                ]
-            )
-        ).to_list(None)
-        channels = await self._group_counts(match, "channel")
-        tags = await self._group_counts(match, "tags", unwind=True)
-        provinces = await self._group_counts(match, "province_key")
+        match = self.where(filters_query(filters))
+        if has_date_condition(filters):
+            cursor = self.coll.find(match, _SUMMARY_FIELDS).batch_size(_ID_BATCH)
+            return _summarize([doc async for doc in cursor])
+        totals = await self._group(match, "currency", paid_total={"$sum": "$paid_total"})
+        channels = await self._group(match, "channel")
+        tag_lists = await self._group(match, "tags")
+        provinces = await self._group(match, "province_key")
+        tags: dict[str, int] = {}
+        for group in tag_lists:
+            for tag in _tag_list(group["_id"]):
+                tags[tag] = tags.get(tag, 0) + int(group["customers"])
         return {
             "totals": [
                 {
@@ -483,7 +508,7 @@ class ShopCustomers(ShopScoped):
                 for t in totals
             ],
             "channels": {c["_id"]: int(c["customers"]) for c in channels},
-            "tags": {t["_id"]: int(t["customers"]) for t in tags if isinstance(t["_id"], str)},
+            "tags": tags,
             "provinces": {p["_id"] or UNKNOWN_PROVINCE: int(p["customers"]) for p in provinces},
         }
 
@@ -503,3 +528,51 @@ class ShopCustomers(ShopScoped):
             {"$set": changes, "$currentDate": {"updated_at": True}, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER,
         )
+
+
+_SUMMARY_FIELDS = {
+    "_id": 0,
+    "currency": 1,
+    "paid_total": 1,
+    "channel": 1,
+    "tags": 1,
+    "province_key": 1,
+}
+
+
+def _tag_list(value: Any) -> list[str]:
+    """The tags of a ``$group`` key on the tag list; nx-27017 returns the list as JSON text."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if not isinstance(value, list):
+        return []
+    return list(dict.fromkeys(t for t in value if isinstance(t, str)))
+
+
+def _summarize(docs: list[Doc]) -> Doc:
+    """The `ShopCustomers.summary` of already matched customers, counted in memory."""
+    totals: dict[Any, list[int]] = {}
+    channels: dict[str, int] = {}
+    tags: dict[str, int] = {}
+    provinces: dict[str, int] = {}
+    for doc in docs:
+        total = totals.setdefault(doc.get("currency"), [0, 0])
+        total[0] += 1
+        total[1] += int(doc.get("paid_total") or 0)
+        channel = doc.get("channel")
+        channels[channel] = channels.get(channel, 0) + 1
+        for tag in _tag_list(doc.get("tags")):
+            tags[tag] = tags.get(tag, 0) + 1
+        province = doc.get("province_key") or UNKNOWN_PROVINCE
+        provinces[province] = provinces.get(province, 0) + 1
+    return {
+        "totals": [
+            {"currency": c, "customers": n, "paid_total": paid} for c, (n, paid) in totals.items()
+        ],
+        "channels": channels,
+        "tags": tags,
+        "provinces": provinces,
+    }

@@ -54,19 +54,26 @@ class ShopMessages(ShopScoped):
         Keyset pagination on (``sent_at``, ``_id``), both descending: stable while new
         messages arrive. DomainError(field="cursor") for a cursor this did not hand out.
         """
-        query: Doc = {"customer_id": customer_id}
+        base: Doc = {"customer_id": {"$eq": customer_id}}
+        ranges: list[Doc] = [base]
         if cursor:
             sent_at, last_id = _decode_cursor(cursor)
-            query["$or"] = [
-                {"sent_at": {"$lt": sent_at}},
-                {"sent_at": {"$eq": sent_at}, "_id": {"$lt": last_id}},
+            # consecutive ranges, each a flat filter (nx-27017 evaluates an $or in Python over
+            # the whole collection): the rest of this instant, then older messages
+            ranges = [
+                {**base, "sent_at": {"$eq": sent_at}, "_id": {"$lt": last_id}},
+                {**base, "sent_at": {"$lt": sent_at}},
             ]
-        rows = (
-            await self.coll.find(self.scope(query))
-            .sort([("sent_at", -1), ("_id", -1)])
-            .limit(limit + 1)
-            .to_list(None)
-        )
+        rows: list[Doc] = []
+        for query in ranges:
+            rows += (
+                await self.coll.find(self.where(query))
+                .sort([("sent_at", -1), ("_id", -1)])
+                .limit(limit + 1 - len(rows))
+                .to_list(None)
+            )
+            if len(rows) > limit:
+                break
         next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
 
