@@ -66,12 +66,18 @@ def children(pid: int) -> list[int]:
 
 
 async def child_peaks(pid: int, stop: asyncio.Event, peaks: dict[int, int]) -> None:
-    """Peak RSS (KiB) of the service's child processes (the export writer), sampled."""
+    """Peak RSS (KiB) of the service's child processes (the export writer), sampled.
+
+    A child still showing the service's own command line is a fork not yet turned into the
+    writer (it shares the service's memory until exec): skipped, or it would count the whole
+    service as writer memory.
+    """
+    own = Path(f"/proc/{pid}/cmdline").read_bytes()  # noqa: ASYNC240 - procfs
     while not stop.is_set():
         for child in children(pid):
             try:
                 cmd = Path(f"/proc/{child}/cmdline").read_bytes()  # noqa: ASYNC240 - procfs
-                if b"nx_27017" not in cmd:
+                if b"nx_27017" not in cmd and cmd != own:
                     peaks[child] = max(peaks.get(child, 0), status_kib(child, "VmHWM"))
             except (OSError, KeyError):
                 continue
