@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -143,12 +144,19 @@ def _text(name: str) -> Callable[[Doc, ExportLayout], Any]:
     return lambda doc, _layout: neutralise(doc.get(name))
 
 
+@lru_cache(maxsize=512)
+def _province_name(key: str, language: str) -> str | None:
+    """The display name of a stored province key (a few dozen keys: looked up once each)."""
+    province = find_province(key) if key != "unknown" else None
+    if province is None:
+        return None
+    return province.name_th if language == "th" else province.name_en
+
+
 def _province(doc: Doc, layout: ExportLayout) -> str | None:
     key = doc.get("province_key")
-    province = find_province(key) if isinstance(key, str) and key != "unknown" else None
-    if province is None:
-        return neutralise(doc.get("province"))
-    return province.name_th if layout.language == "th" else province.name_en
+    name = _province_name(key, layout.language) if isinstance(key, str) else None
+    return name if name is not None else neutralise(doc.get("province"))
 
 
 def _tags(doc: Doc, _layout: ExportLayout) -> str | None:

@@ -1,9 +1,11 @@
 """Customer exports: selected / filtered / all customers as XLSX or CSV, 20,000 rows per file.
 
-The export first takes a snapshot of the matching ids in sort order, then fetches the current
-documents in batches by id and writes them in snapshot order, so every customer appears at most
-once and none that matched at the start is skipped, even while customers change. The file is
-written by a child process, one batch at a time, so the event loop never waits on it.
+An export that fits one file is read in one scan of an index whose keys never change (see
+`ShopCustomers.scan_raw`); the rows are put in the requested order by the writer. More rows
+(split exports) first take a snapshot of the matching ids in sort order, then fetch the current
+documents in batches by id and write them in snapshot order. Either way every customer appears
+at most once and none that matched when the scan reached it is skipped, even while customers
+change. The files are written by a child process, so the event loop never waits on them.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ log = logging.getLogger(__name__)
 
 EXPORT_ROW_LIMIT = 20_000
 """Most rows in one export file (the reference product's limit)."""
-FETCH_BATCH = 1_000
-"""Customers fetched from the database and handed to the writer at a time."""
+FETCH_BATCH = 2_000
+"""Customers read from the database and handed to the writer at a time."""
 PROGRESS_EVERY = 5_000
 MODES = ("selected", "filtered", "all")
 BODY_NAMES = ("mode", "format", "filters", "ids", "sort", "order", "split")
@@ -167,17 +169,10 @@ async def export_customers(
     """
     started = time.monotonic()
     customers = shop_store.customers
-    limit = None if request.split else EXPORT_ROW_LIMIT + 1
-    ids = await customers.export_ids(request.filters, request.sort, limit)
-    if len(ids) > EXPORT_ROW_LIMIT and not request.split:
-        count = await customers.count_matching(request.filters)
-        raise ExportTooLarge(max(count, len(ids)))
     layout = ExportLayout(shop.locale, shop.timezone, shop.currency)
     base = export_basename(shop)
     content_type, ext = FORMATS[request.format]
-    chunks = [ids[i : i + EXPORT_ROW_LIMIT] for i in range(0, len(ids), EXPORT_ROW_LIMIT)]
-    chunks = chunks or [[]]
-    total = len(ids)
+    total = 0
     done = 0
     last_logged = 0
 
@@ -187,14 +182,29 @@ async def export_customers(
             progress(done + rows, total)
         if done + rows - last_logged >= PROGRESS_EVERY:
             last_logged = done + rows
-            log.info("export for shop %s: %d of %d rows written", shop.id, last_logged, total)
+            log.info("export for shop %s: %d rows written", shop.id, last_logged)
 
-    paths = []
-    for number, chunk in enumerate(chunks, 1):
-        name = f"{base}.{ext}" if len(chunks) == 1 else f"{base}-part{number}.{ext}"
-        path = workdir / name
-        done += await _write_file(customers, request.format, path, layout, chunk, report)
-        paths.append(path)
+    path = workdir / f"{base}.{ext}"
+    rows = await _write_scanned(customers, request, path, layout, report)
+    if rows is not None:
+        done = total = rows
+        report(0)
+        paths = [path]
+    elif not request.split:
+        count = await customers.count_matching(request.filters)
+        raise ExportTooLarge(max(count, EXPORT_ROW_LIMIT + 1))
+    else:  # more than one file holds: a snapshot of the ids in order, then the parts
+        ids = await customers.export_ids(request.filters, request.sort, None)
+        total = len(ids)
+        starts = range(0, max(total, 1), EXPORT_ROW_LIMIT)
+        paths = []
+        for number, start in enumerate(starts, 1):
+            name = f"{base}.{ext}" if len(starts) == 1 else f"{base}-part{number}.{ext}"
+            chunk = ids[start : start + EXPORT_ROW_LIMIT]
+            done += await _write_file(
+                customers, request.format, workdir / name, layout, chunk, report
+            )
+            paths.append(workdir / name)
     if len(paths) > 1:
         path = workdir / f"{base}.zip"
         await asyncio.to_thread(_zip, paths, path, request.format)
@@ -226,6 +236,45 @@ async def export_customers(
         elapsed_ms,
     )
     return result
+
+
+async def _write_scanned(
+    customers: ShopCustomers,
+    request: ExportRequest,
+    path: Path,
+    layout: ExportLayout,
+    report: Callable[[int], None],
+) -> int | None:
+    """Write the export in one pass when it fits one file: the rows written, else None.
+
+    The matching documents come from one scan (`ShopCustomers.scan_raw`) as undecoded BSON and
+    go to a child process that renders each row as it arrives and puts them in the requested
+    order on close. Each row shows a customer as it was when the scan read it, and the
+    customer matched the filters then. The next batch is read while the child renders the
+    previous one (at most two batches in memory). More than EXPORT_ROW_LIMIT documents: the
+    file is dropped and None returned.
+    """
+    sheet = await asyncio.to_thread(ProcessSheet, request.format, path, layout, request.sort)
+    writing: asyncio.Future[int] | None = None
+    read = 0
+    keep = False
+    try:
+        async for raws in customers.scan_raw(request.filters, EXPORT_ROW_LIMIT + 1, FETCH_BATCH):
+            read += len(raws)
+            if read > EXPORT_ROW_LIMIT:
+                return None
+            if writing is not None:
+                report(await writing)
+            writing = asyncio.ensure_future(asyncio.to_thread(sheet.add_raw, raws))
+        if writing is not None:
+            report(await writing)
+            writing = None
+        keep = True
+    finally:
+        if writing is not None:  # failed, cancelled or too many: let the thread finish first
+            await asyncio.wait([writing])
+        await asyncio.to_thread(sheet.close, keep=keep)
+    return sheet.rows
 
 
 async def _write_file(

@@ -1,17 +1,25 @@
-"""Spreadsheet writers of customer exports: CSV (UTF-8 with BOM) and XLSX (constant memory).
+"""Spreadsheet writers of customer exports: CSV (UTF-8 with BOM) and XLSX.
 
-Writers are synchronous; each is fed batches of customer documents in order and keeps only the
-current batch in memory. `ProcessSheet` runs one in a child process, so the service's event loop
-shares neither a core nor the GIL with the writing.
+Each customer is rendered to its finished row (a CSV line, or its typed XLSX cell values) as
+soon as it is read, and the row is spooled to a temporary file; closing the sheet puts the rows
+in order and writes the file. Rendering therefore overlaps the database read, and ordering
+needs only the sort keys in memory. `ProcessSheet` runs a sheet in a child process, so the
+service's event loop shares neither a core nor the GIL with the work.
+
+XLSX: xlsxwriter in constant-memory mode writes the file, cell by cell with each cell's type.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import multiprocessing
+import os
+import pickle
+import tempfile
 import traceback
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +28,9 @@ import bson
 import xlsxwriter
 from bson.codec_options import CodecOptions
 
+from chatcrm.filters import Sort
+from chatcrm.store.base import as_utc
+from chatcrm.store.customer_query import order_snapshot, snapshot_row
 from reports.columns import (
     COLUMNS,
     SHEET_NAMES,
@@ -42,64 +53,90 @@ FORMATS = {
 """Export format -> (content type, file extension)."""
 
 
-class SheetWriter(Protocol):
-    """A file being written: rows go in order, then it is closed."""
+class RowFormat(Protocol):
+    """How one file format renders a customer's row and assembles the finished file."""
 
-    rows: int
-
-    def write(self, docs: Iterable[Doc]) -> int:
-        """Append one row per customer; return how many rows the file now has."""
+    def render(self, doc: Doc) -> bytes:
+        """The finished row of one customer, as the format spools it."""
         ...
 
-    def close(self) -> None:
-        """Finish the file."""
+    def save(self, path: Path, rows: Iterable[bytes], count: int) -> None:
+        """Write the file: the header, then the `count` rendered `rows` in file order."""
         ...
 
 
-class CsvSheet:
+class CsvRows:
     """RFC 4180 CSV in UTF-8 with a byte-order mark (Excel then reads Thai correctly)."""
 
-    def __init__(self, path: Path, layout: ExportLayout) -> None:
+    def __init__(self, layout: ExportLayout) -> None:
         self.layout = layout
-        self.rows = 0
-        self._file = open(path, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115
-        self._csv = csv.writer(self._file, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        self._csv.writerow([c.label(layout) for c in COLUMNS])
+        self._kinds = [c.kind for c in COLUMNS]
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+    def _line(self, values: list[Any]) -> bytes:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(values)
+        return self._buffer.getvalue().encode("utf-8")
 
     def _cell(self, kind: str, value: Any) -> Any:
         if value is None:
             return ""
         if kind == "money":
             return minor_to_text(int(value), self.layout.currency)
-        if kind == "datetime" and isinstance(value, datetime):
-            return local_time(value, self.layout).isoformat(timespec="seconds")
+        if kind == "datetime":
+            when = as_utc(value)
+            return local_time(when, self.layout).isoformat(timespec="seconds") if when else ""
         return value
 
-    def write(self, docs: Iterable[Doc]) -> int:
-        """Append one row per customer."""
-        kinds = [c.kind for c in COLUMNS]
-        for doc in docs:
-            values = cells(doc, self.layout)
-            self._csv.writerow([self._cell(k, v) for k, v in zip(kinds, values, strict=True)])
-            self.rows += 1
-        return self.rows
+    def render(self, doc: Doc) -> bytes:
+        """One CSV record, CRLF-terminated."""
+        values = cells(doc, self.layout)
+        return self._line([self._cell(k, v) for k, v in zip(self._kinds, values, strict=True)])
 
-    def close(self) -> None:
-        """Flush and close the file."""
-        self._file.close()
+    def save(self, path: Path, rows: Iterable[bytes], count: int) -> None:
+        """BOM, header record, then the rows."""
+        with path.open("wb") as file:
+            file.write(codecs.BOM_UTF8 + self._line([c.label(self.layout) for c in COLUMNS]))
+            file.writelines(rows)
 
 
-class XlsxSheet:
-    """XLSX through xlsxwriter in constant-memory mode: one row in memory at a time.
+class XlsxRows:
+    """XLSX through xlsxwriter in constant-memory mode: bold frozen header with an autofilter,
+    column widths, money as numbers in the shop's currency format, dates as Excel dates in the
+    shop's time zone, user text written as text only.
 
-    Bold frozen header with an autofilter, column widths, money as numbers in the shop's
-    currency format, dates as Excel dates in the shop's time zone, user text as text only.
+    `render` turns a customer into its typed cell values (spooled, so only sort keys stay in
+    memory); `save` hands them to xlsxwriter row by row, in order, one row in memory at a time.
     """
 
-    def __init__(self, path: Path, layout: ExportLayout) -> None:
+    def __init__(self, layout: ExportLayout) -> None:
         self.layout = layout
-        self.rows = 0
-        self._book = xlsxwriter.Workbook(
+        self._divisor = 10 ** currency_exponent(layout.currency)
+        self._kinds = [c.kind for c in COLUMNS]
+
+    def render(self, doc: Doc) -> bytes:
+        """The row's cell values, converted for the sheet and pickled: text stays text, money
+        becomes a number of currency units, dates naive local times in the shop's zone."""
+        values: list[Any] = []
+        for kind, value in zip(self._kinds, cells(doc, self.layout), strict=True):
+            if value is None or value == "":
+                values.append(None)
+            elif kind == "money":
+                values.append(int(value) / self._divisor)
+            elif kind == "count":
+                values.append(int(value))
+            elif kind == "datetime":  # as_utc also reads the string form nx-27017 may return
+                when = as_utc(value)
+                values.append(local_time(when, self.layout).replace(tzinfo=None) if when else None)
+            else:
+                values.append(value)
+        return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def save(self, path: Path, rows: Iterable[bytes], count: int) -> None:
+        """Header, then each row cell by cell with the cell's own type, then the autofilter."""
+        book = xlsxwriter.Workbook(
             str(path),
             {
                 "constant_memory": True,
@@ -109,79 +146,154 @@ class XlsxSheet:
                 "tmpdir": str(path.parent),
             },
         )
-        self._sheet = self._book.add_worksheet(SHEET_NAMES[layout.language])
-        header = self._book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
-        self._money = self._book.add_format({"num_format": money_number_format(layout.currency)})
-        self._date = self._book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        self._divisor = 10 ** currency_exponent(layout.currency)
+        sheet = book.add_worksheet(SHEET_NAMES[self.layout.language])
+        header = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
+        money = book.add_format({"num_format": money_number_format(self.layout.currency)})
+        date = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
         for col, column in enumerate(COLUMNS):
-            self._sheet.set_column(col, col, column.width)
-        self._sheet.freeze_panes(1, 0)
-        for col, column in enumerate(COLUMNS):
-            self._sheet.write_string(0, col, column.label(layout), header)
+            sheet.set_column(col, col, column.width)
+            sheet.write_string(0, col, column.label(self.layout), header)
+        sheet.freeze_panes(1, 0)
+        methods = {
+            "text": sheet.write_string,
+            "count": sheet.write_number,
+            "money": sheet.write_number,
+            "datetime": sheet.write_datetime,
+        }
+        formats = {"money": money, "datetime": date}
+        plan = [(methods[kind], formats.get(kind)) for kind in self._kinds]
+        for row, data in enumerate(rows, 1):
+            for col, value in enumerate(pickle.loads(data)):  # noqa: S301 - our own spool
+                if value is not None:
+                    write, cell_format = plan[col]
+                    write(row, col, value, cell_format)
+        sheet.autofilter(0, 0, count, len(COLUMNS) - 1)
+        book.close()
 
-    def write(self, docs: Iterable[Doc]) -> int:
-        """Append one row per customer, cell by cell with the cell's own type."""
-        sheet = self._sheet
-        kinds = [c.kind for c in COLUMNS]
+
+def open_format(fmt: str, layout: ExportLayout) -> RowFormat:
+    """The row format of `fmt` (``csv`` or ``xlsx``)."""
+    if fmt == "csv":
+        return CsvRows(layout)
+    if fmt == "xlsx":
+        return XlsxRows(layout)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+class SpooledRows:
+    """Rendered rows kept in a temporary file; only their keys and places stay in memory."""
+
+    def __init__(self, directory: Path) -> None:
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
+        self._size = 0
+        self.entries: list[tuple[Any, ...]] = []
+        """(*sort key, (offset, length)) of each row, in the order added."""
+
+    def add(self, key: tuple[Any, ...], data: bytes) -> None:
+        """Spool one row under `key` (keys must be unique)."""
+        self._file.write(data)
+        self.entries.append((*key, (self._size, len(data))))
+        self._size += len(data)
+
+    def read(self, places: Iterable[tuple[int, int]]) -> Iterator[bytes]:
+        """The rows at `places` ((offset, length) pairs), in that order."""
+        self._file.flush()
+        fd = self._file.fileno()
+        for offset, length in places:
+            yield os.pread(fd, length, offset)
+
+    def close(self) -> None:
+        """Remove the spool file."""
+        self._file.close()
+
+
+class Sheet:
+    """One export file being made: customers go in, the file is written on `close`.
+
+    With `sort`, customers may come in any order and are put in `sort` order (the order of
+    the report: the field, then the customer key); without, the file keeps the order they
+    came in. Either way a customer that comes in twice is written once.
+    """
+
+    def __init__(
+        self, fmt: str, path: Path, layout: ExportLayout, sort: Sort | None = None
+    ) -> None:
+        self.path = path
+        self.sort = sort
+        self.rows = 0
+        self._format = open_format(fmt, layout)
+        self._spool = SpooledRows(path.parent)
+        self._seen: set[str] = set()
+
+    def add(self, docs: Iterable[Doc]) -> int:
+        """Render customers; return how many distinct customers the sheet has."""
         for doc in docs:
-            row = self.rows + 1
-            for col, (kind, value) in enumerate(zip(kinds, cells(doc, self.layout), strict=True)):
-                if value is None:
-                    continue
-                if kind == "text":
-                    sheet.write_string(row, col, value)
-                elif kind == "money":
-                    sheet.write_number(row, col, int(value) / self._divisor, self._money)
-                elif kind == "count":
-                    sheet.write_number(row, col, int(value))
-                elif isinstance(value, datetime):
-                    naive = local_time(value, self.layout).replace(tzinfo=None)
-                    sheet.write_datetime(row, col, naive, self._date)
+            if doc["_id"] in self._seen:
+                continue
+            self._seen.add(doc["_id"])
+            key = snapshot_row(doc, self.sort.field) if self.sort else (self.rows,)
+            self._spool.add(key, self._format.render(doc))
             self.rows += 1
         return self.rows
 
-    def close(self) -> None:
-        """Add the autofilter over the written rows and finish the workbook."""
-        self._sheet.autofilter(0, 0, self.rows, len(COLUMNS) - 1)
-        self._book.close()
+    def close(self, *, keep: bool = True) -> int:
+        """Write the file (unless not `keep`) and drop the spooled rows; return the rows."""
+        try:
+            if keep:
+                entries = self._spool.entries
+                places = (
+                    order_snapshot(entries, self.sort) if self.sort else [e[-1] for e in entries]
+                )
+                self._format.save(self.path, self._spool.read(places), self.rows)
+        finally:
+            self._spool.close()
+        return self.rows
 
 
-def open_sheet(fmt: str, path: Path, layout: ExportLayout) -> SheetWriter:
-    """A writer of `fmt` (``csv`` or ``xlsx``) creating `path`."""
-    if fmt == "csv":
-        return CsvSheet(path, layout)
-    if fmt == "xlsx":
-        return XlsxSheet(path, layout)
-    raise ValueError(f"unknown export format {fmt!r}")
+def writer_context() -> multiprocessing.context.BaseContext:
+    """Where writer processes come from: a fork server that has this module imported already.
+
+    Each export's writer then starts in milliseconds instead of importing the writer (and its
+    dependencies) from scratch; a fork server, unlike a plain fork, holds no copy of the
+    service's event loop, sockets or threads. Falls back to spawn where forkserver is missing.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 RAW_DECODING: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
+def decode_each(raws: list[bytes]) -> Iterator[Doc]:
+    """Decode BSON customer documents one at a time (one decoded document in memory)."""
+    return (bson.decode(raw, codec_options=RAW_DECODING) for raw in raws)
+
+
 def decode_in_order(ids: list[str], raws: list[bytes]) -> list[Doc]:
     """Decode BSON customer documents and put them in the order of `ids` (missing ones left out)."""
-    found = {}
-    for raw in raws:
-        doc = bson.decode(raw, codec_options=RAW_DECODING)
-        found[doc["_id"]] = doc
+    found = {doc["_id"]: doc for doc in decode_each(raws)}
     return [found[i] for i in ids if i in found]
 
 
 class ProcessSheet:
-    """A sheet written by a child process, fed undecoded BSON through a pipe.
+    """A `Sheet` made by a child process, fed undecoded BSON through a pipe.
 
-    The child decodes, orders and writes; this side only moves bytes. Each call blocks until
-    the child has written the batch, so callers run it in a worker thread (which waits with the
-    GIL released).
+    The child decodes, renders, orders and writes; this side only moves bytes. Each call blocks
+    until the child has taken the batch in, so callers run it in a worker thread (which waits
+    with the GIL released).
     """
 
-    def __init__(self, fmt: str, path: Path, layout: ExportLayout) -> None:
-        context = multiprocessing.get_context("spawn")
+    def __init__(
+        self, fmt: str, path: Path, layout: ExportLayout, sort: Sort | None = None
+    ) -> None:
+        context = writer_context()
         self._conn, child = context.Pipe()
         self._process = context.Process(
             target=_sheet_worker,
-            args=(child, fmt, str(path), layout),
+            args=(child, fmt, str(path), layout, sort),
             name="chatcrm-export-writer",
             daemon=True,
         )
@@ -203,16 +315,21 @@ class ProcessSheet:
             raise RuntimeError(f"the export writer failed: {value}")
         return int(value)
 
+    def add_raw(self, raws: list[bytes]) -> int:
+        """Send customers (BSON, any order; the sheet's sort orders them); return rows so far."""
+        self.rows = self._call("add", raws)
+        return self.rows
+
     def write_raw(self, ids: list[str], raws: list[bytes]) -> int:
-        """Send one batch (`ids` in file order, their BSON in any order); wait until written."""
+        """Send one batch (`ids` in file order, their BSON in any order); return rows so far."""
         self.rows = self._call("write", (ids, raws))
         return self.rows
 
-    def close(self) -> None:
-        """Finish the file and stop the child."""
+    def close(self, *, keep: bool = True) -> None:
+        """Write the file (unless not `keep`: then it is dropped) and stop the child."""
         try:
             if not self._failed:
-                self.rows = self._call("close")
+                self.rows = self._call("close" if keep else "drop")
         finally:
             self._conn.close()
             self._process.join(timeout=30)
@@ -221,21 +338,24 @@ class ProcessSheet:
                 self._process.join()
 
 
-def _sheet_worker(conn: Connection, fmt: str, path: str, layout: ExportLayout) -> None:
-    """Child process: write batches as they arrive until told to close."""
+def _sheet_worker(
+    conn: Connection, fmt: str, path: str, layout: ExportLayout, sort: Sort | None
+) -> None:
+    """Child process: take batches as they arrive until told to close."""
     answering = False  # a request was read and awaits its answer
     try:
-        sheet = open_sheet(fmt, Path(path), layout)
+        sheet = Sheet(fmt, Path(path), layout, sort)
         while True:
             command, payload = conn.recv()
             answering = True
-            if command == "write":
-                conn.send(("ok", sheet.write(decode_in_order(*payload))))
-                answering = False
+            if command == "add":
+                conn.send(("ok", sheet.add(decode_each(payload))))
+            elif command == "write":
+                conn.send(("ok", sheet.add(decode_in_order(*payload))))
             else:
-                sheet.close()
-                conn.send(("ok", sheet.rows))
+                conn.send(("ok", sheet.close(keep=command == "close")))
                 return
+            answering = False
     except EOFError:  # the parent went away
         return
     except Exception as err:  # reported to the parent, which raises

@@ -15,10 +15,11 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chatcrm.filters import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
 from reports.exports import EXPORT_ROW_LIMIT
-from reports.writers import ProcessSheet
+from reports.writers import ProcessSheet, Sheet
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
 
@@ -342,3 +343,23 @@ def test_writer_process_failure_is_raised(tmp_path: Any) -> None:
     with pytest.raises(RuntimeError, match="export writer"):
         sheet.write_raw([], [])
     sheet.close()
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_sheet_orders_rows_drops_repeats_and_keeps_odd_text(tmp_path: Any, fmt: str) -> None:
+    odd = [" lead", "trail ", "a_x0041_b", "x\ufffey", "<b>&amp;</b>", "ok"]
+    docs = [
+        customer("shp_t", i, name=text, paid_total=(i * 37) % 5, order_count=i)
+        for i, text in enumerate(odd)
+    ]
+    path = tmp_path / f"odd.{fmt}"
+    sheet = Sheet(fmt, path, ExportLayout(), Sort("paid_total", ascending=False))
+    assert sheet.add(reversed(docs)) == len(docs)
+    assert sheet.add(docs[:2]) == len(docs)  # read twice: written once
+    assert sheet.close() == len(docs)
+    rows = xlsx_rows(path.read_bytes()) if fmt == "xlsx" else csv_rows(path.read_bytes())
+    expected = sorted(docs, key=lambda d: (d["paid_total"], d["_key"]), reverse=True)
+    assert ids_of(rows) == [d["_id"] for d in expected]
+    assert [r[NAME] for r in rows[1:]] == [d["name"] for d in expected]
+    counts = [d["order_count"] if fmt == "xlsx" else str(d["order_count"]) for d in expected]
+    assert [r[ORDERS] for r in rows[1:]] == counts

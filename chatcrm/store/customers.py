@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -458,14 +458,40 @@ class ShopCustomers(ShopScoped):
             return order_snapshot(rows, sort)
         return await asyncio.to_thread(order_snapshot, rows, sort)
 
+    async def scan_raw(
+        self, filters: CustomerFilters, limit: int | None = None, batch: int = 2_000
+    ) -> AsyncIterator[list[bytes]]:
+        """The customers matching `filters` as undecoded BSON, in batches, in no useful order.
+
+        One pass that walks the identity index (the ``_id`` index for selected ids): its keys
+        never change, so on MongoDB each matching customer is returned once, even while
+        customers change, and every customer that matches when the scan reaches it is
+        included; each document is read as one consistent version (callers still drop a
+        repeated ``_id``). Whole documents, no projection: a projection costs nx-27017 more
+        than the extra bytes. With `limit`, the scan stops after `limit` documents.
+        """
+        coll = self.coll.with_options(codec_options=RAW_BSON)
+        cursor = coll.find(self.scope(filters_query(filters))).batch_size(batch)
+        if not filters.ids:
+            cursor = cursor.hint(IDENTITY_INDEX)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        raws: list[bytes] = []
+        async for doc in cursor:
+            raws.append(doc.raw)
+            if len(raws) >= batch:
+                yield raws
+                raws = []
+        if raws:
+            yield raws
+
     async def fetch_raw_by_ids(self, ids: list[str]) -> list[bytes]:
-        """The report fields of these customers as undecoded BSON, in no particular order.
+        """These customers as undecoded BSON, in no particular order.
 
         For export writers that decode in another process, so this one only moves bytes.
         """
         coll = self.coll.with_options(codec_options=RAW_BSON)
-        query = self.scope({"_id": {"$in": ids}})
-        return [doc.raw async for doc in coll.find(query, report_fields())]
+        return [doc.raw async for doc in coll.find(self.scope({"_id": {"$in": ids}}))]
 
     async def _group(self, match: Doc, field: str, **sums: Any) -> list[Doc]:
         """``[{"_id": value, "customers": n, **sums}]`` grouped on one field (nx-27017 mishandles
