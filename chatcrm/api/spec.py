@@ -6,6 +6,7 @@ from typing import Any
 
 from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES
 from chatcrm.filters import SORT_FIELDS
+from reports.rows import ROW_FIELDS
 
 _ERROR_TEXT = {
     400: "Malformed request body",
@@ -155,24 +156,7 @@ COMPONENTS: dict[str, Any] = {
         },
         "CustomerRow": {
             "type": "object",
-            "required": [
-                "id",
-                "name",
-                "channel",
-                "platform_user_id",
-                "province",
-                "postal_code",
-                "tags",
-                "status",
-                "paid_total",
-                "order_count",
-                "average_order_value",
-                "unpaid_total",
-                "currency",
-                "last_order_at",
-                "updated_at",
-                "version",
-            ],
+            "required": list(ROW_FIELDS),
             "properties": {
                 "id": {"type": "string"},
                 "name": {"type": ["string", "null"]},
