@@ -12,7 +12,7 @@ from typing import Any
 
 from chatcrm.config import Settings, SettingsError
 from chatcrm.database import Database, open_database
-from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, Channel, DomainError
+from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
 
 log = logging.getLogger("chatcrm")
@@ -68,9 +68,11 @@ async def _shop_list(database: Database, args: argparse.Namespace) -> dict[str, 
     return {"shops": [{"id": s.id, "name": s.name, "timezone": s.timezone} for s in shops]}
 
 
-async def _require_shop(database: Database, shop_id: str) -> None:
-    if await database.store.shops.get(shop_id) is None:
+async def _require_shop(database: Database, shop_id: str) -> Shop:
+    shop = await database.store.shops.get(shop_id)
+    if shop is None:
         raise DomainError(f"no shop with id {shop_id}", field="shop")
+    return shop
 
 
 async def _token_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -165,9 +167,7 @@ async def _import(database: Database, args: argparse.Namespace) -> dict[str, Any
 
     from chatcrm.imports import run_import
 
-    shop = await database.store.shops.get(args.shop)
-    if shop is None:
-        raise DomainError(f"no shop with id {args.shop}", field="shop")
+    shop = await _require_shop(database, args.shop)
     try:
         data = await asyncio.to_thread(Path(args.file).read_bytes)
     except OSError as err:
@@ -204,9 +204,7 @@ async def _export(database: Database, args: argparse.Namespace) -> dict[str, Any
 
     from reports.exports import export_customers, export_workdir, parse_export_request
 
-    shop = await database.store.shops.get(args.shop)
-    if shop is None:
-        raise DomainError(f"no shop with id {args.shop}", field="shop")
+    shop = await _require_shop(database, args.shop)
     request = parse_export_request(_export_body(args), shop.timezone)
     bar = tqdm(total=0, unit="rows", desc="export", file=sys.stderr, disable=args.quiet)
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
-from chatcrm.domain import DomainError, Principal
+from chatcrm.domain import DomainError, Principal, Shop
 from chatcrm.keys import DATABASE
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,14 @@ async def principal(request: web.Request, *roles: str) -> Principal:
     if roles and who.role not in roles:
         raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
     return who
+
+
+async def caller_shop(request: web.Request, who: Principal) -> Shop:
+    """The shop a resolved token belongs to; 401 when that shop no longer exists."""
+    shop = await request.app[DATABASE].store.shops.get(who.shop_id)
+    if shop is None:
+        raise ApiError(401, "unauthorized", "the token's shop no longer exists")
+    return shop
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.http import ApiError
+from chatcrm.domain import Principal
+from chatcrm.http import ApiError, caller_shop
 from chatcrm.keys import DATABASE
 from chatcrm.orders import Conflict, NotFound
 from chatcrm.store import ShopStore
@@ -25,13 +26,10 @@ def order_errors() -> Iterator[None]:
         raise ApiError(409, "conflict", str(err), err.field, **err.extra) from None
 
 
-async def shop_context(request: web.Request, shop_id: str) -> tuple[ShopStore, str]:
-    """The shop's store and currency."""
-    store = request.app[DATABASE].store
-    shop = await store.shops.get(shop_id)
-    if shop is None:
-        raise ApiError(401, "unauthorized", "the token's shop no longer exists")
-    return store.for_shop(shop_id), shop.currency
+async def shop_context(request: web.Request, who: Principal) -> tuple[ShopStore, str]:
+    """The caller's shop store and currency."""
+    shop = await caller_shop(request, who)
+    return request.app[DATABASE].store.for_shop(shop.id), shop.currency
 
 
 def json_media(schema: dict[str, Any]) -> dict[str, Any]:

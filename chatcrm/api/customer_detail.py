@@ -31,7 +31,7 @@ def _channel(doc: Doc) -> dict[str, Any]:
 async def customer_detail(request: web.Request) -> web.Response:
     """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
     who = await principal(request, "owner", "staff")
-    shop, _ = await shop_context(request, who.shop_id)
+    shop, _ = await shop_context(request, who)
     customer_id = request.match_info["id"]
     doc = await shop.customers.get(customer_id)
     if doc is None:

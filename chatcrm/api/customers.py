@@ -17,8 +17,8 @@ from chatcrm.api.spec import (
     ref,
 )
 from chatcrm.customer_edit import parse_customer_edit, parse_version
-from chatcrm.domain import Principal, Shop
-from chatcrm.http import ApiError, json_body, json_response, principal, query_params
+from chatcrm.domain import Principal
+from chatcrm.http import ApiError, caller_shop, json_body, json_response, principal, query_params
 from chatcrm.keys import DATABASE
 from chatcrm.store import ShopStore
 from chatcrm.store.customer_query import province_key
@@ -35,12 +35,6 @@ async def shop_of(request: web.Request, *roles: str) -> tuple[Principal, ShopSto
     """The caller and its shop's store; 401/403 as `principal` decides."""
     who = await principal(request, *roles)
     return who, request.app[DATABASE].store.for_shop(who.shop_id)
-
-
-async def shop_settings(request: web.Request, shop_id: str) -> Shop:
-    """The caller's shop: its time zone (report dates are days there) and currency."""
-    shop = await request.app[DATABASE].store.shops.get(shop_id)
-    return shop or Shop(id=shop_id, name="")
 
 
 async def customer_or_404(shop: ShopStore, customer_id: str) -> dict[str, Any]:
@@ -68,7 +62,7 @@ async def list_customers(request: web.Request) -> web.Response:
     """One page of the customer report with the total matching and the next cursor."""
     who, shop = await shop_of(request, *READERS)
     params = query_params(request)
-    timezone = (await shop_settings(request, who.shop_id)).timezone
+    timezone = (await caller_shop(request, who)).timezone
     filters = parse_filters(params, timezone, allowed_extra=PAGE_NAMES)
     sort = parse_sort(params)
     page = parse_page(params)

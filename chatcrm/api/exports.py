@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.filters import SORT_FIELDS
-from chatcrm.http import ApiError, json_body, principal
+from chatcrm.http import ApiError, caller_shop, json_body, principal
 from chatcrm.keys import DATABASE
 from reports.exports import (
     EXPORT_ROW_LIMIT,
@@ -32,9 +32,7 @@ async def create_export(request: web.Request) -> web.StreamResponse:
     who = await principal(request, "owner", "staff")
     body = await json_body(request)
     store = request.app[DATABASE].store
-    shop = await store.shops.get(who.shop_id)
-    if shop is None:
-        raise ApiError(404, "not_found", "the shop no longer exists")
+    shop = await caller_shop(request, who)
     export = parse_export_request(body, shop.timezone)
     async with export_workdir() as workdir:
         try:

@@ -26,7 +26,7 @@ async def import_csv(request: web.Request) -> web.Response:
     if request.content_type not in CSV_TYPES:
         raise ApiError(415, "unsupported_media_type", "send the file as text/csv")
     data = await request.read()
-    shop, currency = await shop_context(request, who.shop_id)
+    shop, currency = await shop_context(request, who)
     report = await run_import(shop, kind, data, currency, who.actor, source="api")
     return json_response(report.as_dict())
 

@@ -27,7 +27,7 @@ async def create_order(request: web.Request) -> web.Response:
     """Record an order: 201 when new, 200 for an identical retry, 409 for other content."""
     who = await principal(request, "owner", "staff")
     body = await json_body(request)
-    shop, currency = await shop_context(request, who.shop_id)
+    shop, currency = await shop_context(request, who)
     order = parse_order(body, currency)
     with order_errors():
         doc, created = await record_order(shop, order, currency)
@@ -42,7 +42,7 @@ async def create_order(request: web.Request) -> web.Response:
 async def read_order(request: web.Request) -> web.Response:
     """One order of the caller's shop."""
     who = await principal(request, "owner", "staff")
-    shop, _ = await shop_context(request, who.shop_id)
+    shop, _ = await shop_context(request, who)
     with order_errors():
         doc = await get_order(shop, request.match_info["order_id"])
     return json_response(public_order(doc))
@@ -53,7 +53,7 @@ async def update_order(request: web.Request) -> web.Response:
     """Change an order's status: ``{"status": "paid", "paid_at": "..."}``."""
     who = await principal(request, "owner", "staff")
     body = await json_body(request)
-    shop, _ = await shop_context(request, who.shop_id)
+    shop, _ = await shop_context(request, who)
     paid_at = parse_datetime(body["paid_at"], "paid_at") if body.get("paid_at") else None
     order_id = request.match_info["order_id"]
     with order_errors():

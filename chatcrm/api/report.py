@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.customers import READERS, shop_of, shop_settings
+from chatcrm.api.customers import READERS, shop_of
 from chatcrm.api.spec import BEARER, FILTER_PARAMETERS, error_responses, json_content, ref
-from chatcrm.http import json_response, query_params
+from chatcrm.http import caller_shop, json_response, query_params
 from reports.filters import parse_filters
 from reports.summary import shape_summary
 
@@ -20,7 +20,7 @@ async def report_summary(request: web.Request) -> web.Response:
     """Customers and paid total matching the filters, per channel, tag and province."""
     who, shop = await shop_of(request, *READERS)
     params = query_params(request)
-    settings = await shop_settings(request, who.shop_id)
+    settings = await caller_shop(request, who)
     filters = parse_filters(params, settings.timezone)
     raw = await shop.customers.summary(filters)
     return json_response(shape_summary(raw, settings.currency))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatcrm.http import ApiError, json_response, principal
-from chatcrm.keys import DATABASE
+from chatcrm.http import caller_shop, json_response, principal
 
 routes = web.RouteTableDef()
 
@@ -14,9 +13,7 @@ routes = web.RouteTableDef()
 async def get_shop(request: web.Request) -> web.Response:
     """The shop the token belongs to: name, time zone, currency, locale, and the caller's role."""
     who = await principal(request)
-    shop = await request.app[DATABASE].store.shops.get(who.shop_id)
-    if shop is None:
-        raise ApiError(404, "not_found", "the token's shop no longer exists")
+    shop = await caller_shop(request, who)
     return json_response(
         {
             "id": shop.id,
