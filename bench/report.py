@@ -37,7 +37,6 @@ from chatcrm.store.customer_query import (  # noqa: E402
     after_cursor,
     combine,
     filters_query,
-    has_date_condition,
     province_key,
     sort_spec,
 )
@@ -227,7 +226,7 @@ async def run(uri: str, args: argparse.Namespace) -> None:
         match = shop.where(filters_query(filters))
         page_match = shop.where(filters_query(filters, sorted_page=True))
         plans.append((label, page_match, sort, None))
-        pipeline = None if has_date_condition(filters) else [{"$match": match}, {"$count": "n"}]
+        pipeline = [{"$match": match}, {"$count": "n"}]
         plans.append((f"  total of {label}", match, None, pipeline))
 
     # a page 200 deep: walk pages 1-199 of 50 through the cursor once, then time page 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 PLATFORMS = ("line", "telegram", "messenger")
@@ -140,6 +141,47 @@ class Principal:
         return f"token:{self.label}"
 
 
+DATE_KEYS = {"updated_at": "updated_ms", "last_order_at": "last_order_ms"}
+"""Report date fields of a customer and their integer copies (epoch milliseconds, or null).
+
+Filters, sorts and cursors compare the copies: nx-27017 evaluates a date comparison only by
+loading every match and sorting in Python, while integers go to SQL with a ``LIMIT``."""
+
+
+def epoch_ms(value: datetime | str | None) -> int | None:
+    """`value` as integer milliseconds since the epoch (a naive or string date is UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # nx-27017's string form of a date written by $set
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return _ms(value)
+
+
+def _ms(value: datetime) -> int:
+    """Exact milliseconds (floor), without float rounding."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def date_keys(doc: dict[str, Any]) -> dict[str, int | None]:
+    """The ``DATE_KEYS`` copies of a customer document's dates."""
+    return {key: epoch_ms(doc.get(field_name)) for field_name, key in DATE_KEYS.items()}
+
+
+def with_date_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """Set `doc`'s ``DATE_KEYS`` copies from its dates, in place; returns `doc`.
+
+    Every writer of a customer document calls this (or `date_keys`), so the copies agree.
+    """
+    doc.update(date_keys(doc))
+    return doc
+
+
 def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
     """Every field a customer document carries, at its empty value (null written explicitly)."""
     return {
@@ -159,6 +201,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "unpaid_total": 0,
         "refunded_total": 0,
         "last_order_at": None,
+        "last_order_ms": None,
         "profile_fetched_at": None,
         "version": 1,
     }

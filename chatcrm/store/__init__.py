@@ -104,7 +104,10 @@ class Store:
         return True
 
     async def ensure_indexes(self) -> None:
-        """Create every index; safe to run at every start-up, from several processes."""
+        """Create every index and backfill new derived fields (`backfill_date_keys`).
+
+        Safe to run at every start-up, from several processes.
+        """
         for module in _MODULES:
             for coll_name, models in module.INDEXES.items():
                 try:
@@ -113,10 +116,13 @@ class Store:
                     if err.code not in (85, 86):  # same keys under another name/options
                         raise
                     log.warning("index on %s left as it is: %s", coll_name, err)
-        for coll_name, retired in inbox.RETIRED_INDEXES.items():
+        for coll_name, retired in {**inbox.RETIRED_INDEXES, **customers.RETIRED_INDEXES}.items():
             async for info in await self.db[coll_name].list_indexes():
                 if list(info["key"].items()) in retired:
                     await self.db[coll_name].drop_index(info["name"])
+        filled = await customers.backfill_date_keys(self.db.customers)
+        if filled:
+            log.info("backfilled date keys of %d customers", filled)
 
     async def close(self) -> None:
         """Close the client."""

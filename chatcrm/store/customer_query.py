@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from chatcrm.domain import DomainError
+from chatcrm.domain import DATE_KEYS, DomainError, epoch_ms
 from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
 from chatcrm.store.base import Doc, as_utc
 
@@ -64,11 +64,11 @@ def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc
             query["postal_code"] = {"$eq": code}
     updated: Doc = {}
     if filters.updated_from is not None:
-        updated["$gte"] = filters.updated_from
+        updated["$gte"] = epoch_ms(filters.updated_from)
     if filters.updated_before is not None:
-        updated["$lt"] = filters.updated_before
-    if updated:
-        query["updated_at"] = updated
+        updated["$lt"] = epoch_ms(filters.updated_before)
+    if updated:  # the integer copy: see DATE_KEYS
+        query[DATE_KEYS["updated_at"]] = updated
     if filters.tags:
         # $in/$all, never $eq, on the array: nx-27017 compares a whole array with $eq
         query["tags"] = {("$all" if filters.tag_mode == "all" else "$in"): list(filters.tags)}
@@ -88,22 +88,20 @@ def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc
     return query
 
 
-def has_date_condition(filters: CustomerFilters) -> bool:
-    """Whether `filters` compare dates (nx-27017 aggregates such a ``$match`` wrongly)."""
-    return filters.updated_from is not None or filters.updated_before is not None
+def sort_key(field: str) -> str:
+    """The stored field that orders `field`: a date's integer copy (`DATE_KEYS`), else itself."""
+    return DATE_KEYS.get(field, field)
 
 
 def sort_spec(sort: Sort) -> list[tuple[str, int]]:
     """The MongoDB sort: the field, then the unique customer key in the same direction."""
     direction = 1 if sort.ascending else -1
-    return [(sort.field, direction), ("_key", direction)]
+    return [(sort_key(sort.field), direction), ("_key", direction)]
 
 
 def encode_cursor(sort: Sort, doc: Doc) -> str:
-    """An opaque cursor pointing just after `doc` in `sort` order."""
-    value = doc.get(sort.field)
-    if isinstance(value, datetime):
-        value = {"$date": as_utc(value).isoformat()}  # type: ignore[union-attr]
+    """An opaque cursor pointing just after `doc` in `sort` order (a date as epoch ms)."""
+    value = doc.get(sort_key(sort.field))
     raw = json.dumps(
         {"f": sort.field, "a": sort.ascending, "v": value, "k": doc["_key"]},
         ensure_ascii=False,
@@ -126,14 +124,15 @@ def after_cursor(sort: Sort, cursor: str) -> list[Doc]:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         field, ascending, value, key = data["f"], data["a"], data["v"], data["k"]
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["$date"])
+        if isinstance(value, dict):  # a cursor of an earlier version: a date
+            value = epoch_ms(datetime.fromisoformat(value["$date"]))
         if not isinstance(key, str):
             raise ValueError("key")
     except (ValueError, KeyError, TypeError):
         raise DomainError("cursor is not valid", field="cursor") from None
     if field != sort.field or ascending != sort.ascending or field not in SORT_FIELDS:
         raise DomainError("cursor belongs to another sort order", field="cursor")
+    field = sort_key(field)
     beyond = "$gt" if ascending else "$lt"
     same_value_later = {field: {"$eq": value}, "_key": {beyond: key}}
     if value is None:
@@ -197,6 +196,8 @@ def report_fields() -> dict[str, Any]:
         "last_order_at": 1,
         "first_seen_at": 1,
         "updated_at": 1,
+        "updated_ms": 1,
+        "last_order_ms": 1,
         "version": 1,
     }
 
@@ -217,7 +218,10 @@ def _order_value(value: Any) -> tuple[int, Any]:
 
 
 def snapshot_row(doc: Doc, field: str) -> tuple[Any, ...]:
-    """A customer's place in `field` order, then its id: rows that sort with plain tuples."""
+    """A customer's place in `field` order, then its id: rows that sort with plain tuples.
+
+    `field` is the stored field (`sort_key`), as read by the snapshot's projection.
+    """
     return (*_order_value(doc.get(field)), doc.get("_key") or doc["_id"], doc["_id"])
 
 

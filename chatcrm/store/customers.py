@@ -11,10 +11,10 @@ from typing import Any
 
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import ReplaceOne, ReturnDocument
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import CUSTOMER_STATUSES, new_customer_fields
+from chatcrm.domain import CUSTOMER_STATUSES, date_keys, new_customer_fields, with_date_keys
 from chatcrm.filters import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
 from chatcrm.store.customer_query import (
@@ -23,10 +23,10 @@ from chatcrm.store.customer_query import (
     combine,
     encode_cursor,
     filters_query,
-    has_date_condition,
     order_snapshot,
     report_fields,
     snapshot_row,
+    sort_key,
     sort_spec,
 )
 
@@ -34,8 +34,8 @@ INDEXES = {
     "customers": [
         index("shop_id", "channel", "platform_user_id", unique=True, name="customer_identity"),
         index("shop_id", "paid_total", "_key", name="by_paid_total"),
-        index("shop_id", "updated_at", "_key", name="by_updated_at"),
-        index("shop_id", "last_order_at", "_key", name="by_last_order_at"),
+        index("shop_id", "updated_ms", "_key", name="by_updated_ms"),
+        index("shop_id", "last_order_ms", "_key", name="by_last_order_ms"),
         index("shop_id", "order_count", "_key", name="by_order_count"),
         index("shop_id", "name", "_key", name="by_name"),
         index("shop_id", "channel", "paid_total", "_key", name="by_channel_paid_total"),
@@ -47,8 +47,16 @@ INDEXES = {
     ]
 }
 
-_ID_BATCH = 50_000
-"""Documents per batch when reading many small projected documents (fewer round trips)."""
+RETIRED_INDEXES = {
+    "customers": [
+        [("shop_id", 1), ("updated_at", 1), ("_key", 1)],
+        [("shop_id", 1), ("last_order_at", 1), ("_key", 1)],
+    ]
+}
+"""Index keys of earlier versions, dropped at start-up: the date sorts use `DATE_KEYS` now."""
+
+_BACKFILL_BATCH = 1000
+"""Customers per write when backfilling the integer date copies."""
 
 SUMMARY_TAG_LIMIT = 100
 """At most this many tags in a summary (the most used ones)."""
@@ -116,6 +124,7 @@ def _merge_contact(
     doc.update(set_fields or {})
     doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
+    with_date_keys(doc)
     last = as_utc(doc.get("last_contact_at"))
     if last is None or at > last:
         doc["last_contact_at"] = at
@@ -356,13 +365,10 @@ class ShopCustomers(ShopScoped):
 
         ``$match`` + ``$count``, which nx-27017 runs as one SQL ``COUNT`` over the shop's index
         range (it runs ``count_documents``' ``$group`` on a constant in Python over the whole
-        collection). With a date condition, the matching ids are counted instead: nx-27017
+        collection). A date condition compares the integer copy (`DATE_KEYS`): nx-27017
         compares dates wrongly inside an aggregation ``$match``.
         """
         match = self.where(filters_query(filters))
-        if has_date_condition(filters):
-            ids = self.coll.find(match, {"_id": 1}).batch_size(_ID_BATCH)
-            return len(await ids.to_list(None))
         result = await (await self.coll.aggregate([{"$match": match}, {"$count": "n"}])).to_list(
             None
         )
@@ -401,13 +407,19 @@ class ShopCustomers(ShopScoped):
         )
 
     def _next(self, doc: Doc, fields: dict[str, Any], now: datetime) -> Doc:
-        return {
-            **doc,
-            **fields,
-            "shop_id": self.shop_id,
-            "updated_at": now,
-            "version": doc["version"] + 1,
-        }
+        return with_date_keys(
+            {
+                **doc,
+                **fields,
+                "shop_id": self.shop_id,
+                "updated_at": now,
+                "version": doc["version"] + 1,
+            }
+        )
+
+    async def insert_new(self, docs: list[Doc]) -> int:
+        """Insert prepared customers (seeds, imports), with their `DATE_KEYS` copies set."""
+        return await super().insert_new([with_date_keys(doc) for doc in docs])
 
     async def by_identities(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Doc]:
         """This shop's customers among (channel, platform user id) pairs."""
@@ -441,7 +453,7 @@ class ShopCustomers(ShopScoped):
         sort field. The order is then applied in memory. With `limit`, the scan stops after
         `limit` matches: a result that long may lack matches (callers use it to refuse).
         """
-        field = sort.field
+        field = sort_key(sort.field)
         cursor = self.coll.find(
             self.where(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
         ).batch_size(5000)
@@ -508,14 +520,11 @@ class ShopCustomers(ShopScoped):
 
         Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys);
         tags are grouped by the whole tag list and added up per tag, which nx-27017 runs in SQL
-        (``$unwind`` makes it copy the whole collection first). With a date condition the
-        matching customers' fields are read and counted here: nx-27017 compares dates wrongly
-        inside an aggregation ``$match``.
+        (``$unwind`` makes it copy the whole collection first). A date condition compares the
+        integer copy (`DATE_KEYS`): nx-27017 compares dates wrongly inside an aggregation
+        ``$match``.
         """
         match = self.where(filters_query(filters))
-        if has_date_condition(filters):
-            cursor = self.coll.find(match, _SUMMARY_FIELDS).batch_size(_ID_BATCH)
-            return _summarize([doc async for doc in cursor])
         totals = await self._group(match, "currency", paid_total={"$sum": "$paid_total"})
         channels = await self._group(match, "channel")
         tag_lists = await self._group(match, "tags")
@@ -543,27 +552,44 @@ class ShopCustomers(ShopScoped):
     ) -> Doc | None:
         """Apply `changes` if the customer is still at `version`; return the new document.
 
-        One guarded ``update_one`` (``{_id, shop_id, version}``, ``$set`` + ``$inc`` version),
-        so of two concurrent edits of the same version exactly one wins. Returns None when the
-        customer is missing or at another version (the caller tells which with `get`).
+        The customer as read at `version`, then one ``replace_one`` guarded by
+        ``{_id, shop_id, version}`` bumping ``version`` and setting ``updated_at`` and its
+        integer copy, so of two concurrent edits of the same version exactly one wins. A
+        replacement, not ``$set``: nx-27017 stores a date ``$set`` on an existing document as
+        a string. Returns None when the customer is missing or at another version (the caller
+        tells which with `get`).
         """
-        return await self.coll.find_one_and_update(
-            self.scope({"_id": customer_id, "version": version}),
-            # $currentDate, not $set of a date: nx-27017 stores a date $set on an existing
-            # document as a string ($currentDate keeps a date on both servers)
-            {"$set": changes, "$currentDate": {"updated_at": True}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
+        guard = self.scope({"_id": customer_id, "version": version})
+        doc = await self.coll.find_one(guard)
+        if doc is None:
+            return None
+        new = self._next(doc, changes, utcnow())
+        result = await self.coll.replace_one(guard, new)
+        return new if result.matched_count == 1 else None
 
 
-_SUMMARY_FIELDS = {
-    "_id": 0,
-    "currency": 1,
-    "paid_total": 1,
-    "channel": 1,
-    "tags": 1,
-    "province_key": 1,
-}
+async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Set the `DATE_KEYS` copies on customers written before they existed; how many.
+
+    For every shop at once (a start-up migration, not a shop's query). Batched and
+    idempotent: each ``$set`` of integers (kept as integers by nx-27017) is guarded by the
+    ``version`` read, which every customer writer bumps, and by the copy still missing, so a
+    customer changed meanwhile keeps what its writer wrote.
+    """
+    done = 0
+    missing = {"updated_ms": {"$exists": False}}
+    projection = {"_id": 1, "version": 1, "updated_at": 1, "last_order_at": 1}
+    cursor = coll.find(missing, projection).batch_size(batch)
+    ops: list[UpdateOne] = []
+    async for doc in cursor:
+        guard = {"_id": doc["_id"], "version": doc.get("version"), **missing}
+        ops.append(UpdateOne(guard, {"$set": date_keys(doc)}))
+        if len(ops) >= batch:
+            done += (await coll.bulk_write(ops, ordered=False)).modified_count
+            ops = []
+    if ops:
+        done += (await coll.bulk_write(ops, ordered=False)).modified_count
+    return done
 
 
 def _tag_list(value: Any) -> list[str]:
@@ -576,29 +602,3 @@ def _tag_list(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
     return list(dict.fromkeys(t for t in value if isinstance(t, str)))
-
-
-def _summarize(docs: list[Doc]) -> Doc:
-    """The `ShopCustomers.summary` of already matched customers, counted in memory."""
-    totals: dict[Any, list[int]] = {}
-    channels: dict[str, int] = {}
-    tags: dict[str, int] = {}
-    provinces: dict[str, int] = {}
-    for doc in docs:
-        total = totals.setdefault(doc.get("currency"), [0, 0])
-        total[0] += 1
-        total[1] += int(doc.get("paid_total") or 0)
-        channel = doc.get("channel")
-        channels[channel] = channels.get(channel, 0) + 1
-        for tag in _tag_list(doc.get("tags")):
-            tags[tag] = tags.get(tag, 0) + 1
-        province = doc.get("province_key") or UNKNOWN_PROVINCE
-        provinces[province] = provinces.get(province, 0) + 1
-    return {
-        "totals": [
-            {"currency": c, "customers": n, "paid_total": paid} for c, (n, paid) in totals.items()
-        ],
-        "channels": channels,
-        "tags": tags,
-        "provinces": provinces,
-    }
