@@ -107,11 +107,6 @@ class EmbeddedMongo:
             raise EmbeddedError("embedded server is not started")
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
-    @property
-    def owned(self) -> bool:
-        """True when this process started the server and will stop it."""
-        return self.process is not None
-
     def start(self) -> str:
         """Make sure a server for the data dir runs and answers; return its URI.
 

@@ -7,6 +7,9 @@ from typing import Any
 from chatcrm.provinces import find_province
 from chatcrm.store.customer_query import UNKNOWN_PROVINCE
 
+SUMMARY_TAG_LIMIT = 100
+"""At most this many tags in a summary: the most used ones."""
+
 
 def _most_first(counts: dict[str, int], key: str) -> list[dict[str, Any]]:
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -44,6 +47,6 @@ def shape_summary(raw: dict[str, Any], currency: str) -> dict[str, Any]:
         "channels": channels,
         "most": channels[0] if channels else None,
         "fewest": channels[-1] if channels else None,
-        "tags": _most_first(raw["tags"], "tag")[:100],
+        "tags": _most_first(raw["tags"], "tag")[:SUMMARY_TAG_LIMIT],
         "provinces": provinces,
     }

@@ -54,7 +54,7 @@ async def test_shop_never_sees_another_shops_documents(
     assert await b.channels.get(channel.id) is None
     assert await b.channels.list() == []
     assert await b.channels.set_enabled(channel.id, False) is False
-    assert await b.messages.for_customer(cus["_id"]) == []
+    assert await b.messages.page_for_customer(cus["_id"]) == ([], None)
     assert await b.audit.recent() == []
     # a query that names shop A explicitly is still confined to shop B
     assert await b.customers.count({"shop_id": shop.id}) == 0

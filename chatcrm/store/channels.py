@@ -130,14 +130,6 @@ class ShopChannels(ShopScoped):
         CHANNEL_CACHE.forget(channel_id)
         return result.matched_count == 1
 
-    async def update_config(self, channel_id: str, config: dict[str, Any]) -> None:
-        """Merge non-secret settings (bot username, page id...) into the channel."""
-        await self.coll.update_one(
-            self.scope({"_id": channel_id}),
-            {"$set": {f"config.{k}": v for k, v in config.items()}},
-        )
-        CHANNEL_CACHE.forget(channel_id)
-
 
 async def channel_for_webhook(
     db: AsyncDatabase[Doc],

@@ -58,9 +58,6 @@ RETIRED_INDEXES = {
 _BACKFILL_BATCH = 1000
 """Customers per write when backfilling the integer date copies."""
 
-SUMMARY_TAG_LIMIT = 100
-"""At most this many tags in a summary (the most used ones)."""
-
 
 _MAX_WRITE_ATTEMPTS = 20
 

@@ -41,11 +41,6 @@ class ShopMessages(ShopScoped):
         docs = [{"_id": new_id("msg"), **m, "shop_id": self.shop_id} for m in messages]
         return (await self.insert_unordered(docs)).errors
 
-    async def for_customer(self, customer_id: str, limit: int = 50) -> list[Doc]:
-        """A customer's messages, newest first."""
-        rows, _ = await self.page_for_customer(customer_id, limit=limit)
-        return rows
-
     async def page_for_customer(
         self, customer_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Doc], str | None]:

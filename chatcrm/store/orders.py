@@ -85,10 +85,6 @@ class ShopOrders(ShopScoped):
         )
         return await cursor.to_list(None)
 
-    async def count_for_customer(self, customer_id: str) -> int:
-        """How many orders a customer has (any status)."""
-        return await self.coll.count_documents(self.scope({"customer_id": customer_id}))
-
     async def paid_since(self, customer_id: str, since: datetime) -> int:
         """Sum of the customer's paid orders with ``paid_at >= since`` (minor units)."""
         cursor = self.coll.find(
@@ -96,8 +92,3 @@ class ShopOrders(ShopScoped):
             {"amount": 1},
         )
         return sum(int(d["amount"]) for d in await cursor.to_list(None))
-
-    async def existing_ids(self, order_ids: list[str]) -> dict[str, Doc]:
-        """This shop's orders among `order_ids`, by order id (imports check them in batches)."""
-        cursor = self.coll.find(self.scope({"order_id": {"$in": order_ids}}))
-        return {d["order_id"]: d for d in await cursor.to_list(None)}
