@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from chatcrm.domain import whole_ms
+
 __all__ = ["DEMO_PLATFORMS", "DemoData", "generate"]
 
 DEMO_PLATFORMS = ("line", "telegram", "messenger")
@@ -531,8 +533,7 @@ def generate(
         raise ValueError("channels must name at least one platform")
     platform_weights = [_PLATFORM_WEIGHTS[p] for p in platforms]
 
-    now = now.astimezone(UTC)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # MongoDB keeps ms
+    now = whole_ms(now.astimezone(UTC))  # MongoDB keeps ms
     earliest = now - _SPAN
     span_seconds = int(_SPAN.total_seconds())
     rng = random.Random(seed)

@@ -148,15 +148,30 @@ Filters, sorts and cursors compare the copies: nx-27017 evaluates a date compari
 loading every match and sorting in Python, while integers go to SQL with a ``LIMIT``."""
 
 
-def epoch_ms(value: datetime | str | None) -> int | None:
-    """`value` as integer milliseconds since the epoch (a naive or string date is UTC)."""
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """Return `value` as an aware UTC datetime (the driver may hand back naive UTC).
+
+    A string is parsed as ISO 8601 in UTC: nx-27017 turns a date written by ``$set`` on an
+    existing document into a string like ``2026-01-01 00:00:00``.
+    """
     if value is None:
         return None
-    if isinstance(value, str):  # nx-27017's string form of a date written by $set
+    if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return _ms(value)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def whole_ms(value: datetime) -> datetime:
+    """`value` truncated to whole milliseconds, the precision BSON dates keep."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def epoch_ms(value: datetime | str | None) -> int | None:
+    """`value` as integer milliseconds since the epoch (a naive or string date is UTC)."""
+    when = as_utc(value)
+    return None if when is None else _ms(when)
 
 
 def _ms(value: datetime) -> int:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import CUSTOMER_CHANNELS, ORDER_STATUSES, DomainError
-from chatcrm.store.base import Doc, as_utc, new_id, utcnow
+from chatcrm.domain import CUSTOMER_CHANNELS, ORDER_STATUSES, DomainError, as_utc, whole_ms
+from chatcrm.store.base import Doc, new_id, utcnow
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore
@@ -132,8 +132,7 @@ def parse_datetime(value: Any, name: str) -> datetime:
         raise DomainError(f"{name} must be an ISO 8601 time with offset", field=name) from None
     if parsed.tzinfo is None:
         raise DomainError(f"{name} needs a UTC offset, e.g. +07:00", field=name)
-    parsed = parsed.astimezone(UTC)
-    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    return whole_ms(parsed.astimezone(UTC))
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from chatcrm.config import Settings
-from chatcrm.domain import Channel
+from chatcrm.domain import Channel, as_utc
 from chatcrm.http import DATABASE_ERRORS
 from chatcrm.store import Store
-from chatcrm.store.base import Doc, as_utc, utcnow
+from chatcrm.store.base import Doc, utcnow
 from chatcrm.store.customers import Contact, Identity
 from chatcrm.store.inbox import Claim
 from connectors import ConnectorPool

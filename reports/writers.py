@@ -28,8 +28,8 @@ import bson
 import xlsxwriter
 from bson.codec_options import CodecOptions
 
+from chatcrm.domain import as_utc
 from chatcrm.filters import Sort
-from chatcrm.store.base import as_utc
 from chatcrm.store.customer_query import order_snapshot, snapshot_row
 from reports.columns import (
     COLUMNS,

@@ -8,9 +8,10 @@ from aiohttp import web
 
 from chatcrm.api.common import json_media, shop_context
 from chatcrm.api.spec import BEARER, error_responses
+from chatcrm.domain import as_utc
 from chatcrm.http import ApiError, json_response, principal
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
-from chatcrm.store.base import Doc, as_utc, utcnow
+from chatcrm.store.base import Doc, utcnow
 
 routes = web.RouteTableDef()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from chatcrm.domain import DomainError, whole_ms
+
 Doc = dict[str, Any]
 
 
@@ -23,23 +27,24 @@ def new_id(prefix: str) -> str:
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, truncated to milliseconds as BSON keeps it."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return whole_ms(datetime.now(UTC))
 
 
-def as_utc(value: datetime | str | None) -> datetime | None:
-    """Return `value` as an aware UTC datetime (the driver may hand back naive UTC).
+def pack_cursor(data: Mapping[str, Any]) -> str:
+    """An opaque page cursor carrying `data` (JSON, URL-safe base64 without padding)."""
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
-    A string is parsed as ISO 8601 in UTC: nx-27017 turns a date written by ``$set`` on an
-    existing document into a string like ``2026-01-01 00:00:00``.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+
+def unpack_cursor(cursor: str) -> dict[str, Any]:
+    """The data of a cursor made by `pack_cursor`; DomainError(field="cursor") when bad."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        data = None
+    if not isinstance(data, dict):
+        raise DomainError("cursor is not valid", field="cursor")
+    return data
 
 
 def index(*keys: str, unique: bool = False, name: str | None = None, **options: Any) -> IndexModel:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from datetime import datetime
 from typing import Any
 
-from chatcrm.domain import DATE_KEYS, DomainError, epoch_ms
+from chatcrm.domain import DATE_KEYS, DomainError, as_utc, epoch_ms
 from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
-from chatcrm.store.base import Doc, as_utc
+from chatcrm.store.base import Doc, pack_cursor, unpack_cursor
 
 UNKNOWN_PROVINCE = "unknown"
 
@@ -102,12 +100,7 @@ def sort_spec(sort: Sort) -> list[tuple[str, int]]:
 def encode_cursor(sort: Sort, doc: Doc) -> str:
     """An opaque cursor pointing just after `doc` in `sort` order (a date as epoch ms)."""
     value = doc.get(sort_key(sort.field))
-    raw = json.dumps(
-        {"f": sort.field, "a": sort.ascending, "v": value, "k": doc["_key"]},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pack_cursor({"f": sort.field, "a": sort.ascending, "v": value, "k": doc["_key"]})
 
 
 def after_cursor(sort: Sort, cursor: str) -> list[Doc]:
@@ -120,9 +113,8 @@ def after_cursor(sort: Sort, cursor: str) -> list[Doc]:
     (shop_id, field, _key) serves in order, rather than one ``$or`` of them, which nx-27017
     evaluates in Python over the whole collection. DomainError(field="cursor") when bad.
     """
+    data = unpack_cursor(cursor)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         field, ascending, value, key = data["f"], data["a"], data["v"], data["k"]
         if isinstance(value, dict):  # a cursor of an earlier version: a date
             value = epoch_ms(datetime.fromisoformat(value["$date"]))

@@ -14,9 +14,9 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import CUSTOMER_STATUSES, date_keys, new_customer_fields, with_date_keys
+from chatcrm.domain import CUSTOMER_STATUSES, as_utc, date_keys, new_customer_fields, with_date_keys
 from chatcrm.filters import CustomerFilters, Sort
-from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id, utcnow
+from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 from chatcrm.store.customer_query import (
     UNKNOWN_PROVINCE,
     after_cursor,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import DomainError
-from chatcrm.store.base import Doc, ShopScoped, as_utc, index, new_id
+from chatcrm.domain import DomainError, as_utc
+from chatcrm.store.base import Doc, ShopScoped, index, new_id, pack_cursor, unpack_cursor
 
 INDEXES = {
     "messages": [
@@ -74,13 +72,12 @@ class ShopMessages(ShopScoped):
 
 
 def _encode_cursor(doc: Doc) -> str:
-    raw = json.dumps({"t": as_utc(doc["sent_at"]).isoformat(), "i": doc["_id"]})  # type: ignore[union-attr]
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pack_cursor({"t": as_utc(doc["sent_at"]).isoformat(), "i": doc["_id"]})  # type: ignore[union-attr]
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    data = unpack_cursor(cursor)
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         sent_at = datetime.fromisoformat(data["t"])
         last_id = data["i"]
         if not isinstance(last_id, str) or sent_at.tzinfo is None:
