@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chatcrm.provinces import UNKNOWN_PROVINCE
+
 PLATFORMS = ("line", "telegram", "messenger")
 """Platforms a channel can be connected to."""
 
@@ -205,7 +207,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "phone": None,
         "email": None,
         "province": None,
-        "province_key": "unknown",
+        "province_key": UNKNOWN_PROVINCE,
         "postal_code": None,
         "tags": [],
         "notes": "",

@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 
 from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES, DomainError
 from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
-from chatcrm.provinces import find_province
-from chatcrm.store.customer_query import UNKNOWN_PROVINCE
+from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 
 FILTER_NAMES = (
     "channel",

@@ -10,8 +10,8 @@ import pytest
 
 from chatcrm.domain import DomainError, new_customer_fields
 from chatcrm.filters import SORT_FIELDS, Sort
+from chatcrm.provinces import province_key
 from chatcrm.store import Store
-from chatcrm.store.customer_query import province_key
 from reports.filters import parse_filters, parse_page, parse_sort
 from tests.conftest import ShopFixture
 

@@ -11,6 +11,7 @@ from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.domain import as_utc
 from chatcrm.http import ApiError, json_response, principal
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
+from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, utcnow
 
 routes = web.RouteTableDef()
@@ -26,6 +27,12 @@ def _channel(doc: Doc) -> dict[str, Any]:
         "platform_user_id": doc.get("platform_user_id"),
         "name": doc.get("name"),
     }
+
+
+def _province(doc: Doc) -> str | None:
+    """The customer's province key (English name), None when unknown."""
+    key = doc.get("province_key")
+    return key if key != UNKNOWN_PROVINCE else None
 
 
 @routes.get("/api/v1/customers/{id}")
@@ -50,7 +57,7 @@ async def customer_detail(request: web.Request) -> web.Response:
             "picture_url": doc.get("picture_url"),
             "phone": doc.get("phone"),
             "email": doc.get("email"),
-            "province": doc.get("province_key") if doc.get("province_key") != "unknown" else None,
+            "province": _province(doc),
             "province_input": doc.get("province"),
             "postal_code": doc.get("postal_code"),
             "channel": doc.get("channel"),

@@ -20,8 +20,8 @@ from chatcrm.customer_edit import parse_customer_edit, parse_version
 from chatcrm.domain import Principal
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, principal, query_params
 from chatcrm.keys import DATABASE
+from chatcrm.provinces import province_key
 from chatcrm.store import ShopStore
-from chatcrm.store.customer_query import province_key
 from reports.filters import PAGE_NAMES, parse_filters, parse_page, parse_sort
 from reports.rows import customer_row
 

@@ -16,9 +16,9 @@ from pymongo.errors import DuplicateKeyError
 
 from chatcrm.domain import CUSTOMER_STATUSES, as_utc, date_keys, new_customer_fields, with_date_keys
 from chatcrm.filters import CustomerFilters, Sort
+from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 from chatcrm.store.customer_query import (
-    UNKNOWN_PROVINCE,
     after_cursor,
     combine,
     encode_cursor,
