@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, Shop
-from chatcrm.filters import CustomerFilters, Sort
+from chatcrm.report_query import CustomerFilters, Sort, parse_filters, parse_sort
 from reports.columns import ExportLayout
-from reports.filters import parse_filters, parse_sort
 from reports.writers import FORMATS, ProcessSheet
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 
 from chatcrm.cli import EXPORT_FILTER_OPTIONS
-from reports.filters import FILTER_NAMES
+from chatcrm.report_query import FILTER_NAMES
 from tests.test_embedded import run_cli
 
 

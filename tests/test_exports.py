@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
 
-from chatcrm.filters import Sort
+from chatcrm.report_query import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
 from reports.exports import EXPORT_ROW_LIMIT

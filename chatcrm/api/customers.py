@@ -21,8 +21,8 @@ from chatcrm.domain import Principal
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, principal, query_params
 from chatcrm.keys import DATABASE
 from chatcrm.provinces import province_key
+from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_page, parse_sort
 from chatcrm.store import ShopStore
-from reports.filters import PAGE_NAMES, parse_filters, parse_page, parse_sort
 from reports.rows import customer_row
 
 routes = web.RouteTableDef()

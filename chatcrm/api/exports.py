@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.filters import SORT_FIELDS
 from chatcrm.http import ApiError, caller_shop, json_body, principal
 from chatcrm.keys import DATABASE
+from chatcrm.report_query import FILTER_NAMES, SORT_FIELDS
 from reports.exports import (
     EXPORT_ROW_LIMIT,
     MODES,
@@ -18,7 +18,6 @@ from reports.exports import (
     export_workdir,
     parse_export_request,
 )
-from reports.filters import FILTER_NAMES
 from reports.writers import FORMATS
 
 routes = web.RouteTableDef()

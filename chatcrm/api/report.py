@@ -9,7 +9,7 @@ from aiohttp import web
 from chatcrm.api.customers import READERS, shop_of
 from chatcrm.api.spec import BEARER, FILTER_PARAMETERS, error_responses, json_content, ref
 from chatcrm.http import caller_shop, json_response, query_params
-from reports.filters import parse_filters
+from chatcrm.report_query import parse_filters
 from reports.summary import shape_summary
 
 routes = web.RouteTableDef()

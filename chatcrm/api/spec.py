@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES
-from chatcrm.filters import SORT_FIELDS
+from chatcrm.report_query import SORT_FIELDS
 from reports.rows import ROW_FIELDS
 
 _ERROR_TEXT = {

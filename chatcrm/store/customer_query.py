@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chatcrm.domain import DATE_KEYS, DomainError, as_utc, epoch_ms
-from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
+from chatcrm.report_query import SORT_FIELDS, CustomerFilters, Sort
 from chatcrm.store.base import Doc, pack_cursor, unpack_cursor
 
 
