@@ -14,21 +14,10 @@ from chatcrm.config import Settings, SettingsError
 from chatcrm.database import Database, open_database
 from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
+from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS, ReportFilter
 
 log = logging.getLogger("chatcrm")
 
-EXPORT_FILTER_OPTIONS = {
-    "channel": True,
-    "province": True,
-    "postal_code": False,
-    "updated_from": False,
-    "updated_to": False,
-    "tag": True,
-    "tag_mode": False,
-    "q": False,
-    "status": True,
-}
-"""The report filters `chatcrm export` takes, and whether each may be repeated."""
 
 Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
 
@@ -188,7 +177,7 @@ def _export_body(args: argparse.Namespace) -> dict[str, Any]:
         body["ids"] = [i.strip() for value in args.ids for i in value.split(",") if i.strip()]
     filters = {
         name: getattr(args, name)
-        for name in EXPORT_FILTER_OPTIONS
+        for name in FILTER_NAMES
         if getattr(args, name, None) not in (None, [])
     }
     if filters:
@@ -288,6 +277,18 @@ def _secret_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_filter_option(parser: argparse.ArgumentParser, report_filter: ReportFilter) -> None:
+    """The option of one report filter: ``--postal-code`` for ``postal_code``."""
+    flag = "--" + report_filter.name.replace("_", "-")
+    help_text = report_filter.description.replace("`", "")
+    if not report_filter.repeated:
+        parser.add_argument(flag, help=help_text)
+        return
+    if "repeat" not in help_text:
+        help_text += " (repeatable)"
+    parser.add_argument(flag, action="append", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
@@ -319,12 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=("xlsx", "csv"))
     export.add_argument("--mode", default="filtered", choices=("selected", "filtered", "all"))
     export.add_argument("--ids", action="append", help="mode selected: customer ids, a,b,c")
-    for name, repeated in EXPORT_FILTER_OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
-        if repeated:
-            export.add_argument(flag, action="append", help="repeatable")
-        else:
-            export.add_argument(flag)
+    for report_filter in REPORT_FILTERS:
+        _add_filter_option(export, report_filter)
     export.add_argument("--sort", help="paid_total (default), updated_at, last_order_at, ...")
     export.add_argument("--order", choices=("asc", "desc"))
     export.add_argument("--split", action="store_true", help="over 20,000 rows: a ZIP of parts")
