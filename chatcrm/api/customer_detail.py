@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import json_media, shop_context
+from chatcrm.api.common import json_media
 from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.domain import as_utc
-from chatcrm.http import ApiError, json_response, principal
+from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
 from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, utcnow
@@ -38,8 +38,7 @@ def _province(doc: Doc) -> str | None:
 @routes.get("/api/v1/customers/{id}")
 async def customer_detail(request: web.Request) -> web.Response:
     """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
-    who = await principal(request, "owner", "staff")
-    shop, _ = await shop_context(request, who)
+    shop = (await caller_shop(request, "owner", "staff")).store
     customer_id = request.match_info["id"]
     doc = await shop.customers.get(customer_id)
     if doc is None:
