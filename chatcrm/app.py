@@ -19,6 +19,7 @@ from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.http import error_middleware
 from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INGEST_ACTIVITY, SETTINGS
+from chatcrm.orders import recover_aggregates_forever
 from connectors import ConnectorPool
 from connectors.activity import IngestActivity
 from connectors.worker import InboxWorker
@@ -37,6 +38,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
     app.cleanup_ctx.append(_inbox_workers)
+    app.cleanup_ctx.append(_aggregate_recovery)
     setup_routes(app)
     setup_webhook_routes(app)
     app[OPENAPI_DOCUMENT] = openapi_document(WEBHOOK_OPENAPI_PATHS)
@@ -87,3 +89,14 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
+    """Finish order aggregate refreshes a crash interrupted: at start-up, then periodically."""
+    task = asyncio.create_task(
+        recover_aggregates_forever(app[DATABASE].store), name="aggregate-recovery"
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
