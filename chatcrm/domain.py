@@ -139,8 +139,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit trail names this caller."""
-        return f"token:{self.label}"
+        """How the audit trail names this caller: its token's label and id, ``token:staff#1a2b``."""
+        return f"token:{self.label}#{self.token_id}"
 
 
 DATE_KEYS = {"updated_at": "updated_ms", "last_order_at": "last_order_ms"}
