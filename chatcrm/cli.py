@@ -289,16 +289,15 @@ def _add_filter_option(parser: argparse.ArgumentParser, report_filter: ReportFil
     parser.add_argument(flag, action="append", help=help_text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar."""
-    parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand of `parent`, with the ``--json`` option every command has."""
+    p = parent.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
 
-    def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        return p
 
+def _add_service_commands(sub: Any) -> None:
+    """``serve``, ``demo`` and ``import``."""
     serve = command(sub, "serve", "run the HTTP service")
     serve.add_argument("--host", help="bind address (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default PORT or 8080)")
@@ -315,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--shop", required=True)
     imp.set_defaults(store_command=_import)
 
+
+def _add_export_command(sub: Any) -> None:
+    """``export``, with an option per report filter."""
     export = command(sub, "export", "export a shop's customers as XLSX or CSV")
     export.add_argument("--shop", required=True)
     export.add_argument("--format", required=True, choices=("xlsx", "csv"))
@@ -329,10 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     export.set_defaults(store_command=_export)
 
-    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
-        run=_secret_key, json=False
-    )
 
+def _add_shop_commands(sub: Any) -> None:
+    """``shop create|list`` and ``token create``."""
     shop = sub.add_parser("shop", help="shops").add_subparsers(dest="action", required=True)
     create = command(shop, "create", "create a shop and print its owner token")
     create.add_argument("name")
@@ -348,6 +349,32 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("--role", choices=ROLES, default="staff")
     tcreate.add_argument("--label", default="staff")
     tcreate.set_defaults(store_command=_token_create)
+
+
+def _add_inbox_commands(sub: Any) -> None:
+    """``inbox failed|retry``."""
+    inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
+        dest="action", required=True
+    )
+    failed = command(inbox, "failed", "list events whose processing failed")
+    failed.add_argument("--shop", help="only this shop's events")
+    failed.add_argument("--limit", type=int, default=100)
+    failed.set_defaults(store_command=_inbox_failed)
+    retry = command(inbox, "retry", "queue a failed event again")
+    retry.add_argument("id")
+    retry.set_defaults(store_command=_inbox_retry)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_service_commands(sub)
+    _add_export_command(sub)
+    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
+        run=_secret_key, json=False
+    )
+    _add_shop_commands(sub)
 
     channel = sub.add_parser("channel", help="chat channels").add_subparsers(
         dest="action", required=True
@@ -368,17 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     clist = command(channel, "list", "list a shop's channels")
     clist.add_argument("--shop", required=True)
     clist.set_defaults(store_command=_channel_list)
-
-    inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
-        dest="action", required=True
-    )
-    failed = command(inbox, "failed", "list events whose processing failed")
-    failed.add_argument("--shop", help="only this shop's events")
-    failed.add_argument("--limit", type=int, default=100)
-    failed.set_defaults(store_command=_inbox_failed)
-    retry = command(inbox, "retry", "queue a failed event again")
-    retry.add_argument("id")
-    retry.set_defaults(store_command=_inbox_retry)
+    _add_inbox_commands(sub)
     return parser
 
 
