@@ -9,10 +9,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES, DomainError
+from chatcrm.domain import CUSTOMER_STATUSES, DomainError
 from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
 from chatcrm.provinces import find_province
 from chatcrm.store.customer_query import UNKNOWN_PROVINCE
+from connectors.registry import CUSTOMER_CHANNELS
 
 FILTER_NAMES = (
     "channel",
