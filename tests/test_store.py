@@ -71,7 +71,6 @@ async def test_secrets_are_encrypted_at_rest(store: Store, shop: ShopFixture) ->
     assert "line-secret-value" not in str(channel.public())
 
 
-
 async def test_disabled_channel_is_not_served(store: Store, shop: ShopFixture) -> None:
     channels = store.for_shop(shop.id).channels
     channel = await channels.add("line", LINE_SECRETS)
