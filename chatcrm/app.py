@@ -13,18 +13,17 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from chatcrm.api import setup_routes
+import webhooks
+from chatcrm.api import MODULES, setup_routes
 from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.http import error_middleware
+from chatcrm.ingest.activity import IngestActivity
+from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INGEST_ACTIVITY, SETTINGS
 from chatcrm.orders import recover_aggregates_forever
-from connectors import ConnectorPool
-from connectors.activity import IngestActivity
-from connectors.worker import InboxWorker
-from webhooks import OPENAPI_PATHS as WEBHOOK_OPENAPI_PATHS
-from webhooks import setup_routes as setup_webhook_routes
+from connectors.pool import ConnectorPool
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_inbox_workers)
     app.cleanup_ctx.append(_aggregate_recovery)
     setup_routes(app)
-    setup_webhook_routes(app)
-    app[OPENAPI_DOCUMENT] = openapi_document(WEBHOOK_OPENAPI_PATHS)
+    webhooks.setup_routes(app)
+    app[OPENAPI_DOCUMENT] = openapi_document(
+        *(module.OPENAPI_PATHS for module in MODULES), webhooks.openapi_paths()
+    )
     return app
 
 

@@ -10,11 +10,15 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import aiohttp
+
 from chatcrm.config import Settings, SettingsError
 from chatcrm.database import Database, open_database
-from chatcrm.domain import PLATFORM_SECRETS, PLATFORMS, ROLES, Channel, DomainError, Shop
+from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
 from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS, ReportFilter
+from connectors.base import PlatformError
+from connectors.registry import CONNECTORS, PLATFORMS, SECRETS
 
 log = logging.getLogger("chatcrm")
 
@@ -72,41 +76,43 @@ async def _token_create(database: Database, args: argparse.Namespace) -> dict[st
 
 async def _channel_add(database: Database, args: argparse.Namespace) -> dict[str, Any]:
     await _require_shop(database, args.shop)
-    secrets = {name: getattr(args, name, None) for name in PLATFORM_SECRETS[args.platform]}
+    connector = CONNECTORS[args.platform]
+    secrets = connector.validate_secrets({name: getattr(args, name, None) for name in SECRETS})
+    settings = database.settings
+    if args.register_webhook:
+        if not connector.registers_webhook or settings is None:
+            raise DomainError(
+                f"--register-webhook is not available for {args.platform} channels",
+                field="register_webhook",
+            )
+        if settings.public_url is None:
+            raise DomainError("--register-webhook needs CHATCRM_PUBLIC_URL", field="public_url")
     shop = database.store.for_shop(args.shop)
     channel = await shop.channels.add(args.platform, secrets, name=args.name)
-    await shop.audit.record("cli", "channel.add", channel_id=channel.id, platform=args.platform)
     result = {
         "channel_id": channel.id,
         "platform": channel.platform,
         "name": channel.name,
         "webhook_path": channel.webhook_path,
     }
-    if args.register_webhook:
-        if args.platform != "telegram" or database.settings is None:
-            raise DomainError("--register-webhook is for telegram channels", field="platform")
-        result["webhook_url"] = await _register_telegram_webhook(database.settings, channel)
+    if args.register_webhook and settings is not None:
+        try:
+            result["webhook_url"] = await _register_webhook(settings, channel)
+        except PlatformError as err:
+            await shop.channels.remove(channel.id)  # no channel without its webhook
+            raise DomainError(f"the channel was not added: {err}", "register_webhook") from err
+    await shop.audit.record("cli", "channel.add", channel_id=channel.id, platform=args.platform)
     return result
 
 
-async def _register_telegram_webhook(settings: Settings, channel: Channel) -> str:
-    """`setWebhook` through the SDK with the channel's public URL and secret token."""
-    import aiohttp
-
-    from connectors.base import PlatformError
-    from connectors.telegram import TelegramConnector
-
-    if settings.public_url is None:
-        raise DomainError("--register-webhook needs CHATCRM_PUBLIC_URL", field="public_url")
+async def _register_webhook(settings: Settings, channel: Channel) -> str:
+    """Point the platform at the channel's public webhook URL through its connector."""
+    assert settings.public_url is not None
     url = settings.public_url + channel.webhook_path
     async with aiohttp.ClientSession() as http:
-        connector = TelegramConnector(channel, settings, http)
+        connector = CONNECTORS[channel.platform](channel, settings, http)
         try:
             await connector.register_webhook(url)
-        except PlatformError as err:
-            raise DomainError(
-                f"the channel was added, but {err}", field="register_webhook"
-            ) from err
         finally:
             await connector.close()
     return url
@@ -383,13 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--shop", required=True)
     add.add_argument("--platform", required=True, choices=PLATFORMS)
     add.add_argument("--name")
-    for names in PLATFORM_SECRETS.values():
-        for name in names:
-            add.add_argument("--" + name.replace("_", "-"), dest=name)
+    for name, secret in SECRETS.items():
+        add.add_argument("--" + name.replace("_", "-"), dest=name, help=secret.help)
     add.add_argument(
         "--register-webhook",
         action="store_true",
-        help="telegram: call setWebhook with CHATCRM_PUBLIC_URL and the secret token",
+        help="set the webhook URL (CHATCRM_PUBLIC_URL + path) through the platform's API: "
+        + ", ".join(p for p, c in CONNECTORS.items() if c.registers_webhook),
     )
     add.set_defaults(store_command=_channel_add)
     clist = command(channel, "list", "list a shop's channels")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chatcrm.secrets_box import SecretBox
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -90,9 +92,10 @@ class Settings:
             raise SettingsError("MONGODB_DB", f"is not a valid database name: {db!r}")
         secret_key = env.get("CHATCRM_SECRET_KEY", "").strip() or None
         if secret_key is not None:
-            from chatcrm.secrets_box import SecretBox
-
-            SecretBox.check_key(secret_key, "CHATCRM_SECRET_KEY")
+            try:
+                SecretBox.check_key(secret_key)
+            except ValueError as err:
+                raise SettingsError("CHATCRM_SECRET_KEY", str(err)) from None
         elif uri is not None:
             raise SettingsError(
                 "CHATCRM_SECRET_KEY",

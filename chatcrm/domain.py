@@ -1,4 +1,8 @@
-"""Domain vocabulary and pure rules: platforms, roles, statuses, money (no I/O here)."""
+"""Domain vocabulary and pure rules: shops, channels, roles, statuses, dates (no I/O here).
+
+The platforms themselves (names, labels, secrets) are declared by their connectors and listed
+by `connectors.registry`.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,20 @@ from typing import Any
 
 from chatcrm.provinces import UNKNOWN_PROVINCE
 
-PLATFORMS = ("line", "telegram", "messenger")
-"""Platforms a channel can be connected to."""
-
-CUSTOMER_CHANNELS = ("line", "telegram", "messenger", "instagram")
-"""Values of a customer's ``channel`` (Instagram contacts arrive through a Messenger channel)."""
-
-PLATFORM_SECRETS: dict[str, tuple[str, ...]] = {
-    "line": ("channel_secret", "access_token"),
-    "telegram": ("bot_token", "secret_token"),
-    "messenger": ("page_access_token", "app_secret", "verify_token"),
-}
-"""The secrets each platform's channel needs, all required."""
-
 ROLES = ("owner", "staff")
 CUSTOMER_STATUSES = ("following", "unfollowed", "blocked")
 ORDER_STATUSES = ("placed", "paid", "refunded", "cancelled")
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One platform event as received: its dedupe key and its JSON object.
+
+    A connector splits a webhook request into these; the inbox stores them before the answer.
+    """
+
+    key: str
+    data: dict[str, Any]
 
 
 class DomainError(ValueError):
@@ -86,27 +88,6 @@ class Channel:
             "secrets_set": sorted(self.secrets),
             "config": self.config,
         }
-
-
-def validate_channel_secrets(platform: str, secrets: dict[str, str | None]) -> dict[str, str]:
-    """Return the platform's secrets, all present and non-empty, or raise DomainError."""
-    if platform not in PLATFORM_SECRETS:
-        raise DomainError(f"platform must be one of {', '.join(PLATFORMS)}", field="platform")
-    out: dict[str, str] = {}
-    for name in PLATFORM_SECRETS[platform]:
-        value = (secrets.get(name) or "").strip()
-        if not value:
-            raise DomainError(f"{name} is required for a {platform} channel", field=name)
-        if len(value) > 1024:
-            raise DomainError(f"{name} is too long", field=name)
-        out[name] = value
-    if platform == "telegram":
-        token = out["secret_token"]
-        if len(token) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in token):
-            raise DomainError(
-                "secret_token must be 1-256 characters of A-Z a-z 0-9 _ -", field="secret_token"
-            )
-    return out
 
 
 LOCALES = ("en", "th")

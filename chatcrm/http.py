@@ -9,18 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from chatcrm.domain import DomainError, Principal, Shop
 from chatcrm.keys import DATABASE
 from chatcrm.store import ShopStore
+from chatcrm.store.base import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-DATABASE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError)
-"""Driver errors meaning the database does not answer (AutoReconnect is a ConnectionFailure)."""
 
 
 def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
@@ -86,7 +83,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _STATUS_CODES.get(err.status, "error")
         message = err.text if err.text and not err.text.startswith(str(err.status)) else err.reason
-        return ApiError(err.status, code, message).response()
+        response = ApiError(err.status, code, message).response()
+        if "Allow" in err.headers:
+            response.headers["Allow"] = err.headers["Allow"]
+        return response
     except DATABASE_ERRORS as err:
         log.warning("database unavailable during %s %s: %s", request.method, request.path, err)
         return ApiError(503, "database_unavailable", "the database does not answer").response()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import CUSTOMER_CHANNELS, DomainError, new_customer_fields
+from chatcrm.domain import DomainError, new_customer_fields
 from chatcrm.orders import (
     Conflict,
     NotFound,
@@ -27,6 +27,7 @@ from chatcrm.orders import (
 )
 from chatcrm.provinces import find_province, province_key
 from chatcrm.store.base import Doc, new_id, utcnow
+from connectors.registry import CUSTOMER_CHANNELS
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore

@@ -10,8 +10,8 @@ from aiohttp import web
 if TYPE_CHECKING:
     from chatcrm.config import Settings
     from chatcrm.database import Database
-    from connectors import ConnectorPool
-    from connectors.activity import IngestActivity
+    from chatcrm.ingest.activity import IngestActivity
+    from connectors.pool import ConnectorPool
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import CUSTOMER_CHANNELS, ORDER_STATUSES, DomainError, as_utc, whole_ms
+from chatcrm.domain import ORDER_STATUSES, DomainError, as_utc, whole_ms
 from chatcrm.store.base import Doc, new_id, utcnow
+from connectors.registry import CUSTOMER_CHANNELS
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore, Store

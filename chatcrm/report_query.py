@@ -15,8 +15,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES, DomainError
+from chatcrm.domain import CUSTOMER_STATUSES, DomainError
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
+from connectors.registry import CUSTOMER_CHANNELS
 
 SORT_FIELDS = ("paid_total", "updated_at", "last_order_at", "order_count", "name")
 """Fields the customer report can be sorted by; ``paid_total`` ascending is the default."""

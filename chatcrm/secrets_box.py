@@ -20,19 +20,17 @@ class SecretBox:
         self._fernet = MultiFernet([Fernet(k.strip()) for k in keys.split(",") if k.strip()])
 
     @staticmethod
-    def check_key(keys: str, variable: str) -> None:
-        """Raise SettingsError naming `variable` unless `keys` are comma-separated Fernet keys."""
-        from chatcrm.config import SettingsError
-
+    def check_key(keys: str) -> None:
+        """Raise ValueError unless `keys` are comma-separated Fernet keys."""
         parts = [k.strip() for k in keys.split(",") if k.strip()]
         if not parts:
-            raise SettingsError(variable, "is empty")
+            raise ValueError("is empty")
         for part in parts:
             try:
                 Fernet(part)
             except (ValueError, TypeError):
-                raise SettingsError(
-                    variable, "must be Fernet keys (32 url-safe base64 bytes), comma-separated"
+                raise ValueError(
+                    "must be Fernet keys (32 url-safe base64 bytes), comma-separated"
                 ) from None
 
     @staticmethod

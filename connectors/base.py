@@ -1,9 +1,17 @@
-"""The connector contract: a platform's SDK on one side, chatcrm's domain events on the other."""
+"""The connector contract: a platform's SDK on one side, chatcrm's domain events on the other.
+
+A platform is one unit: its module declares a `Connector` subclass carrying everything about
+the platform (name, labels, secrets and their validation, request verification, the
+subscription handshake, event parsing, profiles, sending) and is listed once in
+`connectors.registry`. Connectors depend on domain types only: never on the store or on HTTP
+responses (the webhook route decides statuses).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,9 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from chatcrm.config import Settings
-from chatcrm.domain import Channel
-from chatcrm.store.base import Doc
-from chatcrm.store.inbox import RawEvent
+from chatcrm.domain import Channel, DomainError, RawEvent
 
 MAX_TEXT_CHARS = 5000
 """Longest message text stored (longer text is cut)."""
@@ -45,6 +51,34 @@ class PlatformError(ConnectorError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret a channel of the platform needs: its name, where to find it, its shape."""
+
+    name: str
+    help: str
+    pattern: str | None = None
+    """A full-match regular expression the value must fit, when the platform restricts it."""
+    problem: str = ""
+    """What to tell the seller when the value does not fit `pattern`."""
+    max_chars: int = 1024
+
+    def check(self, value: str | None, platform: str) -> str:
+        """The value stripped, or DomainError naming the secret."""
+        clean = (value or "").strip()
+        if not clean:
+            raise DomainError(f"{self.name} is required for a {platform} channel", self.name)
+        if len(clean) > self.max_chars:
+            raise DomainError(f"{self.name} is too long", field=self.name)
+        if self.pattern is not None and not re.fullmatch(self.pattern, clean):
+            raise DomainError(f"{self.name} must be {self.problem}", field=self.name)
+        return clean
+
+
+Labels = Mapping[str, str]
+"""A label by locale: ``{"en": ..., "th": ...}``."""
 
 
 @dataclass(frozen=True)
@@ -114,16 +148,51 @@ def json_object(body: bytes) -> dict[str, Any]:
 class Connector(ABC):
     """One connected channel's platform client: verify and split requests, parse, profile, send.
 
-    Built by `connectors.ConnectorPool`, one per channel for the application's lifetime; SDK
+    The class attributes describe the platform (the registry, the channel API, the CLI, the
+    export labels and the OpenAPI document read them); an instance serves one channel. Built
+    by `connectors.pool.ConnectorPool`, one per channel for the application's lifetime; SDK
     clients are created on first use and closed by `close`.
     """
 
     platform: ClassVar[str]
+    """The platform's name in URLs, the API and the database (``Channel.platform``)."""
+    labels: ClassVar[Labels]
+    """The platform's name as sellers read it, by locale."""
+    customer_channels: ClassVar[Mapping[str, Labels]]
+    """The ``channel`` values its customers get, with labels (Messenger: also Instagram)."""
+    secrets: ClassVar[tuple[Secret, ...]]
+    """What a channel of the platform needs, all required."""
+    signature: ClassVar[str]
+    """How the platform authenticates its webhook requests (for the API description)."""
+    handshake: ClassVar[tuple[str, ...]] = ()
+    """Query parameters of the GET with which the platform checks the webhook URL (none: no
+    check); `verify_subscription` answers it."""
+    registers_webhook: ClassVar[bool] = False
+    """True when chatcrm can set the webhook URL through the platform's API."""
 
     def __init__(self, channel: Channel, settings: Settings, http: aiohttp.ClientSession) -> None:
         self.channel = channel
         self.settings = settings
         self.http = http
+
+    @classmethod
+    def validate_secrets(cls, secrets: Mapping[str, str | None]) -> dict[str, str]:
+        """The platform's secrets, each present and well-formed, or DomainError naming one."""
+        return {
+            secret.name: secret.check(secrets.get(secret.name), cls.platform)
+            for secret in cls.secrets
+        }
+
+    def verify_subscription(self, query: Mapping[str, str]) -> str:
+        """Answer the platform's webhook URL check: the text to return; SignatureError if wrong.
+
+        Only platforms with `handshake` have one.
+        """
+        raise SignatureError(f"{self.platform} has no subscription check")
+
+    async def register_webhook(self, url: str) -> None:
+        """Point the platform at `url` (only platforms with `registers_webhook`)."""
+        raise PlatformError(f"{self.platform} webhooks are set in the platform's console")
 
     @abstractmethod
     def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
@@ -141,7 +210,7 @@ class Connector(ABC):
         """The user's profile from the platform's API; PlatformError when it fails."""
 
     @abstractmethod
-    async def send_text(self, customer: Doc, text: str) -> str:
+    async def send_text(self, customer: Mapping[str, Any], text: str) -> str:
         """Send a text message to a customer of this channel; return the platform message id."""
 
     async def close(self) -> None:  # noqa: B027 - a connector without SDK clients has none

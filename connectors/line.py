@@ -16,8 +16,7 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 
-from chatcrm.store.base import Doc
-from chatcrm.store.inbox import RawEvent
+from chatcrm.domain import RawEvent
 from connectors.base import (
     MAX_TEXT_CHARS,
     NETWORK_ERRORS,
@@ -27,6 +26,7 @@ from connectors.base import (
     PayloadError,
     PlatformError,
     Profile,
+    Secret,
     SignatureError,
     clip,
     digest,
@@ -60,6 +60,13 @@ class LineConnector(Connector):
     """A LINE Official Account: `X-Line-Signature` checked with the SDK's SignatureValidator."""
 
     platform = "line"
+    labels = {"en": "LINE", "th": "LINE"}
+    customer_channels = {"line": labels}
+    secrets = (
+        Secret("channel_secret", "LINE Developers console > Basic settings > Channel secret"),
+        Secret("access_token", "Messaging API > Channel access token (long-lived)"),
+    )
+    signature = "X-Line-Signature"
     _client: AsyncApiClient | None = None
 
     def _api(self) -> AsyncMessagingApi:
@@ -147,7 +154,7 @@ class LineConnector(Connector):
             raise PlatformError(f"LINE profile: {err}") from err
         return Profile(clip(profile.display_name), clip(profile.picture_url, 1000))
 
-    async def send_text(self, customer: Doc, text: str) -> str:
+    async def send_text(self, customer: Mapping[str, Any], text: str) -> str:
         """Push a text message to the customer."""
         request = PushMessageRequest(
             to=customer["platform_user_id"], messages=[TextMessage(text=text[:MAX_TEXT_CHARS])]
@@ -165,3 +172,6 @@ class LineConnector(Connector):
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+
+CONNECTOR = LineConnector

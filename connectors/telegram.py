@@ -10,8 +10,7 @@ from typing import Any
 import telegram
 from telegram.error import TelegramError
 
-from chatcrm.store.base import Doc
-from chatcrm.store.inbox import RawEvent
+from chatcrm.domain import RawEvent
 from connectors.base import (
     MAX_TEXT_CHARS,
     NETWORK_ERRORS,
@@ -21,6 +20,7 @@ from connectors.base import (
     PayloadError,
     PlatformError,
     Profile,
+    Secret,
     SignatureError,
     clip,
     json_object,
@@ -76,6 +76,19 @@ class TelegramConnector(Connector):
     """A Telegram bot: `X-Telegram-Bot-Api-Secret-Token` compared in constant time."""
 
     platform = "telegram"
+    labels = {"en": "Telegram", "th": "Telegram"}
+    customer_channels = {"telegram": labels}
+    secrets = (
+        Secret("bot_token", "from @BotFather"),
+        Secret(
+            "secret_token",
+            "any 1-256 characters of A-Z a-z 0-9 _ -; Telegram echoes it on every update",
+            pattern=r"[A-Za-z0-9_-]{1,256}",
+            problem="1-256 characters of A-Z a-z 0-9 _ -",
+        ),
+    )
+    signature = "X-Telegram-Bot-Api-Secret-Token"
+    registers_webhook = True
     _sdk_bot: telegram.Bot | None = None
     _initialized = False
 
@@ -161,7 +174,7 @@ class TelegramConnector(Connector):
             raise PlatformError("Telegram has no profile API for bots; none came with the update")
         return event.profile
 
-    async def send_text(self, customer: Doc, text: str) -> str:
+    async def send_text(self, customer: Mapping[str, Any], text: str) -> str:
         """`send_message` to the customer's private chat."""
         try:
             bot = await self._ready_bot()
@@ -191,3 +204,6 @@ class TelegramConnector(Connector):
         if self._sdk_bot is not None and self._initialized:
             self._initialized = False
             await self._sdk_bot.shutdown()
+
+
+CONNECTOR = TelegramConnector

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
+from connectors.registry import channel_label
 
 Doc = dict[str, Any]
 
@@ -47,12 +48,6 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "CNY": "¥",
 }
 
-CHANNEL_NAMES = {
-    "line": "LINE",
-    "telegram": "Telegram",
-    "messenger": "Messenger",
-    "instagram": "Instagram",
-}
 STATUS_LABELS = {
     "en": {"following": "following", "unfollowed": "unfollowed", "blocked": "blocked"},
     "th": {"following": "ติดตาม", "unfollowed": "เลิกติดตาม", "blocked": "บล็อก"},
@@ -164,9 +159,11 @@ def _tags(doc: Doc, _layout: ExportLayout) -> str | None:
     return neutralise(", ".join(tags)) if tags else None
 
 
-def _channel(doc: Doc, _layout: ExportLayout) -> str | None:
+def _channel(doc: Doc, layout: ExportLayout) -> str | None:
     channel = doc.get("channel")
-    return CHANNEL_NAMES.get(channel, neutralise(channel)) if channel else None
+    if not channel:
+        return None
+    return channel_label(channel, layout.language) or neutralise(channel)
 
 
 def _status(doc: Doc, layout: ExportLayout) -> str | None:

@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient
 from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.domain import Channel
+from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import CONNECTOR_POOL, DATABASE, SETTINGS
 from chatcrm.store import Store
 from connectors.base import Connector
-from connectors.worker import InboxWorker
 from tests.fakes.graph import FakeGraph
 from tests.fakes.line import FakeLine
 from tests.fakes.signing import line_signature, load_fixture, meta_signature

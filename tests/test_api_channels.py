@@ -64,3 +64,18 @@ async def test_bad_channel_input_names_the_field(client: TestClient, shop: ShopF
     resp = await client.post("/api/v1/channels", data=b"{not json", headers=shop.auth())
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "malformed_json"
+
+
+async def test_missing_or_malformed_secret_is_refused_and_nothing_stored(
+    client: TestClient, shop: ShopFixture
+) -> None:
+    for secrets in ({"bot_token": "1:a"}, {"bot_token": "1:a", "secret_token": "has space"}):
+        resp = await client.post(
+            "/api/v1/channels",
+            json={"platform": "telegram", "secrets": secrets},
+            headers=shop.auth(),
+        )
+        assert resp.status == 422
+        assert (await resp.json())["error"]["field"] == "secret_token"
+    listed = await (await client.get("/api/v1/channels", headers=shop.auth())).json()
+    assert listed == {"items": []}

@@ -29,11 +29,13 @@ from linebot.v3.webhooks import (
     FollowEvent,
     ImageMessageContent,
     LocationMessageContent,
+    MessageEditedEvent,
     MessageEvent,
     PostbackEvent,
     StickerMessageContent,
     TextMessageContent,
     UnfollowEvent,
+    UnsendEvent,
 )
 from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter
 
@@ -395,6 +397,9 @@ LINE_EXPECTED: dict[str, list[tuple[type, type | None]]] = {
         (MessageEvent, StickerMessageContent),
         (FollowEvent, None),
     ],
+    "message_edited": [(MessageEditedEvent, None)],
+    "unsend": [(UnsendEvent, None)],
+    "follow_unfollow_same_ms": [(FollowEvent, None), (UnfollowEvent, None)],
 }
 
 
@@ -454,12 +459,21 @@ def _assert_no_unknown_fields(obj: Any, where: str = "update") -> None:
 
 
 TELEGRAM_FIXTURES = [
+    "animation",
     "callback_query",
+    "contact_other",
+    "contact_own",
+    "dice",
     "edited_message",
+    "edited_message_text",
     "group_text",
     "my_chat_member_kicked",
+    "my_chat_member_unblock",
+    "poll",
     "private_start",
     "private_text",
+    "venue",
+    "video_note",
 ]
 
 
@@ -486,12 +500,30 @@ def test_telegram_fixture_parses_with_ptb(name: str, ptb_bot: telegram.Bot) -> N
     elif name == "callback_query":
         assert update.callback_query is not None
         assert update.callback_query.data == "order:confirm:1042"
-    elif name == "edited_message":
+    elif name.startswith("edited_message"):
         assert update.edited_message is not None and update.edited_message.edit_date
     elif name == "group_text":
         assert update.effective_chat.type == "group" and update.effective_chat.id < 0
+    elif name == "my_chat_member_unblock":
+        assert update.my_chat_member is not None
+        assert update.my_chat_member.new_chat_member.status == "member"
+    elif name in TELEGRAM_CONTENT:
+        assert update.message is not None
+        assert getattr(update.message, TELEGRAM_CONTENT[name]) is not None
     else:
         assert update.message is not None and update.message.text
+
+
+TELEGRAM_CONTENT = {
+    "animation": "animation",
+    "contact_other": "contact",
+    "contact_own": "contact",
+    "dice": "dice",
+    "poll": "poll",
+    "venue": "venue",
+    "video_note": "video_note",
+}
+"""Fixtures of messages without text, by the Message attribute that carries their content."""
 
 
 MESSENGER_FIXTURES = {
@@ -503,7 +535,15 @@ MESSENGER_FIXTURES = {
     "read": ("page", 1),
     "text": ("page", 1),
     "two_entries": ("page", 2),
+    "standby": ("page", 1),
+    "message_edit": ("page", 1),
+    "echo_from_other_app": ("page", 1),
+    "instagram_deleted": ("instagram", 1),
+    "instagram_unsupported": ("instagram", 1),
+    "instagram_edit": ("instagram", 1),
 }
+MESSENGER_TEST_SHAPED = ("postback_seconds_timestamp",)
+"""Bodies in the shape of the app dashboard's "Test" button: ``{"field", "value"}``."""
 
 
 @pytest.mark.parametrize("name", sorted(MESSENGER_FIXTURES))
@@ -515,13 +555,13 @@ def test_messenger_fixture_shape(name: str) -> None:
     assert len(data["entry"]) == entries
     for entry in data["entry"]:
         assert entry["id"].isdigit() and isinstance(entry["time"], int)
-        for event in entry["messaging"]:
+        for event in entry.get("messaging", []) + entry.get("standby", []):
             assert event["sender"]["id"].isdigit() and event["recipient"]["id"].isdigit()
-            kinds = {"message", "postback", "delivery", "read"} & event.keys()
+            kinds = {"message", "postback", "delivery", "read", "message_edit"} & event.keys()
             assert len(kinds) == 1
             if "message" in event:
                 assert event["message"]["mid"]
-    assert fixture_names("messenger") == sorted(MESSENGER_FIXTURES)
+    assert fixture_names("messenger") == sorted((*MESSENGER_FIXTURES, *MESSENGER_TEST_SHAPED))
     echo = json.loads(load_fixture("messenger", "echo"))
     assert echo["entry"][0]["messaging"][0]["message"]["is_echo"] is True
 

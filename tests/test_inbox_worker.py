@@ -17,10 +17,10 @@ from aiohttp import web
 from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.embedded import EmbeddedMongo
+from chatcrm.ingest.worker import InboxWorker
 from chatcrm.secrets_box import SecretBox
 from chatcrm.store import Store
-from connectors import ConnectorPool
-from connectors.worker import InboxWorker
+from connectors.pool import ConnectorPool
 from tests.conftest import SECRET_KEY, make_shop
 from tests.fakes.telegram import FakeTelegram
 from tests.ingest_support import Fakes, Ingest, add_channels, settings_for

@@ -7,9 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.api.spec import BEARER, error_responses, json_content
-from chatcrm.domain import PLATFORMS
 from chatcrm.http import ApiError, json_body, json_response, principal
 from chatcrm.keys import DATABASE
+from connectors.registry import PLATFORMS, connector_class, secrets_description
 
 routes = web.RouteTableDef()
 
@@ -27,21 +27,20 @@ async def add_channel(request: web.Request) -> web.Response:
     """Connect a channel from ``{"platform", "name", "secrets"}``; 201, without secrets."""
     who = await principal(request, "owner")
     body = await json_body(request)
-    platform = body.get("platform")
-    if platform not in PLATFORMS:
-        raise ApiError(
-            422, "invalid", f"platform must be one of {', '.join(PLATFORMS)}", "platform"
-        )
+    connector = connector_class(body.get("platform"))
     secrets = body.get("secrets")
     if not isinstance(secrets, dict) or not all(isinstance(v, str) for v in secrets.values()):
         raise ApiError(422, "invalid", "secrets must be an object of strings", "secrets")
+    clean = connector.validate_secrets(secrets)
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise ApiError(422, "invalid", "name must be a string", "name")
     database = request.app[DATABASE]
     shop = database.store.for_shop(who.shop_id)
-    channel = await shop.channels.add(platform, secrets, name=name)
-    await shop.audit.record(who.actor, "channel.add", channel_id=channel.id, platform=platform)
+    channel = await shop.channels.add(connector.platform, clean, name=name)
+    await shop.audit.record(
+        who.actor, "channel.add", channel_id=channel.id, platform=connector.platform
+    )
     return json_response(channel.public(), status=201)
 
 
@@ -77,7 +76,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         },
         "post": {
-            "summary": "Connect a LINE OA, Telegram bot or Facebook page (owner)",
+            "summary": "Connect a chat channel: " + ", ".join(PLATFORMS) + " (owner)",
             "operationId": "addChannel",
             "tags": ["channels"],
             "security": BEARER,
@@ -94,9 +93,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                                 "secrets": {
                                     "type": "object",
                                     "additionalProperties": {"type": "string"},
-                                    "description": "line: channel_secret, access_token; "
-                                    "telegram: bot_token, secret_token; messenger: "
-                                    "page_access_token, app_secret, verify_token",
+                                    "description": secrets_description(),
                                 },
                             },
                         }

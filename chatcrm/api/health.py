@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.api.spec import json_content
-from chatcrm.http import DATABASE_ERRORS, json_response
+from chatcrm.http import json_response
 from chatcrm.keys import DATABASE
+from chatcrm.store.base import DATABASE_ERRORS
 
 routes = web.RouteTableDef()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from aiohttp import web
@@ -23,20 +24,16 @@ OPENAPI_DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document")
 """The document, built once by the app factory with the routes registered outside chatcrm.api."""
 
 
-def openapi_document(*extra: dict[str, Any]) -> dict[str, Any]:
-    """The whole document: the path items of every route module and of `extra`, merged."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from chatcrm.api import MODULES
-
+def openapi_document(*described: dict[str, Any]) -> dict[str, Any]:
+    """The whole document: the path items of every route module (`described`), merged."""
     try:
         release = version("chatcrm")
     except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
         release = "0"
 
     paths: dict[str, dict[str, Any]] = {}
-    for described in (*(m.OPENAPI_PATHS for m in MODULES), *extra):
-        for path, item in described.items():
+    for items in described:
+        for path, item in items.items():
             merged = paths.setdefault(path, {})
             for method, operation in item.items():
                 if method in merged:

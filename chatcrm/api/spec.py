@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatcrm.domain import CUSTOMER_CHANNELS, CUSTOMER_STATUSES
+from chatcrm.domain import CUSTOMER_STATUSES
 from chatcrm.report_query import REPORT_FILTERS, SORT_FIELDS
+from connectors.registry import CUSTOMER_CHANNELS
 from reports.rows import ROW_FIELDS
 
 _ERROR_TEXT = {

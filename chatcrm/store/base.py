@@ -13,11 +13,14 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
 
 from chatcrm.domain import DomainError, whole_ms
 
 Doc = dict[str, Any]
+
+DATABASE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError)
+"""Driver errors meaning the database does not answer (AutoReconnect is a ConnectionFailure)."""
 
 
 def new_id(prefix: str) -> str:

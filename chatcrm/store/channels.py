@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from chatcrm.domain import Channel, validate_channel_secrets
+from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 
@@ -86,14 +86,13 @@ class ShopChannels(ShopScoped):
     async def add(
         self,
         platform: str,
-        secrets: dict[str, str | None],
+        secrets: dict[str, str],
         *,
         name: str | None = None,
         config: dict[str, Any] | None = None,
         channel_id: str | None = None,
     ) -> Channel:
-        """Connect a channel; secrets are validated, then stored encrypted."""
-        clean = validate_channel_secrets(platform, secrets)
+        """Connect a channel; `secrets` (validated by the platform's connector) stored encrypted."""
         cid = channel_id or new_id("ch")
         doc = {
             "_id": cid,
@@ -101,7 +100,7 @@ class ShopChannels(ShopScoped):
             "platform": platform,
             "name": (name or platform).strip()[:200],
             "enabled": True,
-            "secrets": {k: self.box.encrypt(v) for k, v in clean.items()},
+            "secrets": {k: self.box.encrypt(v) for k, v in secrets.items()},
             "config": config or {},
             "created_at": utcnow(),
         }
@@ -120,6 +119,12 @@ class ShopChannels(ShopScoped):
         """This shop's channels, oldest first."""
         cursor = self.coll.find(self.scope()).sort("created_at", 1)
         return [_channel(d, self.box) async for d in cursor]
+
+    async def remove(self, channel_id: str) -> bool:
+        """Delete a channel of this shop; False when it has none with that id."""
+        result = await self.coll.delete_one(self.scope({"_id": channel_id}))
+        CHANNEL_CACHE.forget(channel_id)
+        return result.deleted_count == 1
 
     async def set_enabled(self, channel_id: str, enabled: bool) -> bool:
         """Enable or disable a channel; return False if the shop has no such channel."""

@@ -9,10 +9,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from chatcrm.domain import RawEvent
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 
 INDEXES = {
@@ -61,14 +61,6 @@ def now_ms() -> int:
     and nx-27017 stores a date written by ``$set`` on an existing document as a string.
     """
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class RawEvent:
-    """One platform event as received: its dedupe key and its JSON object."""
-
-    key: str
-    data: dict[str, Any]
 
 
 @dataclass(frozen=True)

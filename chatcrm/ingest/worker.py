@@ -10,14 +10,13 @@ from datetime import timedelta
 
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, as_utc
-from chatcrm.http import DATABASE_ERRORS
+from chatcrm.ingest.activity import IngestActivity
 from chatcrm.store import Store
-from chatcrm.store.base import Doc, utcnow
+from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.customers import Contact, Identity
 from chatcrm.store.inbox import Claim
-from connectors import ConnectorPool
-from connectors.activity import IngestActivity
 from connectors.base import ChatEvent, Connector, PayloadError, PlatformError, Profile
+from connectors.pool import ConnectorPool
 
 log = logging.getLogger(__name__)
 
