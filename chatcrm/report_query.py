@@ -3,7 +3,9 @@
 `REPORT_FILTERS` describes each filter once: the API's OpenAPI parameters, the export body's
 filters and the options of ``chatcrm export`` are generated from it. Parsing turns a query
 string or a JSON object into validated values; the store translates those to MongoDB
-(`chatcrm.store.customer_query`).
+(`chatcrm.store.customer_query`). The parsed values, `CustomerFilters` and `Sort`, are domain
+types (`chatcrm.domain`): the store takes them without depending on the platform registry that
+this module validates channels against.
 """
 
 from __future__ import annotations
@@ -15,12 +17,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from chatcrm.domain import CUSTOMER_STATUSES, DomainError
+from chatcrm.domain import CUSTOMER_STATUSES, SORT_FIELDS, CustomerFilters, DomainError, Sort
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import CUSTOMER_CHANNELS
 
-SORT_FIELDS = ("paid_total", "updated_at", "last_order_at", "order_count", "name")
-"""Fields the customer report can be sorted by; ``paid_total`` ascending is the default."""
 PAGE_NAMES = ("sort", "order", "limit", "cursor")
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -32,36 +32,6 @@ MAX_Q_CHARS = 200
 _POSTAL = re.compile(r"^(\d{5}|\d{1,5}\*)$")
 
 Params = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class CustomerFilters:
-    """A customer report's filters; empty means no restriction. Values are already validated."""
-
-    channels: tuple[str, ...] = ()
-    provinces: tuple[str, ...] = ()
-    """Canonical English province names, or `UNKNOWN_PROVINCE` for customers without one."""
-    postal_code: str | None = None
-    """Five digits for an exact match, or 1-5 digits followed by ``*`` for a prefix."""
-    updated_from: datetime | None = None
-    """Inclusive lower bound of ``updated_at`` (UTC, from the shop-local day start)."""
-    updated_before: datetime | None = None
-    """Exclusive upper bound of ``updated_at`` (UTC, the shop-local day after `updated_to`)."""
-    tags: tuple[str, ...] = ()
-    tag_mode: str = "any"
-    q: str | None = None
-    """Case-insensitive text found in the name, phone or e-mail."""
-    statuses: tuple[str, ...] = ()
-    ids: tuple[str, ...] = ()
-    """Restrict to these customer ids (exports of selected rows)."""
-
-
-@dataclass(frozen=True)
-class Sort:
-    """Sort order of a report: a field of SORT_FIELDS, ascending or not; ties by customer key."""
-
-    field: str = "paid_total"
-    ascending: bool = True
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from chatcrm.domain import DATE_KEYS, DomainError, as_utc, epoch_ms
-from chatcrm.report_query import SORT_FIELDS, CustomerFilters, Sort
+from chatcrm.domain import (
+    DATE_KEYS,
+    SORT_FIELDS,
+    CustomerFilters,
+    DomainError,
+    Sort,
+    as_utc,
+    epoch_ms,
+)
 from chatcrm.store.base import Doc, pack_cursor, unpack_cursor
 
 

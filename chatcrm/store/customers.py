@@ -14,9 +14,16 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import CUSTOMER_STATUSES, as_utc, date_keys, new_customer_fields, with_date_keys
+from chatcrm.domain import (
+    CUSTOMER_STATUSES,
+    CustomerFilters,
+    Sort,
+    as_utc,
+    date_keys,
+    new_customer_fields,
+    with_date_keys,
+)
 from chatcrm.provinces import UNKNOWN_PROVINCE
-from chatcrm.report_query import CustomerFilters, Sort
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 from chatcrm.store.customer_query import (
     after_cursor,
