@@ -129,17 +129,19 @@ def from_millis(value: Any, default: datetime) -> datetime:
 
 
 def digest(data: Any) -> str:
-    """A stable key for an event that has no id of its own."""
+    """A stable key for an event that has no id of its own (lone surrogates included)."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; PayloadError otherwise."""
+    """The body as a JSON object; PayloadError otherwise (too deeply nested included)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("the body is not valid JSON") from None
+    except RecursionError:
+        raise PayloadError("the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError("the body must be a JSON object")
     return data

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, as_utc
@@ -183,7 +185,7 @@ class InboxWorker:
             return None
         connector = self.pool.get(channel)
         try:
-            raw = json.loads(claim.raw)
+            raw = load_event(claim.raw)
             if not isinstance(raw, dict):
                 raise PayloadError("the stored event is not a JSON object")
             events = connector.parse(raw, as_utc(claim.received_at) or utcnow())
@@ -297,3 +299,18 @@ class InboxWorker:
         fetched = await asyncio.gather(*(one(c, e) for c, e in fetch.values()))
         profiles = {i: p for i, p in zip(fetch, fetched, strict=True) if p is not None}
         return {**profiles, **carried}
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def load_event(raw: str) -> Any:
+    """A stored event's JSON, text that is not valid Unicode replaced by U+FFFD.
+
+    Such an event is stored failed (`stored_json`); an operator's retry processes it so.
+    """
+    data = json.loads(raw)
+    if not _SURROGATE_ESCAPE.search(raw):
+        return data
+    text = json.dumps(data, ensure_ascii=False)
+    return json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
