@@ -13,7 +13,10 @@ from typing import Any
 from chatcrm.provinces import UNKNOWN_PROVINCE
 
 ROLES = ("owner", "staff")
-CUSTOMER_STATUSES = ("following", "unfollowed", "blocked")
+CUSTOMER_STATUSES = ("following", "unfollowed", "blocked", "unknown")
+"""A customer's relation to the shop's chat account. ``unknown``: no follow, unfollow or
+block seen (someone met in a group, a Messenger or Instagram contact, an imported customer)."""
+UNKNOWN_STATUS = "unknown"
 ORDER_STATUSES = ("placed", "paid", "refunded", "cancelled")
 
 
@@ -192,7 +195,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "postal_code": None,
         "tags": [],
         "notes": "",
-        "status": "following",
+        "status": UNKNOWN_STATUS,
         "currency": currency,
         "paid_total": 0,
         "order_count": 0,

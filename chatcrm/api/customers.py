@@ -135,6 +135,10 @@ async def customer_messages(request: web.Request) -> web.Response:
             "type": d.get("type"),
             "text": d.get("text"),
             "sent_at": d.get("sent_at"),
+            "meta": d.get("meta") or {},
+            "edited_at": d.get("edited_at"),
+            "earlier_texts": d.get("earlier_texts") or [],
+            "unsent_at": d.get("unsent_at"),
         }
         for d in docs
     ]

@@ -6,18 +6,27 @@ import asyncio
 import json
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from chatcrm.config import Settings
-from chatcrm.domain import Channel, as_utc
+from chatcrm.domain import Channel, DomainError, as_utc, epoch_ms
 from chatcrm.ingest.activity import IngestActivity
-from chatcrm.store import Store
+from chatcrm.orders import normalize_phone
+from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.customers import Contact, Identity
 from chatcrm.store.inbox import Claim
-from connectors.base import ChatEvent, Connector, PayloadError, PlatformError, Profile
+from connectors.base import (
+    EDIT,
+    ChatEvent,
+    ChatMessage,
+    Connector,
+    PayloadError,
+    PlatformError,
+    Profile,
+)
 from connectors.pool import ConnectorPool
 
 log = logging.getLogger(__name__)
@@ -218,16 +227,17 @@ class InboxWorker:
         identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
         existing = await shop.customers.by_identities(identities)
         profiles = await self._profiles(pairs, existing)
-        fields = {
-            identity: {
-                "name": profile.name,
-                "picture_url": profile.picture_url,
-                "profile_fetched_at": utcnow(),
-            }
-            for identity, profile in profiles.items()
-        }
+        now = utcnow()
+        fields = {identity: _profile_fields(p, now) for identity, p in profiles.items()}
         contacts = [
-            Contact(e.customer_channel, e.user_id, item.connector.channel.id, e.at, e.status)
+            Contact(
+                e.customer_channel,
+                e.user_id,
+                item.connector.channel.id,
+                e.at,
+                e.status,
+                _delivery_order(item.claim, e),
+            )
             for item, e in pairs
         ]
         customers, errors = await shop.customers.record_contacts(
@@ -236,34 +246,14 @@ class InboxWorker:
             currency=await self._shop_currency(shop_id),
             set_fields=fields,
         )
-        messages: list[Doc] = []
-        owners: list[Claim] = []
+        written: list[tuple[_Parsed, ChatEvent, Doc]] = []
         for item, event in pairs:
             identity = (event.customer_channel, event.user_id)
             if identity in errors:
                 batch.fail(item.claim, f"customer: {errors[identity]}")
-                continue
-            if event.message is None:
-                continue
-            message = event.message
-            messages.append(
-                {
-                    "customer_id": customers[identity]["_id"],
-                    "channel": event.customer_channel,
-                    "channel_id": item.connector.channel.id,
-                    "direction": "in",
-                    "type": message.type,
-                    "text": message.text,
-                    "platform_message_id": message.platform_message_id,
-                    "sent_at": event.at,
-                    "conversation_type": event.conversation_type,
-                    "conversation_id": event.conversation_id,
-                    "meta": message.meta,
-                }
-            )
-            owners.append(item.claim)
-        for index, error in (await shop.messages.add_many(messages)).items():
-            batch.fail(owners[index], f"message: {error}")
+            elif event.message is not None:
+                written.append((item, event, customers[identity]))
+        await _store_messages(shop, written, batch)
 
     async def _profiles(
         self, pairs: list[tuple[_Parsed, ChatEvent]], existing: dict[Identity, Doc]
@@ -278,7 +268,9 @@ class InboxWorker:
         for item, event in pairs:
             identity = (event.customer_channel, event.user_id)
             if event.profile is not None:
-                carried[identity] = event.profile
+                before = carried.get(identity)
+                phone = event.profile.phone or (before.phone if before else None)
+                carried[identity] = replace(event.profile, phone=phone)
             elif identity not in wanted:
                 wanted[identity] = (item.connector, event)
         fetch = {
@@ -314,3 +306,81 @@ def load_event(raw: str) -> Any:
         return data
     text = json.dumps(data, ensure_ascii=False)
     return json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+
+def _delivery_order(claim: Claim, event: ChatEvent) -> tuple[int, ...]:
+    """What orders `event` among events of the same time: the platform's own number of it
+    (`ChatEvent.sequence`), else when its request came; then its place in the request."""
+    came = event.sequence if event.sequence is not None else epoch_ms(claim.received_at)
+    return (came or 0, claim.position)
+
+
+def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
+    """The customer fields a platform profile sets.
+
+    A phone number the platform gives, normalised, as ``phone``.
+    """
+    fields: dict[str, Any] = {
+        "name": profile.name,
+        "picture_url": profile.picture_url,
+        "profile_fetched_at": now,
+    }
+    if profile.phone is not None:
+        try:
+            fields["phone"] = normalize_phone(profile.phone)
+        except DomainError:
+            pass  # not a number chatcrm can use
+    return fields
+
+
+def _message_doc(customer_id: str, channel_id: str, event: ChatEvent, message: ChatMessage) -> Doc:
+    """The ``messages`` document of `event`'s `message` (for a change: as the change shows it)."""
+    doc = {
+        "customer_id": customer_id,
+        "channel": event.customer_channel,
+        "channel_id": channel_id,
+        "direction": message.direction,
+        "type": message.type,
+        "text": message.text,
+        "platform_message_id": message.platform_message_id,
+        "sent_at": message.sent_at or event.at,
+        "conversation_type": event.conversation_type,
+        "conversation_id": event.conversation_id,
+        "meta": message.meta,
+    }
+    if message.change == EDIT:
+        doc["edited_at"] = event.at
+    return doc
+
+
+async def _store_messages(
+    shop: ShopStore, written: list[tuple[_Parsed, ChatEvent, Doc]], batch: _Batch
+) -> None:
+    """Store the batch's new messages (one write), then apply edits and withdrawals in order.
+
+    A change of a message of the same batch comes after it; changes apply oldest first.
+    """
+    new: list[Doc] = []
+    owners: list[Claim] = []
+    changes: list[tuple[tuple[int, ...], Claim, Doc, str]] = []
+    for item, event, customer in written:
+        assert event.message is not None
+        doc = _message_doc(customer["_id"], item.connector.channel.id, event, event.message)
+        if event.message.change is None:
+            new.append(doc)
+            owners.append(item.claim)
+        else:
+            order = (epoch_ms(event.at) or 0, *_delivery_order(item.claim, event))
+            changes.append((order, item.claim, doc, event.message.change))
+    for index, error in (await shop.messages.add_many(new)).items():
+        batch.fail(owners[index], f"message: {error}")
+    for order, claim, doc, change in sorted(changes, key=lambda c: c[0]):
+        try:
+            if change == EDIT:
+                await shop.messages.edit(doc, order)
+            else:
+                await shop.messages.withdraw(doc)
+        except DATABASE_ERRORS:
+            raise
+        except Exception as err:
+            batch.fail(claim, f"message {change}: {type(err).__name__}: {err}")

@@ -20,6 +20,7 @@ from chatcrm.domain import (
     Sort,
     as_utc,
     date_keys,
+    epoch_ms,
     new_customer_fields,
     with_date_keys,
 )
@@ -81,6 +82,8 @@ class Contact:
     channel_id: str | None
     at: datetime
     status: str | None = None
+    order: tuple[int, ...] = ()
+    """Breaks ties of `at` between status events: greater is later (see `status_order`)."""
 
     @property
     def identity(self) -> Identity:
@@ -97,6 +100,7 @@ _CONTACT_FIELDS = (
     "first_seen_at",
     "status",
     "status_at",
+    "status_order",
 )
 
 
@@ -117,12 +121,33 @@ def _written(stored: Doc | None, intended: Doc, fields: dict[str, Any]) -> bool:
     return True
 
 
+def status_order(at: datetime, order: Sequence[int] = ()) -> list[int]:
+    """The order of a status event: its time in epoch ms, then `order` (ties, in delivery order).
+
+    Stored beside the status as ``status_order``; a status event applies only when its order
+    is greater than the stored one.
+    """
+    return [epoch_ms(at) or 0, *order]
+
+
+def _newer_status(doc: Doc, key: list[int]) -> bool:
+    """Whether a status event of order `key` is newer than the one that set `doc`'s status."""
+    current = doc.get("status_order")
+    if not isinstance(current, list) or not current:
+        status_at = epoch_ms(doc.get("status_at"))
+        if status_at is None:
+            return True
+        current = [status_at]  # written before ties had an order
+    return key > [int(part) for part in current]
+
+
 def _merge_contact(
     doc: Doc,
     at: datetime,
     channel_id: str | None,
     set_fields: dict[str, Any] | None,
     status: str | None,
+    order: Sequence[int] = (),
 ) -> None:
     """Apply one contact at time `at` to a customer document, in place."""
     doc.update(set_fields or {})
@@ -135,10 +160,11 @@ def _merge_contact(
     first = as_utc(doc.get("first_seen_at"))
     if first is None or at < first:
         doc["first_seen_at"] = at
-    status_at = as_utc(doc.get("status_at"))
-    if status is not None and (status_at is None or at > status_at):
+    key = status_order(at, order)
+    if status is not None and _newer_status(doc, key):
         doc["status"] = status
         doc["status_at"] = at
+        doc["status_order"] = key
 
 
 def _by_identity(contacts: Sequence[Contact]) -> dict[Identity, list[Contact]]:
@@ -181,13 +207,15 @@ class ShopCustomers(ShopScoped):
         currency: str = "THB",
         set_fields: dict[str, Any] | None = None,
         status: str | None = None,
+        order: Sequence[int] = (),
     ) -> Doc:
         """Create the customer on first contact or update it; idempotent for the same input.
 
         `at` moves ``last_contact_at`` forward and ``first_seen_at`` back only, so events
         arriving out of order never move them the wrong way; likewise `status` (following /
-        unfollowed / blocked) is applied only when `at` is newer than the event that set the
-        current one (``status_at``).
+        unfollowed / blocked) is applied only when the event is newer than the one that set
+        the current status: later `at`, or the same `at` and a greater `order` (its place in
+        delivery order), kept as ``status_order``.
 
         Written as read, then insert or a `replace_one` guarded by ``version`` (retried on a
         concurrent change): nx-27017 stores a date written by ``$set`` as a string and ignores
@@ -201,14 +229,14 @@ class ShopCustomers(ShopScoped):
             doc = await self.find_identity(channel, platform_user_id)
             if doc is None:
                 doc = self._new_customer(channel, platform_user_id, at, currency)
-                _merge_contact(doc, at, channel_id, set_fields, status)
+                _merge_contact(doc, at, channel_id, set_fields, status, order)
                 try:
                     await self.coll.insert_one(doc)
                 except DuplicateKeyError:
                     continue  # created concurrently: update that one
                 return doc
             version = doc.get("version")
-            _merge_contact(doc, at, channel_id, set_fields, status)
+            _merge_contact(doc, at, channel_id, set_fields, status, order)
             doc["version"] = (version or 0) + 1
             guard = {"version": version} if version is not None else {"version": None}
             result = await self.coll.replace_one({**identity, "_id": doc["_id"], **guard}, doc)
@@ -228,6 +256,7 @@ class ShopCustomers(ShopScoped):
             "first_seen_at": at,
             "last_contact_at": at,
             "status_at": None,
+            "status_order": None,
         }
 
     async def record_contacts(
@@ -277,7 +306,7 @@ class ShopCustomers(ShopScoped):
             else:
                 doc = dict(read)
             for item in items:
-                _merge_contact(doc, item.at, item.channel_id, fields, item.status)
+                _merge_contact(doc, item.at, item.channel_id, fields, item.status, item.order)
             if read is None:
                 inserts.append((identity, doc))
             else:
@@ -354,6 +383,7 @@ class ShopCustomers(ShopScoped):
                         currency=currency,
                         set_fields=fields_of.get(identity),
                         status=item.status,
+                        order=item.order,
                     )
             except RuntimeError as err:  # it kept changing
                 outcome.errors[identity] = str(err)

@@ -79,6 +79,8 @@ class Claim:
     attempts: int
     lease: str
     received_at: datetime
+    position: int = 0
+    """The event's place among the events of its request (delivery order within it)."""
 
 
 def _public(doc: Doc) -> Doc:
@@ -133,12 +135,12 @@ class ShopInbox(ShopScoped):
 
         One unordered ``insert_many``; an event whose id (`event_id`) is stored already is a
         duplicate, not an error. An event that cannot be processed (`stored_json`) is stored
-        failed, with its reason.
+        failed, with its reason. Each event keeps its place in the request (``position``).
         """
         now = utcnow()
         due = now_ms()
         docs = []
-        for event in events:
+        for position, event in enumerate(events):
             raw, problem = stored_json(event.data)
             key = event.key[:200].encode("utf-8", "backslashreplace").decode()
             docs.append(
@@ -156,6 +158,7 @@ class ShopInbox(ShopScoped):
                     "last_error": problem,
                     "received_at": now,
                     "processed_ms": None,
+                    "position": position,
                 }
             )
         if not docs:
@@ -246,6 +249,7 @@ class InboxQueue:
                 attempts=int(doc["attempts"]) + 1,
                 lease=lease,
                 received_at=doc["received_at"],
+                position=int(doc.get("position") or 0),
             )
             for doc in candidates
             if doc["_id"] in won
