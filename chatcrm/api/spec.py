@@ -118,7 +118,14 @@ COMPONENTS: dict[str, Any] = {
             "required": list(ROW_FIELDS),
             "properties": {
                 "id": {"type": "string"},
-                "name": {"type": ["string", "null"]},
+                "name": {
+                    "type": ["string", "null"],
+                    "description": "the name the seller typed, else the platform's",
+                },
+                "profile_name": {
+                    "type": ["string", "null"],
+                    "description": "the name the platform's profile gives",
+                },
                 "channel": {"enum": list(CUSTOMER_CHANNELS)},
                 "platform_user_id": {"type": "string"},
                 "province": {

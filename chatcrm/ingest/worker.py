@@ -316,12 +316,14 @@ def _delivery_order(claim: Claim, event: ChatEvent) -> tuple[int, ...]:
 
 
 def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
-    """The customer fields a platform profile sets.
+    """The customer fields a platform profile sets (the seller's own are kept, see the store).
 
-    A phone number the platform gives, normalised, as ``phone``.
+    The name twice: as ``name``, unless the seller typed one, and always as ``profile_name``.
+    A phone number the platform gives, normalised, as ``phone`` (unless the seller typed one).
     """
     fields: dict[str, Any] = {
         "name": profile.name,
+        "profile_name": profile.name,
         "picture_url": profile.picture_url,
         "profile_fetched_at": now,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -141,6 +141,12 @@ def _newer_status(doc: Doc, key: list[int]) -> bool:
     return key > [int(part) for part in current]
 
 
+def _platform_fields(doc: Doc, fields: dict[str, Any] | None) -> dict[str, Any]:
+    """`fields` (a platform's) without those the seller set on `doc` (``seller_fields``)."""
+    mine = set(doc.get("seller_fields") or ())
+    return {name: value for name, value in (fields or {}).items() if name not in mine}
+
+
 def _merge_contact(
     doc: Doc,
     at: datetime,
@@ -149,8 +155,11 @@ def _merge_contact(
     status: str | None,
     order: Sequence[int] = (),
 ) -> None:
-    """Apply one contact at time `at` to a customer document, in place."""
-    doc.update(set_fields or {})
+    """Apply one contact at time `at` to a customer document, in place.
+
+    `set_fields` never overwrite what the seller typed (the fields in ``seller_fields``).
+    """
+    doc.update(_platform_fields(doc, set_fields))
     doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
     with_date_keys(doc)
@@ -215,7 +224,7 @@ class ShopCustomers(ShopScoped):
         arriving out of order never move them the wrong way; likewise `status` (following /
         unfollowed / blocked) is applied only when the event is newer than the one that set
         the current status: later `at`, or the same `at` and a greater `order` (its place in
-        delivery order), kept as ``status_order``.
+        delivery order), kept as ``status_order``. `set_fields` leave what the seller typed.
 
         Written as read, then insert or a `replace_one` guarded by ``version`` (retried on a
         concurrent change): nx-27017 stores a date written by ``$set`` as a string and ignores
@@ -665,14 +674,56 @@ async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     ``version`` read, which every customer writer bumps, and by the copy still missing, so a
     customer changed meanwhile keeps what its writer wrote.
     """
-    done = 0
     missing = {"updated_ms": {"$exists": False}}
     projection = {"_id": 1, "version": 1, "updated_at": 1, "last_order_at": 1}
-    cursor = coll.find(missing, projection).batch_size(batch)
+    return await _set_missing(coll, missing, projection, date_keys, batch)
+
+
+async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Set ``seller_fields`` and ``profile_name`` on customers written before they existed.
+
+    For every shop at once (a start-up migration); returns how many customers it set. Until
+    then no platform set a phone number or e-mail address, so a customer's were typed by the
+    seller; so was the name if the seller's last edit of it (the audit trail) is the name the
+    customer has, or no platform ever contacted the customer (an import). Any other name is
+    the platform's, and becomes ``profile_name`` too.
+    """
+    missing = {"seller_fields": {"$exists": False}}
+    if await db.customers.find_one(missing, {"_id": 1}) is None:
+        return 0
+    typed: dict[tuple[Any, Any], Any] = {}
+    edits = db.audit.find(
+        {"action": "customer.update", "after.name": {"$exists": True}},
+        {"shop_id": 1, "customer_id": 1, "after": 1},
+    ).sort("at", 1)
+    async for entry in edits:
+        typed[(entry["shop_id"], entry.get("customer_id"))] = entry["after"].get("name")
+
+    def seller_fields(doc: Doc) -> Doc:
+        fields = [name for name in ("phone", "email") if doc.get(name)]
+        name = doc.get("name")
+        edited = typed.get((doc.get("shop_id"), doc["_id"])) == name
+        if name and (edited or doc.get("last_contact_at") is None):
+            fields.insert(0, "name")
+        return {"seller_fields": fields, "profile_name": None if "name" in fields else name}
+
+    fields = ("shop_id", "version", "name", "phone", "email", "last_contact_at")
+    return await _set_missing(db.customers, missing, dict.fromkeys(fields, 1), seller_fields, batch)
+
+
+async def _set_missing(
+    coll: Any, missing: Doc, projection: Doc, values: Callable[[Doc], Doc], batch: int
+) -> int:
+    """``$set`` `values` of each customer matching `missing`, in batches; how many were set.
+
+    Each update is guarded by the ``version`` read, which every customer writer bumps, and by
+    `missing`, so a customer changed meanwhile keeps what its writer wrote.
+    """
+    done = 0
     ops: list[UpdateOne] = []
-    async for doc in cursor:
+    async for doc in coll.find(missing, projection).batch_size(batch):
         guard = {"_id": doc["_id"], "version": doc.get("version"), **missing}
-        ops.append(UpdateOne(guard, {"$set": date_keys(doc)}))
+        ops.append(UpdateOne(guard, {"$set": values(doc)}))
         if len(ops) >= batch:
             done += (await coll.bulk_write(ops, ordered=False)).modified_count
             ops = []
