@@ -62,6 +62,21 @@ class ExportTooLarge(DomainError):
 
 
 @dataclass(frozen=True)
+class ExportLimits:
+    """Rows per export file and customers read at a time; the service always uses the defaults.
+
+    Tests pass small values (through `create_app`) to cover splitting and the 422 with a few
+    dozen customers instead of 20,001.
+    """
+
+    rows: int = EXPORT_ROW_LIMIT
+    batch: int = FETCH_BATCH
+
+
+DEFAULT_LIMITS = ExportLimits()
+
+
+@dataclass(frozen=True)
 class ExportRequest:
     """A validated export request."""
 
@@ -162,10 +177,11 @@ async def export_customers(
     actor: str,
     workdir: Path,
     progress: Progress | None = None,
+    limits: ExportLimits = DEFAULT_LIMITS,
 ) -> ExportResult:
     """Write the export into `workdir` and record it in the audit trail.
 
-    Raises ExportTooLarge when more than EXPORT_ROW_LIMIT customers match without `split`.
+    Raises ExportTooLarge when more than `limits.rows` customers match without `split`.
     """
     started = time.monotonic()
     customers = shop_store.customers
@@ -185,24 +201,24 @@ async def export_customers(
             log.info("export for shop %s: %d rows written", shop.id, last_logged)
 
     path = workdir / f"{base}.{ext}"
-    rows = await _write_scanned(customers, request, path, layout, report)
+    rows = await _write_scanned(customers, request, path, layout, report, limits)
     if rows is not None:
         done = total = rows
         report(0)
         paths = [path]
     elif not request.split:
         count = await customers.count_matching(request.filters)
-        raise ExportTooLarge(max(count, EXPORT_ROW_LIMIT + 1))
+        raise ExportTooLarge(max(count, limits.rows + 1), limits.rows)
     else:  # more than one file holds: a snapshot of the ids in order, then the parts
         ids = await customers.export_ids(request.filters, request.sort, None)
         total = len(ids)
-        starts = range(0, max(total, 1), EXPORT_ROW_LIMIT)
+        starts = range(0, max(total, 1), limits.rows)
         paths = []
         for number, start in enumerate(starts, 1):
             name = f"{base}.{ext}" if len(starts) == 1 else f"{base}-part{number}.{ext}"
-            chunk = ids[start : start + EXPORT_ROW_LIMIT]
+            chunk = ids[start : start + limits.rows]
             done += await _write_file(
-                customers, request.format, workdir / name, layout, chunk, report
+                customers, request.format, workdir / name, layout, chunk, report, limits.batch
             )
             paths.append(workdir / name)
     if len(paths) > 1:
@@ -244,6 +260,7 @@ async def _write_scanned(
     path: Path,
     layout: ExportLayout,
     report: Callable[[int], None],
+    limits: ExportLimits = DEFAULT_LIMITS,
 ) -> int | None:
     """Write the export in one pass when it fits one file: the rows written, else None.
 
@@ -251,7 +268,7 @@ async def _write_scanned(
     go to a child process that renders each row as it arrives and puts them in the requested
     order on close. Each row shows a customer as it was when the scan read it, and the
     customer matched the filters then. The next batch is read while the child renders the
-    previous one (at most two batches in memory). More than EXPORT_ROW_LIMIT documents: the
+    previous one (at most two batches in memory). More than `limits.rows` documents: the
     file is dropped and None returned.
     """
     sheet = await asyncio.to_thread(ProcessSheet, request.format, path, layout, request.sort)
@@ -259,9 +276,9 @@ async def _write_scanned(
     read = 0
     keep = False
     try:
-        async for raws in customers.scan_raw(request.filters, EXPORT_ROW_LIMIT + 1, FETCH_BATCH):
+        async for raws in customers.scan_raw(request.filters, limits.rows + 1, limits.batch):
             read += len(raws)
-            if read > EXPORT_ROW_LIMIT:
+            if read > limits.rows:
                 return None
             if writing is not None:
                 report(await writing)
@@ -284,6 +301,7 @@ async def _write_file(
     layout: ExportLayout,
     ids: list[str],
     report: Callable[[int], None],
+    fetch_batch: int = FETCH_BATCH,
 ) -> int:
     """Fetch `ids` batch by batch and write them in order; return the rows written.
 
@@ -293,8 +311,8 @@ async def _write_file(
     sheet = await asyncio.to_thread(ProcessSheet, fmt, path, layout)
     writing: asyncio.Future[int] | None = None
     try:
-        for start in range(0, len(ids), FETCH_BATCH):
-            batch = ids[start : start + FETCH_BATCH]
+        for start in range(0, len(ids), fetch_batch):
+            batch = ids[start : start + fetch_batch]
             raws = await customers.fetch_raw_by_ids(batch)
             if writing is not None:
                 report(await writing)

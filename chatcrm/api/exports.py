@@ -9,7 +9,7 @@ from aiohttp import web
 
 from chatcrm.filters import SORT_FIELDS
 from chatcrm.http import ApiError, caller_shop, json_body, principal
-from chatcrm.keys import DATABASE
+from chatcrm.keys import DATABASE, EXPORT_LIMITS
 from reports.exports import (
     EXPORT_ROW_LIMIT,
     MODES,
@@ -37,7 +37,12 @@ async def create_export(request: web.Request) -> web.StreamResponse:
     async with export_workdir() as workdir:
         try:
             result = await export_customers(
-                store.for_shop(shop.id), shop, export, actor=who.actor, workdir=workdir
+                store.for_shop(shop.id),
+                shop,
+                export,
+                actor=who.actor,
+                workdir=workdir,
+                limits=request.app[EXPORT_LIMITS],
             )
         except ExportTooLarge as err:
             raise ApiError(
