@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from chatcrm.cli import EXPORT_FILTER_OPTIONS
 from reports.filters import FILTER_NAMES
 from tests.test_embedded import run_cli
 
 
+@pytest.mark.slow  # five processes, each starting nx-27017
 def test_cli_exports_filtered_and_all(tmp_path: Path) -> None:
     demo = run_cli(tmp_path, "demo", "--customers", "300", "--json")
     assert demo.returncode == 0, demo.stderr

@@ -7,6 +7,7 @@ from typing import Any
 
 import hypothesis
 import hypothesis.errors
+import pytest
 import schemathesis
 from aiohttp.test_utils import TestClient
 from hypothesis import strategies as st
@@ -102,6 +103,7 @@ def _fuzz(doc: dict[str, Any], base_url: str, headers: dict[str, str], real_id: 
     return sent
 
 
+@pytest.mark.slow  # about 850 requests
 async def test_schemathesis_finds_no_server_error(
     client: TestClient, store: Store, shop: ShopFixture, other_shop: ShopFixture
 ) -> None:
