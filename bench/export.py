@@ -27,11 +27,11 @@ import pandas
 
 from chatcrm.demo_data import generate
 from chatcrm.embedded import EmbeddedMongo
-from chatcrm.filters import Sort
+from chatcrm.provinces import province_key
+from chatcrm.report_query import Sort
 from chatcrm.secrets_box import SecretBox
 from chatcrm.store import Store
 from chatcrm.store.base import utcnow
-from chatcrm.store.customer_query import province_key
 from reports.columns import COLUMNS, ExportLayout, cells, currency_exponent, local_time
 from reports.writers import Sheet
 

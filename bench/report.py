@@ -29,18 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chatcrm.domain import new_customer_fields  # noqa: E402
 from chatcrm.embedded import EmbeddedMongo  # noqa: E402
-from chatcrm.filters import Sort  # noqa: E402
-from chatcrm.provinces import all_provinces  # noqa: E402
+from chatcrm.provinces import all_provinces, province_key  # noqa: E402
+from chatcrm.report_query import (  # noqa: E402
+    Sort,  # noqa: E402
+    parse_filters,
+    parse_sort,
+)
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
 from chatcrm.store.customer_query import (  # noqa: E402
     after_cursor,
     combine,
     filters_query,
-    province_key,
     sort_spec,
 )
-from reports.filters import parse_filters, parse_sort  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 BATCH = 5000

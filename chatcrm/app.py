@@ -22,6 +22,7 @@ from chatcrm.http import error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import CONNECTOR_POOL, DATABASE, HTTP_SESSION, INGEST_ACTIVITY, SETTINGS
+from chatcrm.orders import recover_aggregates_forever
 from connectors.pool import ConnectorPool
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
     app.cleanup_ctx.append(_inbox_workers)
+    app.cleanup_ctx.append(_aggregate_recovery)
     setup_routes(app)
     webhooks.setup_routes(app)
     app[OPENAPI_DOCUMENT] = openapi_document(
@@ -88,3 +90,14 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
+    """Finish order aggregate refreshes a crash interrupted: at start-up, then periodically."""
+    task = asyncio.create_task(
+        recover_aggregates_forever(app[DATABASE].store), name="aggregate-recovery"
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -16,23 +16,12 @@ from chatcrm.config import Settings, SettingsError
 from chatcrm.database import Database, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
+from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS, ReportFilter
 from connectors.base import PlatformError
 from connectors.registry import CONNECTORS, PLATFORMS, SECRETS
 
 log = logging.getLogger("chatcrm")
 
-EXPORT_FILTER_OPTIONS = {
-    "channel": True,
-    "province": True,
-    "postal_code": False,
-    "updated_from": False,
-    "updated_to": False,
-    "tag": True,
-    "tag_mode": False,
-    "q": False,
-    "status": True,
-}
-"""The report filters `chatcrm export` takes, and whether each may be repeated."""
 
 Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
 
@@ -194,7 +183,7 @@ def _export_body(args: argparse.Namespace) -> dict[str, Any]:
         body["ids"] = [i.strip() for value in args.ids for i in value.split(",") if i.strip()]
     filters = {
         name: getattr(args, name)
-        for name in EXPORT_FILTER_OPTIONS
+        for name in FILTER_NAMES
         if getattr(args, name, None) not in (None, [])
     }
     if filters:
@@ -294,16 +283,27 @@ def _secret_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line grammar."""
-    parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_filter_option(parser: argparse.ArgumentParser, report_filter: ReportFilter) -> None:
+    """The option of one report filter: ``--postal-code`` for ``postal_code``."""
+    flag = "--" + report_filter.name.replace("_", "-")
+    help_text = report_filter.description.replace("`", "")
+    if not report_filter.repeated:
+        parser.add_argument(flag, help=help_text)
+        return
+    if "repeat" not in help_text:
+        help_text += " (repeatable)"
+    parser.add_argument(flag, action="append", help=help_text)
 
-    def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        return p
 
+def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand of `parent`, with the ``--json`` option every command has."""
+    p = parent.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def _add_service_commands(sub: Any) -> None:
+    """``serve``, ``demo`` and ``import``."""
     serve = command(sub, "serve", "run the HTTP service")
     serve.add_argument("--host", help="bind address (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default PORT or 8080)")
@@ -320,17 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--shop", required=True)
     imp.set_defaults(store_command=_import)
 
+
+def _add_export_command(sub: Any) -> None:
+    """``export``, with an option per report filter."""
     export = command(sub, "export", "export a shop's customers as XLSX or CSV")
     export.add_argument("--shop", required=True)
     export.add_argument("--format", required=True, choices=("xlsx", "csv"))
     export.add_argument("--mode", default="filtered", choices=("selected", "filtered", "all"))
     export.add_argument("--ids", action="append", help="mode selected: customer ids, a,b,c")
-    for name, repeated in EXPORT_FILTER_OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
-        if repeated:
-            export.add_argument(flag, action="append", help="repeatable")
-        else:
-            export.add_argument(flag)
+    for report_filter in REPORT_FILTERS:
+        _add_filter_option(export, report_filter)
     export.add_argument("--sort", help="paid_total (default), updated_at, last_order_at, ...")
     export.add_argument("--order", choices=("asc", "desc"))
     export.add_argument("--split", action="store_true", help="over 20,000 rows: a ZIP of parts")
@@ -338,10 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     export.set_defaults(store_command=_export)
 
-    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
-        run=_secret_key, json=False
-    )
 
+def _add_shop_commands(sub: Any) -> None:
+    """``shop create|list`` and ``token create``."""
     shop = sub.add_parser("shop", help="shops").add_subparsers(dest="action", required=True)
     create = command(shop, "create", "create a shop and print its owner token")
     create.add_argument("name")
@@ -357,6 +355,32 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("--role", choices=ROLES, default="staff")
     tcreate.add_argument("--label", default="staff")
     tcreate.set_defaults(store_command=_token_create)
+
+
+def _add_inbox_commands(sub: Any) -> None:
+    """``inbox failed|retry``."""
+    inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
+        dest="action", required=True
+    )
+    failed = command(inbox, "failed", "list events whose processing failed")
+    failed.add_argument("--shop", help="only this shop's events")
+    failed.add_argument("--limit", type=int, default=100)
+    failed.set_defaults(store_command=_inbox_failed)
+    retry = command(inbox, "retry", "queue a failed event again")
+    retry.add_argument("id")
+    retry.set_defaults(store_command=_inbox_retry)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_service_commands(sub)
+    _add_export_command(sub)
+    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
+        run=_secret_key, json=False
+    )
+    _add_shop_commands(sub)
 
     channel = sub.add_parser("channel", help="chat channels").add_subparsers(
         dest="action", required=True
@@ -377,17 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     clist = command(channel, "list", "list a shop's channels")
     clist.add_argument("--shop", required=True)
     clist.set_defaults(store_command=_channel_list)
-
-    inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
-        dest="action", required=True
-    )
-    failed = command(inbox, "failed", "list events whose processing failed")
-    failed.add_argument("--shop", help="only this shop's events")
-    failed.add_argument("--limit", type=int, default=100)
-    failed.set_defaults(store_command=_inbox_failed)
-    retry = command(inbox, "retry", "queue a failed event again")
-    retry.add_argument("id")
-    retry.set_defaults(store_command=_inbox_retry)
+    _add_inbox_commands(sub)
     return parser
 
 

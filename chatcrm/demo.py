@@ -9,9 +9,9 @@ from aiohttp import web
 
 from chatcrm.demo_data import generate
 from chatcrm.keys import DATABASE, SETTINGS
+from chatcrm.provinces import province_key
 from chatcrm.store import Store
 from chatcrm.store.base import utcnow
-from chatcrm.store.customer_query import province_key
 
 log = logging.getLogger(__name__)
 

@@ -521,6 +521,15 @@ def generate(
     Raises ValueError on an unknown platform, no channels, a negative count or a
     naive ``now``.
     """
+    platforms = _platforms(channels, customers, now)
+    shop = _DemoShop(shop_id, channels, platforms, now, customers, random.Random(seed))
+    for index in range(customers):
+        shop.add_customer(index)
+    return shop.finish()
+
+
+def _platforms(channels: dict[str, str], customers: int, now: datetime) -> list[str]:
+    """The platforms to create customers for, after checking `generate`'s arguments."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if customers < 0:
@@ -531,96 +540,181 @@ def generate(
     platforms = [p for p in DEMO_PLATFORMS if p in channels]
     if not platforms:
         raise ValueError("channels must name at least one platform")
-    platform_weights = [_PLATFORM_WEIGHTS[p] for p in platforms]
+    return platforms
 
-    now = whole_ms(now.astimezone(UTC))  # MongoDB keeps ms
-    earliest = now - _SPAN
-    span_seconds = int(_SPAN.total_seconds())
-    rng = random.Random(seed)
 
-    used_user_ids: dict[str, set[str]] = {p: set() for p in platforms}
-    used_msg_ids: dict[str, set[str]] = {p: set() for p in platforms}
-    # a few spreadsheet-formula-looking names, to exercise export neutralisation
-    formula_slots = rng.sample(range(customers), min(len(_FORMULA_NAMES), customers))
-    formula_at = dict(zip(formula_slots, _FORMULA_NAMES, strict=False))
+def _order_totals(orders: list[dict[str, Any]]) -> dict[str, Any]:
+    """A customer's spend aggregates from its orders, as the order path computes them."""
+    paid = [o for o in orders if o["status"] == "paid"]
+    live = [o["created_at"] for o in orders if o["status"] != "cancelled"]
+    return {
+        "paid_total": sum(o["amount"] for o in paid),
+        "order_count": len(paid),
+        "unpaid_total": sum(o["amount"] for o in orders if o["status"] == "placed"),
+        "refunded_total": sum(o["amount"] for o in orders if o["status"] == "refunded"),
+        "last_order_at": max(live) if live else None,
+    }
 
-    out = DemoData()
-    all_orders: list[dict[str, Any]] = []
 
-    for index in range(customers):
-        platform = rng.choices(platforms, platform_weights)[0]
-        user_id = _unique(rng, used_user_ids[platform], _USER_ID_MAKERS[platform])
-        customer_id = _hex_id("cus_", shop_id, platform, user_id)
+class _DemoShop:
+    """One `generate` run: its random stream, its clock, the ids handed out, the documents.
+
+    Every draw from the stream happens in a fixed order, so a seed gives the same shop.
+    """
+
+    def __init__(
+        self,
+        shop_id: str,
+        channels: dict[str, str],
+        platforms: list[str],
+        now: datetime,
+        customers: int,
+        rng: random.Random,
+    ) -> None:
+        self.shop_id = shop_id
+        self.channels = channels
+        self.platforms = platforms
+        self.platform_weights = [_PLATFORM_WEIGHTS[p] for p in platforms]
+        self.now = whole_ms(now.astimezone(UTC))  # MongoDB keeps ms
+        self.earliest = self.now - _SPAN
+        self.span_seconds = int(_SPAN.total_seconds())
+        self.rng = rng
+        self.used_user_ids: dict[str, set[str]] = {p: set() for p in platforms}
+        self.used_msg_ids: dict[str, set[str]] = {p: set() for p in platforms}
+        # a few spreadsheet-formula-looking names, to exercise export neutralisation
+        formula_slots = rng.sample(range(customers), min(len(_FORMULA_NAMES), customers))
+        self.formula_at = dict(zip(formula_slots, _FORMULA_NAMES, strict=False))
+        self.out = DemoData()
+
+    def add_customer(self, index: int) -> None:
+        """The `index`-th customer, with its orders and messages."""
+        rng = self.rng
+        platform = rng.choices(self.platforms, self.platform_weights)[0]
+        user_id = _unique(rng, self.used_user_ids[platform], _USER_ID_MAKERS[platform])
+        customer_id = _hex_id("cus_", self.shop_id, platform, user_id)
         name, handle = _name(rng, platform)
-        name = formula_at.get(index, name)
-
-        # --- timeline -----------------------------------------------------
-        # whole-second offsets from ``now`` keep every value at millisecond precision
-        age = int(span_seconds * rng.random() ** 1.8)  # more recent more likely
-        first_seen = _plausible(rng, now - timedelta(seconds=age), earliest, now)
-        has_orders = rng.random() < 0.70
-        if has_orders or rng.random() < 0.4:
-            gap = int((now - first_seen).total_seconds() * rng.random() ** 0.5)
-            last_contact = _plausible(rng, first_seen + timedelta(seconds=gap), first_seen, now)
-        else:  # a one-off enquiry
-            last_contact = min(first_seen + timedelta(seconds=rng.randint(60, 3 * 86400)), now)
-
-        # --- orders ---------------------------------------------------------
+        first_seen, last_contact, has_orders = self._timeline()
         wholesale = has_orders and rng.random() < 0.03
         orders: list[dict[str, Any]] = []
         if has_orders:
-            count = rng.choices(_ORDER_COUNTS, _ORDER_COUNT_WEIGHTS)[0]
-            created = sorted(_between(rng, first_seen, last_contact) for _ in range(count))
-            for created_at in created:
-                items = _items(rng, wholesale)
-                status = rng.choices(_ORDER_STATUSES, _ORDER_STATUS_WEIGHTS)[0]
-                paid_at = None
-                if status in ("paid", "refunded"):
-                    paid_at = min(created_at + timedelta(seconds=rng.randint(120, 36 * 3600)), now)
-                if status == "refunded":
-                    updated_at = min(
-                        paid_at + timedelta(seconds=rng.randint(3600, 10 * 86400)), now
-                    )
-                elif status == "cancelled":
-                    updated_at = min(
-                        created_at + timedelta(seconds=rng.randint(600, 3 * 86400)), now
-                    )
-                else:
-                    updated_at = paid_at or created_at
-                orders.append(
-                    {
-                        "_id": None,
-                        "shop_id": shop_id,
-                        "order_id": None,
-                        "customer_id": customer_id,
-                        "channel": platform,
-                        "currency": "THB",
-                        "amount": sum(i["quantity"] * i["unit_price"] for i in items),
-                        "items": items,
-                        "status": status,
-                        "created_at": created_at,
-                        "paid_at": paid_at,
-                        "updated_at": updated_at,
-                        "source": "demo",
-                    }
-                )
-        all_orders.extend(orders)
+            orders = self._orders(customer_id, platform, first_seen, last_contact, wholesale)
+        self.out.orders.extend(orders)
+        profile_fetched_at, picture_url = self._profile(platform, user_id, first_seen, last_contact)
+        contact = self._contact_details(handle)
+        status = rng.choices(("following", "unfollowed", "blocked"), (88, 8, 4))[0]
+        totals = _order_totals(orders)
+        tags = self._tags(totals, wholesale, first_seen)
+        notes = rng.choice(_NOTES) if rng.random() < 0.1 else ""
+        updated_at = max(
+            [last_contact, *(o["updated_at"] for o in orders)]
+            + ([profile_fetched_at] if profile_fetched_at else [])
+        )
+        self.out.customers.append(
+            {
+                "_id": customer_id,
+                "shop_id": self.shop_id,
+                "channel": platform,
+                "channel_id": self.channels[platform],
+                "platform_user_id": user_id,
+                "name": self.formula_at.get(index, name),
+                "picture_url": picture_url,
+                **contact,
+                "tags": tags,
+                "notes": notes,
+                "status": status,
+                "first_seen_at": first_seen,
+                "last_contact_at": last_contact,
+                "updated_at": updated_at,
+                "currency": "THB",
+                **totals,
+                "profile_fetched_at": profile_fetched_at,
+                "version": 1,
+            }
+        )
+        self._add_messages(customer_id, platform, user_id, has_orders, first_seen, last_contact)
 
-        paid = [o for o in orders if o["status"] == "paid"]
-        paid_total = sum(o["amount"] for o in paid)
-        unpaid_total = sum(o["amount"] for o in orders if o["status"] == "placed")
-        refunded_total = sum(o["amount"] for o in orders if o["status"] == "refunded")
-        live = [o["created_at"] for o in orders if o["status"] != "cancelled"]
-        last_order_at = max(live) if live else None
+    def _timeline(self) -> tuple[datetime, datetime, bool]:
+        """First seen, last contact, and whether the customer orders."""
+        rng = self.rng
+        # whole-second offsets from ``now`` keep every value at millisecond precision
+        age = int(self.span_seconds * rng.random() ** 1.8)  # more recent more likely
+        first_seen = _plausible(rng, self.now - timedelta(seconds=age), self.earliest, self.now)
+        has_orders = rng.random() < 0.70
+        if has_orders or rng.random() < 0.4:
+            gap = int((self.now - first_seen).total_seconds() * rng.random() ** 0.5)
+            last_contact = _plausible(
+                rng, first_seen + timedelta(seconds=gap), first_seen, self.now
+            )
+        else:  # a one-off enquiry
+            last_contact = min(first_seen + timedelta(seconds=rng.randint(60, 3 * 86400)), self.now)
+        return first_seen, last_contact, has_orders
 
-        # --- profile --------------------------------------------------------
+    def _orders(
+        self,
+        customer_id: str,
+        platform: str,
+        first_seen: datetime,
+        last_contact: datetime,
+        wholesale: bool,
+    ) -> list[dict[str, Any]]:
+        """A customer's orders, placed between its first and last contact (not numbered yet)."""
+        count = self.rng.choices(_ORDER_COUNTS, _ORDER_COUNT_WEIGHTS)[0]
+        created = sorted(_between(self.rng, first_seen, last_contact) for _ in range(count))
+        return [self._order(customer_id, platform, at, wholesale) for at in created]
+
+    def _order(
+        self, customer_id: str, platform: str, created_at: datetime, wholesale: bool
+    ) -> dict[str, Any]:
+        items = _items(self.rng, wholesale)
+        status = self.rng.choices(_ORDER_STATUSES, _ORDER_STATUS_WEIGHTS)[0]
+        paid_at, updated_at = self._order_times(status, created_at)
+        return {
+            "_id": None,
+            "shop_id": self.shop_id,
+            "order_id": None,
+            "customer_id": customer_id,
+            "channel": platform,
+            "currency": "THB",
+            "amount": sum(i["quantity"] * i["unit_price"] for i in items),
+            "items": items,
+            "status": status,
+            "created_at": created_at,
+            "paid_at": paid_at,
+            "updated_at": updated_at,
+            "source": "demo",
+        }
+
+    def _order_times(self, status: str, created_at: datetime) -> tuple[datetime | None, datetime]:
+        """When an order of `status` was paid (None if never) and last changed."""
+        rng, now = self.rng, self.now
+        paid_at = None
+        if status in ("paid", "refunded"):
+            paid_at = min(created_at + timedelta(seconds=rng.randint(120, 36 * 3600)), now)
+        if status == "refunded":
+            assert paid_at is not None
+            updated_at = min(paid_at + timedelta(seconds=rng.randint(3600, 10 * 86400)), now)
+        elif status == "cancelled":
+            updated_at = min(created_at + timedelta(seconds=rng.randint(600, 3 * 86400)), now)
+        else:
+            updated_at = paid_at or created_at
+        return paid_at, updated_at
+
+    def _profile(
+        self, platform: str, user_id: str, first_seen: datetime, last_contact: datetime
+    ) -> tuple[datetime | None, str | None]:
+        """When the platform profile was fetched (None if never) and its picture."""
         fetch_chance = {"line": 0.85, "telegram": 0.4, "messenger": 0.7}[platform]
         profile_fetched_at = None
         picture_url = None
-        if rng.random() < fetch_chance:
-            profile_fetched_at = _between(rng, first_seen, last_contact)
-            if rng.random() < 0.85:
-                picture_url = _picture_url(rng, platform, user_id)
+        if self.rng.random() < fetch_chance:
+            profile_fetched_at = _between(self.rng, first_seen, last_contact)
+            if self.rng.random() < 0.85:
+                picture_url = _picture_url(self.rng, platform, user_id)
+        return profile_fetched_at, picture_url
+
+    def _contact_details(self, handle: str) -> dict[str, str | None]:
+        """Phone, e-mail, province and postal code, each often unknown."""
+        rng = self.rng
         phone = _phone(rng) if rng.random() < 0.45 else None
         email = None
         if rng.random() < 0.25:
@@ -634,61 +728,38 @@ def generate(
             postal_code = rng.choice(codes)
             if roll >= 0.75:  # postal code only: province derived later
                 province = None
-        status = rng.choices(("following", "unfollowed", "blocked"), (88, 8, 4))[0]
+        return {"phone": phone, "email": email, "province": province, "postal_code": postal_code}
 
+    def _tags(self, totals: dict[str, Any], wholesale: bool, first_seen: datetime) -> list[str]:
+        """At most three tags, as a seller would set them from the customer's spend."""
+        rng = self.rng
         tags: list[str] = []
-        if paid_total >= 10_000 * 100 and rng.random() < 0.8:
+        if totals["paid_total"] >= 10_000 * 100 and rng.random() < 0.8:
             tags.append("VIP")
-        if len(paid) >= 4:
+        if totals["order_count"] >= 4:
             tags.append("ลูกค้าประจำ")
         if wholesale:
             tags.append("wholesale")
-        if unpaid_total and rng.random() < 0.6:
+        if totals["unpaid_total"] and rng.random() < 0.6:
             tags.append("รอโอน")
-        if now - first_seen < timedelta(days=30) and rng.random() < 0.5:
+        if self.now - first_seen < timedelta(days=30) and rng.random() < 0.5:
             tags.append("new")
         for extra in ("ส่งฟรี", "COD"):
             if rng.random() < 0.08:
                 tags.append(extra)
-        tags = tags[:3]
-        notes = rng.choice(_NOTES) if rng.random() < 0.1 else ""
+        return tags[:3]
 
-        updated_at = max(
-            [last_contact, *(o["updated_at"] for o in orders)]
-            + ([profile_fetched_at] if profile_fetched_at else [])
-        )
-
-        out.customers.append(
-            {
-                "_id": customer_id,
-                "shop_id": shop_id,
-                "channel": platform,
-                "channel_id": channels[platform],
-                "platform_user_id": user_id,
-                "name": name,
-                "picture_url": picture_url,
-                "phone": phone,
-                "email": email,
-                "province": province,
-                "postal_code": postal_code,
-                "tags": tags,
-                "notes": notes,
-                "status": status,
-                "first_seen_at": first_seen,
-                "last_contact_at": last_contact,
-                "updated_at": updated_at,
-                "currency": "THB",
-                "paid_total": paid_total,
-                "order_count": len(paid),
-                "unpaid_total": unpaid_total,
-                "refunded_total": refunded_total,
-                "last_order_at": last_order_at,
-                "profile_fetched_at": profile_fetched_at,
-                "version": 1,
-            }
-        )
-
-        # --- messages -------------------------------------------------------
+    def _add_messages(
+        self,
+        customer_id: str,
+        platform: str,
+        user_id: str,
+        has_orders: bool,
+        first_seen: datetime,
+        last_contact: datetime,
+    ) -> None:
+        """A short chat: a burst after the first contact and one before the last."""
+        rng = self.rng
         n_messages = rng.randint(2, 8)
         times = _message_times(rng, n_messages, first_seen, last_contact)
         tg_counter = rng.randint(1, 5000)
@@ -706,19 +777,19 @@ def generate(
                 progress = (position - buy_start) / (n_messages - buy_start)
             text = _message_text(rng, direction, kind, progress)
             if platform == "line":
-                msg_id = _unique(rng, used_msg_ids[platform], _line_message_id)
+                msg_id = _unique(rng, self.used_msg_ids[platform], _line_message_id)
             elif platform == "telegram":  # message ids are per chat; chat id == user id
                 tg_counter += rng.randint(1, 3)
                 msg_id = f"{user_id}:{tg_counter}"
             else:
-                msg_id = _unique(rng, used_msg_ids[platform], _messenger_mid)
-            out.messages.append(
+                msg_id = _unique(rng, self.used_msg_ids[platform], _messenger_mid)
+            self.out.messages.append(
                 {
-                    "_id": _hex_id("msg_", shop_id, platform, msg_id),
-                    "shop_id": shop_id,
+                    "_id": _hex_id("msg_", self.shop_id, platform, msg_id),
+                    "shop_id": self.shop_id,
                     "customer_id": customer_id,
                     "channel": platform,
-                    "channel_id": channels[platform],
+                    "channel_id": self.channels[platform],
                     "direction": direction,
                     "type": kind,
                     "text": text,
@@ -728,10 +799,11 @@ def generate(
                 }
             )
 
-    # order numbers follow creation time, like a real shop's running number
-    all_orders.sort(key=lambda o: o["created_at"])
-    for number, order in enumerate(all_orders, start=1):
-        order["order_id"] = f"DEMO-{number:06d}"
-        order["_id"] = _hex_id("ord_", shop_id, order["order_id"])
-    out.orders = all_orders
-    return out
+    def finish(self) -> DemoData:
+        """The documents, orders numbered in creation order like a shop's running number."""
+        orders = self.out.orders
+        orders.sort(key=lambda o: o["created_at"])
+        for number, order in enumerate(orders, start=1):
+            order["order_id"] = f"DEMO-{number:06d}"
+            order["_id"] = _hex_id("ord_", self.shop_id, order["order_id"])
+        return self.out

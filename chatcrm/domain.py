@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chatcrm.provinces import UNKNOWN_PROVINCE
+
 ROLES = ("owner", "staff")
 CUSTOMER_STATUSES = ("following", "unfollowed", "blocked")
 ORDER_STATUSES = ("placed", "paid", "refunded", "cancelled")
@@ -118,8 +120,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit trail names this caller."""
-        return f"token:{self.label}"
+        """How the audit trail names this caller: its token's label and id, ``token:staff#1a2b``."""
+        return f"token:{self.label}#{self.token_id}"
 
 
 DATE_KEYS = {"updated_at": "updated_ms", "last_order_at": "last_order_ms"}
@@ -186,7 +188,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "phone": None,
         "email": None,
         "province": None,
-        "province_key": "unknown",
+        "province_key": UNKNOWN_PROVINCE,
         "postal_code": None,
         "tags": [],
         "notes": "",
@@ -201,3 +203,37 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "profile_fetched_at": None,
         "version": 1,
     }
+
+
+SORT_FIELDS = ("paid_total", "updated_at", "last_order_at", "order_count", "name")
+"""Fields the customer report can be sorted by; ``paid_total`` ascending is the default."""
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    """A customer report's filters; empty means no restriction. Values are already validated."""
+
+    channels: tuple[str, ...] = ()
+    provinces: tuple[str, ...] = ()
+    """Canonical English province names, or ``provinces.UNKNOWN_PROVINCE`` (no province)."""
+    postal_code: str | None = None
+    """Five digits for an exact match, or 1-5 digits followed by ``*`` for a prefix."""
+    updated_from: datetime | None = None
+    """Inclusive lower bound of ``updated_at`` (UTC, from the shop-local day start)."""
+    updated_before: datetime | None = None
+    """Exclusive upper bound of ``updated_at`` (UTC, the shop-local day after `updated_to`)."""
+    tags: tuple[str, ...] = ()
+    tag_mode: str = "any"
+    q: str | None = None
+    """Case-insensitive text found in the name, phone or e-mail."""
+    statuses: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    """Restrict to these customer ids (exports of selected rows)."""
+
+
+@dataclass(frozen=True)
+class Sort:
+    """Sort order of a report: a field of SORT_FIELDS, ascending or not; ties by customer key."""
+
+    field: str = "paid_total"
+    ascending: bool = True

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from chatcrm.domain import DomainError, Principal, Shop
 from chatcrm.keys import DATABASE
+from chatcrm.store import ShopStore
 from chatcrm.store.base import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -107,12 +109,25 @@ async def principal(request: web.Request, *roles: str) -> Principal:
     return who
 
 
-async def caller_shop(request: web.Request, who: Principal) -> Shop:
-    """The shop a resolved token belongs to; 401 when that shop no longer exists."""
-    shop = await request.app[DATABASE].store.shops.get(who.shop_id)
+@dataclass(frozen=True)
+class CallerShop:
+    """The caller of a request and its shop."""
+
+    who: Principal
+    shop: Shop
+    """The shop's settings: name, time zone, currency, locale."""
+    store: ShopStore
+    """Everything the shop may read and write."""
+
+
+async def caller_shop(request: web.Request, *roles: str) -> CallerShop:
+    """The caller (401/403 as `principal` decides) and its shop; 401 when the shop is gone."""
+    who = await principal(request, *roles)
+    store = request.app[DATABASE].store
+    shop = await store.shops.get(who.shop_id)
     if shop is None:
         raise ApiError(401, "unauthorized", "the token's shop no longer exists")
-    return shop
+    return CallerShop(who, shop, store.for_shop(shop.id))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

@@ -25,9 +25,8 @@ from chatcrm.orders import (
     record_order,
     refresh_aggregates,
 )
-from chatcrm.provinces import find_province
+from chatcrm.provinces import find_province, province_key
 from chatcrm.store.base import Doc, new_id, utcnow
-from chatcrm.store.customer_query import province_key
 from connectors.registry import CUSTOMER_CHANNELS
 
 if TYPE_CHECKING:

@@ -11,13 +11,17 @@ How the aggregates stay exact without multi-document transactions:
    (a retry, a concurrent caller, a recovery after a crash) can never count a transition twice,
    and ``version``/``updated_at`` move only when a value changes.
 3. After a refresh the tokens it saw are cleared. A crash between 1 and 2 leaves the token set:
-   any later read of the order or customer, and `refresh_pending`, finish the refresh.
+   any later read of the order or customer finishes the refresh, and so does
+   `recover_aggregates_forever`, which the service runs at start-up and every few minutes
+   (in every process: refreshes may overlap, see 2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +33,9 @@ from chatcrm.store.base import Doc, new_id, utcnow
 from connectors.registry import CUSTOMER_CHANNELS
 
 if TYPE_CHECKING:
-    from chatcrm.store import ShopStore
+    from chatcrm.store import ShopStore, Store
+
+log = logging.getLogger(__name__)
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "placed": ("paid", "cancelled"),
@@ -44,6 +50,8 @@ MAX_ITEMS = 200
 MAX_QUANTITY = 1_000_000
 RECENT_DAYS = 90
 """"Spend in the last 3 months": paid orders with ``paid_at`` in the last 90 days."""
+RECOVERY_INTERVAL = 300.0
+"""Seconds between two passes of `recover_aggregates_forever`."""
 
 _ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
@@ -281,6 +289,30 @@ async def refresh_pending(shop: ShopStore) -> int:
     for customer_id in ids:
         await refresh_aggregates(shop, customer_id)
     return len(ids)
+
+
+async def recover_aggregates(store: Store) -> int:
+    """`refresh_pending` in every shop; return how many customers were refreshed."""
+    refreshed = 0
+    for shop in await store.shops.list():
+        refreshed += await refresh_pending(store.for_shop(shop.id))
+    return refreshed
+
+
+async def recover_aggregates_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:
+    """Run `recover_aggregates` now, then every `interval` seconds, until cancelled.
+
+    A pass that fails (the database does not answer, say) is logged; the next one tries again.
+    """
+    while True:
+        try:
+            refreshed = await recover_aggregates(store)
+        except Exception:
+            log.exception("order aggregate recovery failed; next try in %s s", interval)
+        else:
+            if refreshed:
+                log.info("finished %d interrupted order aggregate refreshes", refreshed)
+        await asyncio.sleep(interval)
 
 
 async def resolve_customer(

@@ -10,15 +10,17 @@ from functools import cache
 from importlib import resources
 
 __all__ = [
-    "UNKNOWN",
+    "UNKNOWN_PROVINCE",
     "Province",
     "all_provinces",
     "find_province",
     "normalize_province",
     "province_for_postal_code",
+    "province_key",
 ]
 
-UNKNOWN = "unknown"
+UNKNOWN_PROVINCE = "unknown"
+"""The province key of a customer whose province is not known (a report filter value too)."""
 
 _DATA_PACKAGE = "chatcrm"
 _DATA_FILE = "data/provinces.json"
@@ -148,3 +150,11 @@ def normalize_province(value: str | None, postal_code: str | None = None) -> str
     if province is None and postal_code is not None:
         province = province_for_postal_code(postal_code)
     return province.name_en if province is not None else None
+
+
+def province_key(province: str | None, postal_code: str | None) -> str:
+    """The province a customer counts under: its own, else its postal code's, else unknown.
+
+    Stored as the customer's ``province_key``, which the report's province filter matches.
+    """
+    return normalize_province(province, postal_code) or UNKNOWN_PROVINCE

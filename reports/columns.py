@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chatcrm.provinces import find_province
+from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import channel_label
 
 Doc = dict[str, Any]
@@ -142,7 +142,7 @@ def _text(name: str) -> Callable[[Doc, ExportLayout], Any]:
 @lru_cache(maxsize=512)
 def _province_name(key: str, language: str) -> str | None:
     """The display name of a stored province key (a few dozen keys: looked up once each)."""
-    province = find_province(key) if key != "unknown" else None
+    province = find_province(key) if key != UNKNOWN_PROVINCE else None
     if province is None:
         return None
     return province.name_th if language == "th" else province.name_en

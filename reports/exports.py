@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, Shop
-from chatcrm.filters import CustomerFilters, Sort
+from chatcrm.report_query import CustomerFilters, Sort, parse_filters, parse_sort
 from reports.columns import ExportLayout
-from reports.filters import parse_filters, parse_sort
 from reports.writers import FORMATS, ProcessSheet
 
 if TYPE_CHECKING:
@@ -154,6 +153,41 @@ async def export_workdir() -> AsyncIterator[Path]:
         await asyncio.to_thread(shutil.rmtree, path, True)
 
 
+class _Progress:
+    """Rows written so far: told to the caller's `progress`, logged every PROGRESS_EVERY rows."""
+
+    def __init__(self, shop_id: str, progress: Progress | None) -> None:
+        self.shop_id = shop_id
+        self.progress = progress
+        self.total = 0
+        """Rows expected (0 until known)."""
+        self.done = 0
+        """Rows of the files already finished."""
+        self.logged = 0
+
+    def __call__(self, rows: int) -> None:
+        """`rows` of the file being written are written."""
+        if self.progress is not None:
+            self.progress(self.done + rows, self.total)
+        if self.done + rows - self.logged >= PROGRESS_EVERY:
+            self.logged = self.done + rows
+            log.info("export for shop %s: %d rows written", self.shop_id, self.logged)
+
+
+@dataclass(frozen=True)
+class _FileNames:
+    """Where an export's files go: ``<base>.<ext>``, or ``<base>-part<n>.<ext>`` when split."""
+
+    workdir: Path
+    base: str
+    ext: str
+
+    def file(self, number: int | None = None) -> Path:
+        """The whole export's file, or part `number` of a split one."""
+        suffix = f"-part{number}" if number is not None else ""
+        return self.workdir / f"{self.base}{suffix}.{self.ext}"
+
+
 async def export_customers(
     shop_store: ShopStore,
     shop: Shop,
@@ -168,49 +202,71 @@ async def export_customers(
     Raises ExportTooLarge when more than EXPORT_ROW_LIMIT customers match without `split`.
     """
     started = time.monotonic()
-    customers = shop_store.customers
     layout = ExportLayout(shop.locale, shop.timezone, shop.currency)
-    base = export_basename(shop)
     content_type, ext = FORMATS[request.format]
-    total = 0
-    done = 0
-    last_logged = 0
-
-    def report(rows: int) -> None:
-        nonlocal last_logged
-        if progress is not None:
-            progress(done + rows, total)
-        if done + rows - last_logged >= PROGRESS_EVERY:
-            last_logged = done + rows
-            log.info("export for shop %s: %d rows written", shop.id, last_logged)
-
-    path = workdir / f"{base}.{ext}"
-    rows = await _write_scanned(customers, request, path, layout, report)
-    if rows is not None:
-        done = total = rows
-        report(0)
-        paths = [path]
-    elif not request.split:
-        count = await customers.count_matching(request.filters)
-        raise ExportTooLarge(max(count, EXPORT_ROW_LIMIT + 1))
-    else:  # more than one file holds: a snapshot of the ids in order, then the parts
-        ids = await customers.export_ids(request.filters, request.sort, None)
-        total = len(ids)
-        starts = range(0, max(total, 1), EXPORT_ROW_LIMIT)
-        paths = []
-        for number, start in enumerate(starts, 1):
-            name = f"{base}.{ext}" if len(starts) == 1 else f"{base}-part{number}.{ext}"
-            chunk = ids[start : start + EXPORT_ROW_LIMIT]
-            done += await _write_file(
-                customers, request.format, workdir / name, layout, chunk, report
-            )
-            paths.append(workdir / name)
+    report = _Progress(shop.id, progress)
+    named = _FileNames(workdir, export_basename(shop), ext)
+    paths = await _write_files(shop_store.customers, request, named, layout, report)
+    path = paths[0]
     if len(paths) > 1:
-        path = workdir / f"{base}.zip"
+        path = workdir / f"{named.base}.zip"
         await asyncio.to_thread(_zip, paths, path, request.format)
         content_type = ZIP_TYPE
-    result = ExportResult(path, path.name, content_type, done, len(paths))
+    result = ExportResult(path, path.name, content_type, report.done, len(paths))
     elapsed_ms = int((time.monotonic() - started) * 1000)
+    await _record(shop_store, shop, request, actor, result, elapsed_ms)
+    return result
+
+
+async def _write_files(
+    customers: ShopCustomers,
+    request: ExportRequest,
+    named: _FileNames,
+    layout: ExportLayout,
+    report: _Progress,
+) -> list[Path]:
+    """The export's files: one when it fits; else the parts, or ExportTooLarge without split."""
+    path = named.file()
+    rows = await _write_scanned(customers, request, path, layout, report)
+    if rows is not None:
+        report.done = report.total = rows
+        report(0)
+        return [path]
+    if not request.split:
+        count = await customers.count_matching(request.filters)
+        raise ExportTooLarge(max(count, EXPORT_ROW_LIMIT + 1))
+    return await _write_parts(customers, request, named, layout, report)
+
+
+async def _write_parts(
+    customers: ShopCustomers,
+    request: ExportRequest,
+    named: _FileNames,
+    layout: ExportLayout,
+    report: _Progress,
+) -> list[Path]:
+    """A snapshot of the matching ids in order, then files of EXPORT_ROW_LIMIT rows each."""
+    ids = await customers.export_ids(request.filters, request.sort, None)
+    report.total = len(ids)
+    starts = range(0, max(len(ids), 1), EXPORT_ROW_LIMIT)
+    paths = []
+    for number, start in enumerate(starts, 1):
+        path = named.file() if len(starts) == 1 else named.file(number)
+        chunk = ids[start : start + EXPORT_ROW_LIMIT]
+        report.done += await _write_file(customers, request.format, path, layout, chunk, report)
+        paths.append(path)
+    return paths
+
+
+async def _record(
+    shop_store: ShopStore,
+    shop: Shop,
+    request: ExportRequest,
+    actor: str,
+    result: ExportResult,
+    elapsed_ms: int,
+) -> None:
+    """The export in the audit trail and the log."""
     await shop_store.audit.record(
         actor,
         "customers.export",
@@ -220,8 +276,8 @@ async def export_customers(
         sort=request.sort.field,
         order="asc" if request.sort.ascending else "desc",
         split=request.split,
-        rows=done,
-        parts=len(paths),
+        rows=result.rows,
+        parts=result.parts,
         file=result.filename,
         duration_ms=elapsed_ms,
     )
@@ -231,11 +287,10 @@ async def export_customers(
         actor,
         request.mode,
         request.format,
-        done,
-        len(paths),
+        result.rows,
+        result.parts,
         elapsed_ms,
     )
-    return result
 
 
 async def _write_scanned(

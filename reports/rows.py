@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatcrm.store.customer_query import UNKNOWN_PROVINCE, province_key
+from chatcrm.provinces import UNKNOWN_PROVINCE, province_key
 
 ROW_FIELDS = (
     "id",

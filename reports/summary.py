@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatcrm.provinces import find_province
-from chatcrm.store.customer_query import UNKNOWN_PROVINCE
+from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 
 SUMMARY_TAG_LIMIT = 100
 """At most this many tags in a summary: the most used ones."""

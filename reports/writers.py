@@ -29,7 +29,7 @@ import xlsxwriter
 from bson.codec_options import CodecOptions
 
 from chatcrm.domain import as_utc
-from chatcrm.filters import Sort
+from chatcrm.report_query import Sort
 from chatcrm.store.customer_query import order_snapshot, snapshot_row
 from reports.columns import (
     COLUMNS,

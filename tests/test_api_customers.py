@@ -323,7 +323,7 @@ async def patch(
 
 
 async def test_edit_with_version_is_applied_and_audited(
-    client: TestClient, shop: ShopFixture, seeded: list[dict[str, Any]]
+    client: TestClient, shop: ShopFixture, store: Store, seeded: list[dict[str, Any]]
 ) -> None:
     chat_only = seeded[4]["_id"]
     status, body, etag = await patch(
@@ -348,10 +348,13 @@ async def test_edit_with_version_is_applied_and_audited(
     status, audit = await get_json(client, f"/api/v1/customers/{chat_only}/audit", shop)
     assert status == 200
     first, second = audit["items"][1], audit["items"][0]
-    assert first["actor"] == "token:staff" and first["action"] == "customer.update"
+    staff, owner = await store.tokens.resolve(shop.staff), await store.tokens.resolve(shop.owner)
+    assert staff is not None and owner is not None
+    assert first["actor"] == f"token:staff#{staff.token_id}"
+    assert first["action"] == "customer.update"
     assert first["before"] == {"name": None, "tags": [], "notes": ""}
     assert first["after"] == {"name": "คุณแดง", "tags": ["VIP", "ขายส่ง"], "notes": "โทรหลัง 6 โมง"}
-    assert second["actor"] == "token:owner"
+    assert second["actor"] == f"token:owner#{owner.token_id}"
     assert second["before"] == {"postal_code": None} and second["after"] == {"postal_code": "50200"}
     assert datetime.fromisoformat(second["at"]) >= datetime.fromisoformat(first["at"])
     status, _ = await get_json(client, f"/api/v1/customers/{chat_only}/audit", shop, "staff")

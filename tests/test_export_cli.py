@@ -9,8 +9,9 @@ from pathlib import Path
 
 import openpyxl
 
-from chatcrm.cli import EXPORT_FILTER_OPTIONS
-from reports.filters import FILTER_NAMES
+from chatcrm.cli import _export_body, build_parser
+from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS
+from reports.exports import parse_export_request
 from tests.test_embedded import run_cli
 
 
@@ -56,5 +57,28 @@ def test_cli_exports_filtered_and_all(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+FILTER_EXAMPLES = {
+    "channel": "line",
+    "province": "Bangkok",
+    "postal_code": "10*",
+    "updated_from": "2026-01-01",
+    "updated_to": "2026-01-31",
+    "tag": "VIP",
+    "tag_mode": "all",
+    "q": "somchai",
+    "status": "following",
+}
+
+
 def test_cli_takes_every_report_filter() -> None:
-    assert set(EXPORT_FILTER_OPTIONS) == set(FILTER_NAMES)
+    assert set(FILTER_EXAMPLES) == set(FILTER_NAMES)
+    argv = ["export", "--shop", "shop_1", "--format", "csv", "-o", "out.csv"]
+    for report_filter in REPORT_FILTERS:
+        argv += ["--" + report_filter.name.replace("_", "-"), FILTER_EXAMPLES[report_filter.name]]
+    body = _export_body(build_parser().parse_args(argv))
+    assert set(body["filters"]) == set(FILTER_NAMES)
+    filters = parse_export_request(body, "Asia/Bangkok").filters
+    assert filters.channels == ("line",) and filters.provinces == ("Bangkok",)
+    assert filters.postal_code == "10*" and filters.tags == ("VIP",) and filters.tag_mode == "all"
+    assert filters.q == "somchai" and filters.statuses == ("following",)
+    assert filters.updated_from is not None and filters.updated_before is not None

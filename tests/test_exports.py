@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
 
-from chatcrm.filters import Sort
+from chatcrm.report_query import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
 from reports.exports import EXPORT_ROW_LIMIT
@@ -297,7 +297,9 @@ async def test_export_is_audited(client: TestClient, store: Store, shop: ShopFix
     resp = await export(client, shop, body, role="staff")
     assert len(ids_of(await body_of(resp, "xlsx"))) == 1 + len(HOSTILE)
     (entry,) = await store.for_shop(shop.id).audit.recent(action="customers.export")
-    assert entry["actor"] == "token:staff" and entry["mode"] == "filtered"
+    staff = await store.tokens.resolve(shop.staff)
+    assert staff is not None
+    assert entry["actor"] == f"token:staff#{staff.token_id}" and entry["mode"] == "filtered"
     assert entry["filters"] == filters and entry["order"] == "desc"
     assert entry["rows"] == 1 + len(HOSTILE) and entry["format"] == "xlsx"
     assert entry["at"] > datetime.now(UTC) - timedelta(minutes=5)

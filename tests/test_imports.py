@@ -78,7 +78,9 @@ async def test_customers_csv_with_bom_thai_and_a_bad_row(
     third = await upload(client, shop, "customers", fixed)
     assert (third["created"], third["rejected"]) == (1, 0)
     audit = await store.for_shop(shop.id).audit.recent(action="import.customers")
-    assert len(audit) == 3 and audit[0]["actor"] == "token:staff"
+    staff = await store.tokens.resolve(shop.staff)
+    assert staff is not None
+    assert len(audit) == 3 and audit[0]["actor"] == f"token:staff#{staff.token_id}"
 
 
 async def test_orders_csv_records_once_and_reports_bad_rows(

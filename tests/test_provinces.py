@@ -6,7 +6,7 @@ from importlib import resources
 import pytest
 
 from chatcrm.provinces import (
-    UNKNOWN,
+    UNKNOWN_PROVINCE,
     Province,
     all_provinces,
     find_province,
@@ -200,4 +200,4 @@ def test_normalize_gives_none_when_nothing_is_recognised():
 
 
 def test_unknown_constant():
-    assert UNKNOWN == "unknown"
+    assert UNKNOWN_PROVINCE == "unknown"

@@ -6,11 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import json_media, shop_context
+from chatcrm.api.common import json_media
 from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.domain import as_utc
-from chatcrm.http import ApiError, json_response, principal
+from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
+from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, utcnow
 
 routes = web.RouteTableDef()
@@ -28,11 +29,16 @@ def _channel(doc: Doc) -> dict[str, Any]:
     }
 
 
+def _province(doc: Doc) -> str | None:
+    """The customer's province key (English name), None when unknown."""
+    key = doc.get("province_key")
+    return key if key != UNKNOWN_PROVINCE else None
+
+
 @routes.get("/api/v1/customers/{id}")
 async def customer_detail(request: web.Request) -> web.Response:
     """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
-    who = await principal(request, "owner", "staff")
-    shop, _ = await shop_context(request, who)
+    shop = (await caller_shop(request, "owner", "staff")).store
     customer_id = request.match_info["id"]
     doc = await shop.customers.get(customer_id)
     if doc is None:
@@ -50,7 +56,7 @@ async def customer_detail(request: web.Request) -> web.Response:
             "picture_url": doc.get("picture_url"),
             "phone": doc.get("phone"),
             "email": doc.get("email"),
-            "province": doc.get("province_key") if doc.get("province_key") != "unknown" else None,
+            "province": _province(doc),
             "province_input": doc.get("province"),
             "postal_code": doc.get("postal_code"),
             "channel": doc.get("channel"),

@@ -17,24 +17,16 @@ from chatcrm.api.spec import (
     ref,
 )
 from chatcrm.customer_edit import parse_customer_edit, parse_version
-from chatcrm.domain import Principal
-from chatcrm.http import ApiError, caller_shop, json_body, json_response, principal, query_params
-from chatcrm.keys import DATABASE
+from chatcrm.http import ApiError, caller_shop, json_body, json_response, query_params
+from chatcrm.provinces import province_key
+from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_page, parse_sort
 from chatcrm.store import ShopStore
-from chatcrm.store.customer_query import province_key
-from reports.filters import PAGE_NAMES, parse_filters, parse_page, parse_sort
 from reports.rows import customer_row
 
 routes = web.RouteTableDef()
 
 READERS = ("owner", "staff")
 """Roles that may read and edit customers."""
-
-
-async def shop_of(request: web.Request, *roles: str) -> tuple[Principal, ShopStore]:
-    """The caller and its shop's store; 401/403 as `principal` decides."""
-    who = await principal(request, *roles)
-    return who, request.app[DATABASE].store.for_shop(who.shop_id)
 
 
 async def customer_or_404(shop: ShopStore, customer_id: str) -> dict[str, Any]:
@@ -60,10 +52,10 @@ def edited_view(doc: dict[str, Any]) -> dict[str, Any]:
 @routes.get("/api/v1/customers")
 async def list_customers(request: web.Request) -> web.Response:
     """One page of the customer report with the total matching and the next cursor."""
-    who, shop = await shop_of(request, *READERS)
+    caller = await caller_shop(request, *READERS)
+    shop = caller.store
     params = query_params(request)
-    timezone = (await caller_shop(request, who)).timezone
-    filters = parse_filters(params, timezone, allowed_extra=PAGE_NAMES)
+    filters = parse_filters(params, caller.shop.timezone, allowed_extra=PAGE_NAMES)
     sort = parse_sort(params)
     page = parse_page(params)
     docs, next_cursor = await shop.customers.search(
@@ -78,7 +70,8 @@ async def list_customers(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/customers/{id}")
 async def edit_customer(request: web.Request) -> web.Response:
     """Edit name, tags, notes, contact or address under optimistic concurrency; audited."""
-    who, shop = await shop_of(request, *READERS)
+    caller = await caller_shop(request, *READERS)
+    shop = caller.store
     customer_id = request.match_info["id"]
     body = await json_body(request)
     changes = parse_customer_edit(body)
@@ -110,7 +103,7 @@ async def edit_customer(request: web.Request) -> web.Response:
     changed = [k for k in changes if k != "province_key" and current.get(k) != updated.get(k)]
     if changed:
         await shop.audit.record(
-            who.actor,
+            caller.who.actor,
             "customer.update",
             customer_id=customer_id,
             version=updated["version"],
@@ -123,7 +116,7 @@ async def edit_customer(request: web.Request) -> web.Response:
 @routes.get("/api/v1/customers/{id}/messages")
 async def customer_messages(request: web.Request) -> web.Response:
     """A customer's chat history, newest first, one page at a time."""
-    _, shop = await shop_of(request, *READERS)
+    shop = (await caller_shop(request, *READERS)).store
     customer_id = request.match_info["id"]
     params = query_params(request)
     for name in params:
@@ -151,7 +144,7 @@ async def customer_messages(request: web.Request) -> web.Response:
 @routes.get("/api/v1/customers/{id}/audit")
 async def customer_audit(request: web.Request) -> web.Response:
     """The customer's audit trail (owner): who changed what, when, before and after."""
-    _, shop = await shop_of(request, "owner")
+    shop = (await caller_shop(request, "owner")).store
     customer_id = request.match_info["id"]
     await customer_or_404(shop, customer_id)
     entries = await shop.audit.for_customer(customer_id)

@@ -7,9 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.filters import SORT_FIELDS
-from chatcrm.http import ApiError, caller_shop, json_body, principal
-from chatcrm.keys import DATABASE
+from chatcrm.http import ApiError, caller_shop, json_body
+from chatcrm.report_query import FILTER_NAMES, SORT_FIELDS
 from reports.exports import (
     EXPORT_ROW_LIMIT,
     MODES,
@@ -18,7 +17,6 @@ from reports.exports import (
     export_workdir,
     parse_export_request,
 )
-from reports.filters import FILTER_NAMES
 from reports.writers import FORMATS
 
 routes = web.RouteTableDef()
@@ -29,15 +27,13 @@ CHUNK = 256 * 1024
 @routes.post("/api/v1/exports")
 async def create_export(request: web.Request) -> web.StreamResponse:
     """Export selected, filtered or all customers; the answer is the file itself."""
-    who = await principal(request, "owner", "staff")
+    caller = await caller_shop(request, "owner", "staff")
     body = await json_body(request)
-    store = request.app[DATABASE].store
-    shop = await caller_shop(request, who)
-    export = parse_export_request(body, shop.timezone)
+    export = parse_export_request(body, caller.shop.timezone)
     async with export_workdir() as workdir:
         try:
             result = await export_customers(
-                store.for_shop(shop.id), shop, export, actor=who.actor, workdir=workdir
+                caller.store, caller.shop, export, actor=caller.who.actor, workdir=workdir
             )
         except ExportTooLarge as err:
             raise ApiError(

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import json_media, shop_context
+from chatcrm.api.common import json_media
 from chatcrm.api.spec import BEARER, error_responses
-from chatcrm.http import ApiError, json_response, principal
+from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.imports import KINDS, run_import
 
 routes = web.RouteTableDef()
@@ -19,15 +19,16 @@ CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 @routes.post("/api/v1/imports")
 async def import_csv(request: web.Request) -> web.Response:
     """Apply a CSV body; 200 with the row-level report (bad rows are listed, not applied)."""
-    who = await principal(request, "owner", "staff")
+    caller = await caller_shop(request, "owner", "staff")
     kind = request.query.get("kind")
     if kind not in KINDS:
         raise ApiError(422, "invalid", f"kind must be one of {', '.join(KINDS)}", "kind")
     if request.content_type not in CSV_TYPES:
         raise ApiError(415, "unsupported_media_type", "send the file as text/csv")
     data = await request.read()
-    shop, currency = await shop_context(request, who)
-    report = await run_import(shop, kind, data, currency, who.actor, source="api")
+    report = await run_import(
+        caller.store, kind, data, caller.shop.currency, caller.who.actor, source="api"
+    )
     return json_response(report.as_dict())
 
 

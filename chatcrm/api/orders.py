@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.common import json_media, order_errors, shop_context
+from chatcrm.api.common import json_media, order_errors
 from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.domain import ORDER_STATUSES
-from chatcrm.http import json_body, json_response, principal
+from chatcrm.http import caller_shop, json_body, json_response
 from chatcrm.orders import (
     change_status,
     get_order,
@@ -25,15 +25,15 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/orders")
 async def create_order(request: web.Request) -> web.Response:
     """Record an order: 201 when new, 200 for an identical retry, 409 for other content."""
-    who = await principal(request, "owner", "staff")
+    caller = await caller_shop(request, "owner", "staff")
     body = await json_body(request)
-    shop, currency = await shop_context(request, who)
+    shop, currency = caller.store, caller.shop.currency
     order = parse_order(body, currency)
     with order_errors():
         doc, created = await record_order(shop, order, currency)
     if created:
         await shop.audit.record(
-            who.actor, "order.create", order_id=order.order_id, status=order.status
+            caller.who.actor, "order.create", order_id=order.order_id, status=order.status
         )
     return json_response(public_order(doc), status=201 if created else 200)
 
@@ -41,8 +41,7 @@ async def create_order(request: web.Request) -> web.Response:
 @routes.get("/api/v1/orders/{order_id}")
 async def read_order(request: web.Request) -> web.Response:
     """One order of the caller's shop."""
-    who = await principal(request, "owner", "staff")
-    shop, _ = await shop_context(request, who)
+    shop = (await caller_shop(request, "owner", "staff")).store
     with order_errors():
         doc = await get_order(shop, request.match_info["order_id"])
     return json_response(public_order(doc))
@@ -51,15 +50,17 @@ async def read_order(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/orders/{order_id}")
 async def update_order(request: web.Request) -> web.Response:
     """Change an order's status: ``{"status": "paid", "paid_at": "..."}``."""
-    who = await principal(request, "owner", "staff")
+    caller = await caller_shop(request, "owner", "staff")
     body = await json_body(request)
-    shop, _ = await shop_context(request, who)
+    shop = caller.store
     paid_at = parse_datetime(body["paid_at"], "paid_at") if body.get("paid_at") else None
     order_id = request.match_info["order_id"]
     with order_errors():
         doc, changed = await change_status(shop, order_id, body.get("status"), paid_at)
     if changed:
-        await shop.audit.record(who.actor, "order.status", order_id=order_id, status=doc["status"])
+        await shop.audit.record(
+            caller.who.actor, "order.status", order_id=order_id, status=doc["status"]
+        )
     return json_response(public_order(doc))
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.customers import READERS, shop_of
+from chatcrm.api.customers import READERS
 from chatcrm.api.spec import BEARER, FILTER_PARAMETERS, error_responses, json_content, ref
 from chatcrm.http import caller_shop, json_response, query_params
-from reports.filters import parse_filters
+from chatcrm.report_query import parse_filters
 from reports.summary import shape_summary
 
 routes = web.RouteTableDef()
@@ -18,12 +18,11 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/report/summary")
 async def report_summary(request: web.Request) -> web.Response:
     """Customers and paid total matching the filters, per channel, tag and province."""
-    who, shop = await shop_of(request, *READERS)
+    caller = await caller_shop(request, *READERS)
     params = query_params(request)
-    settings = await caller_shop(request, who)
-    filters = parse_filters(params, settings.timezone)
-    raw = await shop.customers.summary(filters)
-    return json_response(shape_summary(raw, settings.currency))
+    filters = parse_filters(params, caller.shop.timezone)
+    raw = await caller.store.customers.summary(filters)
+    return json_response(shape_summary(raw, caller.shop.currency))
 
 
 OPENAPI_PATHS: dict[str, Any] = {

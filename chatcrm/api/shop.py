@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatcrm.http import caller_shop, json_response, principal
+from chatcrm.http import caller_shop, json_response
 
 routes = web.RouteTableDef()
 
@@ -12,8 +12,8 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/shop")
 async def get_shop(request: web.Request) -> web.Response:
     """The shop the token belongs to: name, time zone, currency, locale, and the caller's role."""
-    who = await principal(request)
-    shop = await caller_shop(request, who)
+    caller = await caller_shop(request)
+    shop = caller.shop
     return json_response(
         {
             "id": shop.id,
@@ -21,7 +21,7 @@ async def get_shop(request: web.Request) -> web.Response:
             "timezone": shop.timezone,
             "currency": shop.currency,
             "locale": shop.locale,
-            "role": who.role,
+            "role": caller.who.role,
         }
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatcrm.domain import CUSTOMER_STATUSES
-from chatcrm.filters import SORT_FIELDS
+from chatcrm.report_query import REPORT_FILTERS, SORT_FIELDS
 from connectors.registry import CUSTOMER_CHANNELS
 from reports.rows import ROW_FIELDS
 
@@ -61,49 +61,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return param
 
 
-FILTER_PARAMETERS = [
-    _query(
-        "channel",
-        {"type": "array", "items": {"enum": list(CUSTOMER_CHANNELS)}},
-        "Chat channels (any of them); repeat or comma-separate",
-    ),
-    _query(
-        "province",
-        {"type": "array", "items": {"type": "string", "maxLength": 100}},
-        "Provinces by Thai or English name, or `unknown`; any of them",
-    ),
-    _query(
-        "postal_code",
-        {"type": "string", "pattern": r"^(\d{5}|\d{1,5}\*)$"},
-        "Exact five-digit postal code, or a prefix ending in `*` such as `10*`",
-    ),
-    _query(
-        "updated_from",
-        {"type": "string", "format": "date"},
-        "Updated on or after this day (shop time zone)",
-    ),
-    _query(
-        "updated_to",
-        {"type": "string", "format": "date"},
-        "Updated on or before this day (shop time zone)",
-    ),
-    _query(
-        "tag",
-        {"type": "array", "items": {"type": "string", "maxLength": 100}},
-        "Tags; customers with any of them (or all with tag_mode=all)",
-    ),
-    _query("tag_mode", {"enum": ["any", "all"], "default": "any"}, "How tags combine"),
-    _query(
-        "q",
-        {"type": "string", "maxLength": 200},
-        "Text in the name, phone or e-mail, or an exact chat platform user id",
-    ),
-    _query(
-        "status",
-        {"type": "array", "items": {"enum": list(CUSTOMER_STATUSES)}},
-        "Follow statuses (any of them)",
-    ),
-]
+FILTER_PARAMETERS = [_query(f.name, f.parameter_schema, f.description) for f in REPORT_FILTERS]
 """Query parameters of the customer report filters (list, summary)."""
 
 

@@ -6,11 +6,16 @@ import re
 from datetime import datetime
 from typing import Any
 
-from chatcrm.domain import DATE_KEYS, DomainError, as_utc, epoch_ms
-from chatcrm.filters import SORT_FIELDS, CustomerFilters, Sort
+from chatcrm.domain import (
+    DATE_KEYS,
+    SORT_FIELDS,
+    CustomerFilters,
+    DomainError,
+    Sort,
+    as_utc,
+    epoch_ms,
+)
 from chatcrm.store.base import Doc, pack_cursor, unpack_cursor
-
-UNKNOWN_PROVINCE = "unknown"
 
 
 def _one_of(values: tuple[str, ...] | list[str]) -> Doc:
@@ -155,13 +160,6 @@ def combine(*queries: Doc) -> Doc:
 def _is_operators(value: Any) -> bool:
     """Whether `value` is a document of query operators (``{"$gte": ...}``)."""
     return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
-
-
-def province_key(province: str | None, postal_code: str | None) -> str:
-    """The province a customer counts under: its own, else its postal code's, else unknown."""
-    from chatcrm.provinces import normalize_province
-
-    return normalize_province(province, postal_code) or UNKNOWN_PROVINCE
 
 
 def report_fields() -> dict[str, Any]:

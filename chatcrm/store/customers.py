@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +14,18 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import CUSTOMER_STATUSES, as_utc, date_keys, new_customer_fields, with_date_keys
-from chatcrm.filters import CustomerFilters, Sort
+from chatcrm.domain import (
+    CUSTOMER_STATUSES,
+    CustomerFilters,
+    Sort,
+    as_utc,
+    date_keys,
+    new_customer_fields,
+    with_date_keys,
+)
+from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 from chatcrm.store.customer_query import (
-    UNKNOWN_PROVINCE,
     after_cursor,
     combine,
     encode_cursor,
@@ -153,6 +160,26 @@ def _merge_contact(
         doc["status_at"] = at
 
 
+def _by_identity(contacts: Sequence[Contact]) -> dict[Identity, list[Contact]]:
+    """The contacts of each customer, in order; ValueError on an unknown status."""
+    by_identity: dict[Identity, list[Contact]] = {}
+    for contact in contacts:
+        if contact.status is not None and contact.status not in CUSTOMER_STATUSES:
+            raise ValueError(f"unknown customer status {contact.status!r}")
+        by_identity.setdefault(contact.identity, []).append(contact)
+    return by_identity
+
+
+@dataclass
+class _ContactWrites:
+    """What `ShopCustomers.record_contacts` achieved so far, per customer."""
+
+    written: dict[Identity, Doc] = field(default_factory=dict)
+    errors: dict[Identity, str] = field(default_factory=dict)
+    retry: list[Identity] = field(default_factory=list)
+    """Customers whose batched write lost to another writer: retried one by one."""
+
+
 RAW_BSON: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 IDENTITY_INDEX = [("shop_id", 1), ("channel", 1), ("platform_user_id", 1)]
 """Keys of the identity index: they never change once a customer exists."""
@@ -243,14 +270,22 @@ class ShopCustomers(ShopScoped):
         Returns the customers as written, and the error of each customer that could not be.
         """
         fields_of = set_fields or {}
-        by_identity: dict[Identity, list[Contact]] = {}
-        for contact in contacts:
-            if contact.status is not None and contact.status not in CUSTOMER_STATUSES:
-                raise ValueError(f"unknown customer status {contact.status!r}")
-            by_identity.setdefault(contact.identity, []).append(contact)
-        written: dict[Identity, Doc] = {}
-        errors: dict[Identity, str] = {}
-        retry: list[Identity] = []
+        by_identity = _by_identity(contacts)
+        inserts, replaces = self._merge_contacts(by_identity, existing, fields_of, currency)
+        outcome = _ContactWrites()
+        await self._insert_merged(inserts, outcome)
+        await self._replace_merged(replaces, existing, fields_of, outcome)
+        await self._retry_singly(outcome, by_identity, fields_of, currency)
+        return outcome.written, outcome.errors
+
+    def _merge_contacts(
+        self,
+        by_identity: dict[Identity, list[Contact]],
+        existing: dict[Identity, Doc],
+        fields_of: dict[Identity, dict[str, Any]],
+        currency: str,
+    ) -> tuple[list[tuple[Identity, Doc]], list[tuple[Identity, Doc]]]:
+        """Each customer with its contacts merged in order: (new ones, ones read before)."""
         inserts: list[tuple[Identity, Doc]] = []
         replaces: list[tuple[Identity, Doc]] = []
         for identity, items in by_identity.items():
@@ -267,43 +302,71 @@ class ShopCustomers(ShopScoped):
             else:
                 doc["version"] = (read.get("version") or 0) + 1
                 replaces.append((identity, doc))
-        outcome = await self.insert_unordered([doc for _, doc in inserts])
+        return inserts, replaces
+
+    async def _insert_merged(
+        self, inserts: list[tuple[Identity, Doc]], outcome: _ContactWrites
+    ) -> None:
+        """New customers by one unordered ``insert_many``; one created meanwhile is retried."""
+        result = await self.insert_unordered([doc for _, doc in inserts])
         for i, (identity, doc) in enumerate(inserts):
-            if i in outcome.duplicates:
-                retry.append(identity)
-            elif i in outcome.errors:
-                errors[identity] = outcome.errors[i]
+            if i in result.duplicates:
+                outcome.retry.append(identity)
+            elif i in result.errors:
+                outcome.errors[identity] = result.errors[i]
             else:
-                written[identity] = doc
-        if replaces:
-            ops = [
-                ReplaceOne(
-                    self.scope(
-                        {
-                            "channel": identity[0],
-                            "platform_user_id": identity[1],
-                            "_id": doc["_id"],
-                            "version": existing[identity].get("version"),
-                        }
-                    ),
-                    doc,
-                )
-                for identity, doc in replaces
-            ]
-            result = await self.coll.bulk_write(ops, ordered=False)
-            if result.matched_count == len(ops):
-                written.update(replaces)
-            else:  # some lost to a concurrent writer: find out which
-                now = await self.find_identities([identity for identity, _ in replaces])
-                for identity, doc in replaces:
-                    if _written(now.get(identity), doc, fields_of.get(identity) or {}):
-                        written[identity] = doc
-                    else:
-                        retry.append(identity)
-        for identity in retry:
+                outcome.written[identity] = doc
+
+    async def _replace_merged(
+        self,
+        replaces: list[tuple[Identity, Doc]],
+        existing: dict[Identity, Doc],
+        fields_of: dict[Identity, dict[str, Any]],
+        outcome: _ContactWrites,
+    ) -> None:
+        """Read customers by one unordered ``bulk_write`` guarded by the version read.
+
+        A customer changed meanwhile (its replacement matched nothing) is retried.
+        """
+        if not replaces:
+            return
+        ops = [
+            ReplaceOne(
+                self.scope(
+                    {
+                        "channel": identity[0],
+                        "platform_user_id": identity[1],
+                        "_id": doc["_id"],
+                        "version": existing[identity].get("version"),
+                    }
+                ),
+                doc,
+            )
+            for identity, doc in replaces
+        ]
+        result = await self.coll.bulk_write(ops, ordered=False)
+        if result.matched_count == len(ops):
+            outcome.written.update(replaces)
+            return
+        now = await self.find_identities([identity for identity, _ in replaces])  # which lost?
+        for identity, doc in replaces:
+            if _written(now.get(identity), doc, fields_of.get(identity) or {}):
+                outcome.written[identity] = doc
+            else:
+                outcome.retry.append(identity)
+
+    async def _retry_singly(
+        self,
+        outcome: _ContactWrites,
+        by_identity: dict[Identity, list[Contact]],
+        fields_of: dict[Identity, dict[str, Any]],
+        currency: str,
+    ) -> None:
+        """The contacts of each customer to retry, one `upsert_contact` at a time."""
+        for identity in outcome.retry:
             try:
                 for item in by_identity[identity]:
-                    written[identity] = await self.upsert_contact(
+                    outcome.written[identity] = await self.upsert_contact(
                         *identity,
                         channel_id=item.channel_id,
                         at=item.at,
@@ -312,8 +375,7 @@ class ShopCustomers(ShopScoped):
                         status=item.status,
                     )
             except RuntimeError as err:  # it kept changing
-                errors[identity] = str(err)
-        return written, errors
+                outcome.errors[identity] = str(err)
 
     async def get(self, customer_id: str) -> Doc | None:
         """This shop's customer by id, or None."""
