@@ -17,6 +17,7 @@ PLATFORM_MODULES = (
     "connectors.line",
     "connectors.telegram",
     "connectors.messenger",
+    "connectors.whatsapp",
 )
 """The platform units, in the order they are offered."""
 
