@@ -325,8 +325,9 @@ def test_rejects_bad_input(channels: dict, kwargs: dict) -> None:
 
 
 def test_fast_enough() -> None:
-    started = time.perf_counter()
+    # CPU time, not wall time: on a shared 2-core machine the wall clock measures the neighbours
+    started = time.process_time()
     out = generate(SHOP, CHANNELS, customers=5000, now=NOW)
-    assert time.perf_counter() - started < 3.0
+    assert time.process_time() - started < 3.0
     assert len(out.customers) == 5000
     assert max(v for _, v in _all_datetimes(out)) <= NOW_MS
