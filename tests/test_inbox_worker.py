@@ -140,13 +140,15 @@ async def test_stopped_service_leaves_events_for_the_next_one(
     assert len(await ingest.customers()) == 3 and len(await ingest.messages()) == 2
 
 
-async def _cli(settings: Settings, fakes: Fakes | None, *args: str) -> tuple[int, str, str]:
+async def _cli(
+    settings: Settings, fakes: Fakes | None, *args: str, public_url: str = "https://crm.example.com"
+) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "MONGODB_URI": settings.mongodb_uri or "",
         "MONGODB_DB": settings.mongodb_db,
         "CHATCRM_SECRET_KEY": SECRET_KEY,
-        "CHATCRM_PUBLIC_URL": "https://crm.example.com",
+        "CHATCRM_PUBLIC_URL": public_url,
     }
     if fakes is not None:
         env["TELEGRAM_API_BASE_URL"] = fakes.telegram.base_url
@@ -208,6 +210,25 @@ async def test_channel_add_registers_the_telegram_webhook(
     [hook] = fakes.telegram.calls_for("setWebhook")
     assert hook["url"] == result["webhook_url"] and hook["secret_token"] == "tg_abc-123"
     assert "tg_abc-123" not in out + err
+
+
+async def test_channel_add_whose_webhook_is_refused_leaves_no_channel(
+    settings: Settings, store: Store, fakes: Fakes
+) -> None:
+    shop = await make_shop(store)
+    add = (
+        "channel", "add", "--shop", shop.id, "--platform", "telegram",
+        "--bot-token", fakes.telegram.token, "--secret-token", "tg_abc-123", "--register-webhook",
+    )  # fmt: skip
+    for _ in range(2):  # the operator retries: still no channel
+        code, out, err = await _cli(settings, fakes, *add, public_url="http://crm.example.com")
+        assert code == 2 and out == "" and "Traceback" not in err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("chatcrm: register_webhook: the channel was not added: ")
+        assert "https url must be provided" in last.lower()  # Telegram's own reason
+    assert len(fakes.telegram.calls_for("setWebhook")) == 2
+    code, out, _ = await _cli(settings, None, "channel", "list", "--shop", shop.id, "--json")
+    assert code == 0 and json.loads(out) == {"channels": []}
 
 
 class RestartableMongo:
