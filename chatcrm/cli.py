@@ -279,7 +279,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _secret_key(settings: Settings, args: argparse.Namespace) -> int:
     from chatcrm.secrets_box import SecretBox
 
-    print(SecretBox.generate_key())
+    key = SecretBox.generate_key()
+    print(json.dumps({"secret_key": key}) if args.json else key)  # plain: for $(...)
     return 0
 
 
@@ -377,9 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_service_commands(sub)
     _add_export_command(sub)
-    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
-        run=_secret_key, json=False
-    )
+    command(sub, "secret-key", "print a new CHATCRM_SECRET_KEY").set_defaults(run=_secret_key)
     _add_shop_commands(sub)
 
     channel = sub.add_parser("channel", help="chat channels").add_subparsers(
