@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from chatcrm.cli import build_parser, main
 from chatcrm.secrets_box import SecretBox
-from tests.test_embedded import run_cli
+from tests.test_embedded import CLI, run_cli
 
 
 def test_shop_token_and_channels(tmp_path: Path) -> None:
@@ -127,3 +130,26 @@ def test_every_command_accepts_json(capsys: pytest.CaptureFixture[str]) -> None:
     SecretBox.check_key(json.loads(capsys.readouterr().out)["secret_key"])
     assert main(["secret-key"]) == 0  # plain, for CHATCRM_SECRET_KEY="$(chatcrm secret-key)"
     SecretBox.check_key(capsys.readouterr().out.strip())
+
+
+def test_unreachable_mongodb_uri_stops_every_command_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CHATCRM_SECRET_KEY", raising=False)
+    monkeypatch.setenv("CHATCRM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1")
+    assert main(["secret-key"]) == 0  # the key such a set-up lacks: no configuration needed
+    monkeypatch.setenv("CHATCRM_SECRET_KEY", capsys.readouterr().out.strip())
+    expected = "chatcrm: MONGODB_URI: mongodb://127.0.0.1:1 does not answer within 3 s: "
+    for argv in leaf_commands():  # in this process, one after the other: 3 s each
+        if argv == ["secret-key"]:
+            continue
+        started = time.monotonic()
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith(expected) and err.count("\n") == 1, (argv, err)
+        assert time.monotonic() - started < 15, argv
+    env = {**os.environ}  # and as a real process, as an operator sees it
+    shop_list = subprocess.run([*CLI, "shop", "list"], env=env, capture_output=True, text=True)
+    assert shop_list.returncode == 1 and shop_list.stdout == ""
+    assert shop_list.stderr.startswith(expected) and shop_list.stderr.count("\n") == 1
