@@ -16,6 +16,7 @@ from chatcrm.config import Settings, SettingsError
 from chatcrm.database import Database, DatabaseUnavailable, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
+from chatcrm.http import json_default
 from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS, ReportFilter
 from chatcrm.store.base import DATABASE_ERRORS
 from connectors.base import PlatformError
@@ -29,7 +30,7 @@ Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
 
 def _print(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, ensure_ascii=False, default=str))
+        print(json.dumps(result, ensure_ascii=False, default=json_default))
         return
     for key, value in result.items():
         if isinstance(value, list):

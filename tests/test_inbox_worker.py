@@ -24,6 +24,7 @@ from connectors.pool import ConnectorPool
 from tests.conftest import SECRET_KEY, make_shop
 from tests.fakes.telegram import FakeTelegram
 from tests.ingest_support import Fakes, Ingest, add_channels, settings_for
+from tests.test_timestamps import ONE_FORMAT
 
 USER = "Ua69f03e594eefbb87cde656abf334c1d"
 
@@ -184,6 +185,7 @@ async def test_failed_event_backoff_listing_and_retry(
     assert code == 0
     [listed] = json.loads(out)["failed"]
     assert listed["id"] == event["_id"] and listed["attempts"] == 2
+    assert ONE_FORMAT.match(listed["received_at"])  # the API's timestamp format
     await ingest.shop.channels.set_enabled(channels["line"].id, True)
     code, out, _ = await _cli(settings, None, "inbox", "retry", event["_id"])
     assert code == 0 and "pending" in out
