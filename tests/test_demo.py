@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+
 from chatcrm.demo import DEMO_SHOP_ID, seed_demo
 from chatcrm.store import Store
+from tests.test_embedded import run_cli, start_service
 
 
 async def test_demo_seed_is_populated_and_idempotent(store: Store) -> None:
@@ -22,6 +29,36 @@ async def test_demo_seed_is_populated_and_idempotent(store: Store) -> None:
     assert second["inserted"] == {"customers": 0, "orders": 0, "messages": 0}
     assert await store.db["orders"].count_documents({"shop_id": DEMO_SHOP_ID}) == orders
     assert len(await demo.channels.list()) == 3
-    # only the newest demo token works
-    assert await store.tokens.resolve(first["token"]) is None
-    assert await store.tokens.resolve(second["token"]) is not None
+    # the same demo token every time: a link printed earlier keeps working
+    assert second["token"] == first["token"]
+    assert await store.tokens.resolve(first["token"]) is not None
+
+
+def _status(port: int, path: str, token: str) -> int:
+    request = urllib.request.Request(  # noqa: S310 - a local test server
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_demo_link_survives_reseeding_and_service_restarts(tmp_path: Path) -> None:
+    proc, port, _ = start_service(tmp_path)
+    try:
+        first = run_cli(tmp_path, "demo", "--customers", "30", "--json")
+        assert first.returncode == 0, first.stderr
+        token = json.loads(first.stdout)["token"]
+        assert _status(port, "/api/v1/customers", token) == 200  # the dashboard, signed in
+        again = run_cli(tmp_path, "demo", "--customers", "30", "--json")
+        assert json.loads(again.stdout)["token"] == token
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        proc, port, _ = start_service(tmp_path, port)
+        assert _status(port, "/api/v1/customers", token) == 200  # still signed in
+        assert _status(port, "/api/v1/customers", token[:-2] + "xx") == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -63,13 +63,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    """`chatcrm serve` on the embedded default, as a real process."""
-    port = _free_port()
+def start_service(data_dir: Path, port: int | None = None) -> Service:
+    """Start `chatcrm serve` on the embedded default and wait until /healthz answers 200."""
+    port = port or _free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
-        env=_env(tmp_path),
+        env=_env(data_dir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -78,13 +77,19 @@ def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:  # noqa: S310
                 assert json.loads(r.read()) == {"status": "ok", "database": "embedded"}
-                break
+                return proc, port, data_dir
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise
             time.sleep(0.2)
-    yield proc, port, tmp_path
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """`chatcrm serve` on the embedded default, as a real process."""
+    proc, port, data_dir = start_service(tmp_path)
+    yield proc, port, data_dir
     if proc.poll() is None:
         proc.kill()
         proc.wait()
