@@ -16,6 +16,8 @@ from chatcrm.cli import build_parser, main
 from chatcrm.secrets_box import SecretBox
 from tests.test_embedded import CLI, run_cli
 
+pytestmark = pytest.mark.slow  # each command is a process starting nx-27017
+
 
 def test_shop_token_and_channels(tmp_path: Path) -> None:
     shop = json.loads(run_cli(tmp_path, "shop", "create", "ร้านแม่มณี", "--json").stdout)
