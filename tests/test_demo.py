@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import signal
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from chatcrm.cli import build_parser
 from chatcrm.demo import DEMO_SHOP_ID, seed_demo
 from chatcrm.demo_data import generate
 from chatcrm.store import Store
-from tests.test_embedded import run_cli, start_service
+from tests.test_embedded import call, run_cli, start_service
 
 N = 300
 """Customers seeded here: the default 5,000 in proportion, for 6 % of the writes."""
@@ -50,17 +48,6 @@ def test_the_demo_has_5000_customers_by_default() -> None:
     assert inspect.signature(generate).parameters["customers"].default == 5000
 
 
-def _status(port: int, path: str, token: str) -> int:
-    request = urllib.request.Request(  # noqa: S310 - a local test server
-        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-            return int(resp.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 @pytest.mark.slow  # the service twice and the CLI twice, as processes
 def test_demo_link_survives_reseeding_and_service_restarts(tmp_path: Path) -> None:
     proc, port, _ = start_service(tmp_path)
@@ -68,14 +55,14 @@ def test_demo_link_survives_reseeding_and_service_restarts(tmp_path: Path) -> No
         first = run_cli(tmp_path, "demo", "--customers", "30", "--json")
         assert first.returncode == 0, first.stderr
         token = json.loads(first.stdout)["token"]
-        assert _status(port, "/api/v1/customers", token) == 200  # the dashboard, signed in
+        assert call(port, "/api/v1/customers", token)[0] == 200  # the dashboard, signed in
         again = run_cli(tmp_path, "demo", "--customers", "30", "--json")
         assert json.loads(again.stdout)["token"] == token
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         proc, port, _ = start_service(tmp_path, port)
-        assert _status(port, "/api/v1/customers", token) == 200  # still signed in
-        assert _status(port, "/api/v1/customers", token[:-2] + "xx") == 401
+        assert call(port, "/api/v1/customers", token)[0] == 200  # still signed in
+        assert call(port, "/api/v1/customers", token[:-2] + "xx")[0] == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
