@@ -152,6 +152,15 @@ def as_utc(value: datetime | str | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def iso_utc(value: datetime) -> str:
+    """The one timestamp format of the API and the CLI: ``2026-11-02T03:00:00.000+00:00``.
+
+    ISO 8601 in UTC with milliseconds, the precision BSON dates keep; a naive value is UTC.
+    """
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return utc.isoformat(timespec="milliseconds")
+
+
 def whole_ms(value: datetime) -> datetime:
     """`value` truncated to whole milliseconds, the precision BSON dates keep."""
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

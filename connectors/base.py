@@ -64,6 +64,8 @@ class Secret:
     problem: str = ""
     """What to tell the seller when the value does not fit `pattern`."""
     max_chars: int = 1024
+    example: str | None = None
+    """A value of the right shape, where `pattern` restricts it (for descriptions and tests)."""
 
     def check(self, value: str | None, platform: str) -> str:
         """The value stripped, or DomainError naming the secret."""
@@ -129,6 +131,9 @@ class ChatEvent:
     conversation_type: str = "user"
     conversation_id: str | None = None
     profile: Profile | None = None
+    former_user_ids: tuple[str, ...] = ()
+    """Other ids the platform knew this user by (an older kind of id, the id before a change):
+    a customer known by one of them is the same customer, now known by `user_id`."""
     sequence: int | None = None
     """Where the platform numbers its events (Telegram ``update_id``, Meta ``num_edit``): the
     event's number, which orders events of the same `at`; otherwise the order of delivery."""

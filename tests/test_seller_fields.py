@@ -90,7 +90,8 @@ async def test_customers_of_earlier_versions_learn_what_the_seller_typed(
     edited = await patch(ingest, TG_USER, {"name": "คุณสมชาย", "email": "somchai@example.com"})
     imported = customer(ingest.shop_id, 1, name="คุณพลอย", phone="0812345678")
     imported["last_contact_at"] = None  # an import no platform has contacted since
-    chatted = customer(ingest.shop_id, 2, name="Nok")
+    chatted = customer(ingest.shop_id, 2, name="Nok", phone="0812345679")
+    chatted["platform_phone"] = "66812345679"  # WhatsApp's number, filled in
     await store.db.customers.insert_many([imported, chatted])
     earlier = {"$unset": {"seller_fields": "", "profile_name": ""}}
     await store.db.customers.update_many({"shop_id": ingest.shop_id}, earlier)  # as they were

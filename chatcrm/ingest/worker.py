@@ -16,7 +16,7 @@ from chatcrm.ingest.activity import IngestActivity
 from chatcrm.orders import normalize_phone
 from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
-from chatcrm.store.customers import Contact, Identity
+from chatcrm.store.customers import Contact, Identity, IfNull
 from chatcrm.store.inbox import Claim
 from connectors.base import (
     EDIT,
@@ -221,11 +221,19 @@ class InboxWorker:
     async def _apply(self, shop_id: str, items: list[_Parsed], batch: _Batch) -> None:
         """One shop's events: customers (each written once), then messages."""
         shop = self.store.for_shop(shop_id)
-        pairs = [(item, event) for item in items for event in item.events]
+        pairs, formers = _current_identities(
+            [(item, event) for item in items for event in item.events]
+        )
         if not pairs:
             return
         identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
-        existing = await shop.customers.by_identities(identities)
+        former = [(identity[0], f) for identity, ids in formers.items() for f in ids]
+        existing = await shop.customers.by_identities([*identities, *former])
+        for identity, ids in formers.items():
+            if identity not in existing and any((identity[0], f) in existing for f in ids):
+                moved = await shop.customers.rekey(identity[0], ids, identity[1])
+                if moved is not None:
+                    existing[identity] = moved
         profiles = await self._profiles(pairs, existing)
         now = utcnow()
         fields = {identity: _profile_fields(p, now) for identity, p in profiles.items()}
@@ -315,11 +323,43 @@ def _delivery_order(claim: Claim, event: ChatEvent) -> tuple[int, ...]:
     return (came or 0, claim.position)
 
 
-def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
-    """The customer fields a platform profile sets (the seller's own are kept, see the store).
+def _current_identities(
+    pairs: list[tuple[_Parsed, ChatEvent]],
+) -> tuple[list[tuple[_Parsed, ChatEvent]], dict[Identity, list[str]]]:
+    """The events keyed by the id each user has now, and the former ids of each identity.
 
-    The name twice: as ``name``, unless the seller typed one, and always as ``profile_name``.
-    A phone number the platform gives, normalised, as ``phone`` (unless the seller typed one).
+    An event names the ids its user had before (`ChatEvent.former_user_ids`); an event of the
+    same batch keyed by one of them is about the same user, and is moved to the id it has now.
+    """
+    renamed = {
+        (event.customer_channel, former): event.user_id
+        for _, event in pairs
+        for former in event.former_user_ids
+        if former != event.user_id
+    }
+    formers: dict[Identity, list[str]] = {}
+    current: list[tuple[_Parsed, ChatEvent]] = []
+    for item, event in pairs:
+        channel, user_id = event.customer_channel, event.user_id
+        known = list(event.former_user_ids)
+        while (channel, user_id) in renamed and renamed[(channel, user_id)] not in known:
+            known.append(user_id)
+            user_id = renamed[(channel, user_id)]
+        if user_id != event.user_id:
+            event = replace(event, user_id=user_id)
+        if known:
+            ids = [*formers.get((channel, user_id), []), *(f for f in known if f != user_id)]
+            formers[(channel, user_id)] = list(dict.fromkeys(ids))
+        current.append((item, event))
+    return current, formers
+
+
+def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
+    """The customer fields a profile sets (what the seller typed is kept: see the store).
+
+    The name twice: as ``name``, unless the seller typed one, and always as ``profile_name``;
+    the picture; the platform's username and phone number when it gives them, the phone,
+    normalised, also as the customer's ``phone`` where the customer has none.
     """
     fields: dict[str, Any] = {
         "name": profile.name,
@@ -327,11 +367,14 @@ def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
         "picture_url": profile.picture_url,
         "profile_fetched_at": now,
     }
+    if profile.username is not None:
+        fields["platform_username"] = profile.username
     if profile.phone is not None:
+        fields["platform_phone"] = profile.phone
         try:
-            fields["phone"] = normalize_phone(profile.phone)
+            fields["phone"] = IfNull(normalize_phone(profile.phone))
         except DomainError:
-            pass  # not a number chatcrm can use
+            pass  # not a phone number chatcrm can use: kept as the platform wrote it only
     return fields
 
 

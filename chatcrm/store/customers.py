@@ -91,6 +91,25 @@ class Contact:
         return (self.channel, self.platform_user_id)
 
 
+@dataclass(frozen=True)
+class IfNull:
+    """A value of `set_fields` written only where the customer has none (null or missing).
+
+    For what a platform tells that a seller may have typed already (a phone number).
+    """
+
+    value: Any
+
+
+def _set_fields(doc: Doc, fields: dict[str, Any] | None) -> None:
+    """Write `fields` onto `doc`, in place; an `IfNull` value only where `doc` has none."""
+    for name, value in (fields or {}).items():
+        if not isinstance(value, IfNull):
+            doc[name] = value
+        elif doc.get(name) is None:
+            doc[name] = value.value
+
+
 _CONTACT_FIELDS = (
     "_id",
     "version",
@@ -159,7 +178,7 @@ def _merge_contact(
 
     `set_fields` never overwrite what the seller typed (the fields in ``seller_fields``).
     """
-    doc.update(_platform_fields(doc, set_fields))
+    _set_fields(doc, _platform_fields(doc, set_fields))
     doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
     with_date_keys(doc)
@@ -425,6 +444,36 @@ class ShopCustomers(ShopScoped):
         found = await asyncio.gather(*(one(i) for i in identities))
         return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
 
+    async def rekey(
+        self, channel: str, former_ids: Sequence[str], platform_user_id: str
+    ) -> Doc | None:
+        """Move the customer known by the first of `former_ids` found to `platform_user_id`.
+
+        For a platform that changed how it names a user: the customer keeps its id, orders,
+        messages and everything a seller set, and lists the ids it had in
+        ``former_user_ids``. Returns the customer as moved, or None when there was nothing to
+        move: no customer has a former id, or one already has `platform_user_id` (two
+        customers are never merged). A guarded replacement, like every customer write; the
+        unique identity index refuses a concurrent creation of `platform_user_id`.
+        """
+        for _ in range(_MAX_WRITE_ATTEMPTS):
+            if await self.find_identity(channel, platform_user_id) is not None:
+                return None
+            doc = None
+            for former in former_ids:
+                if (doc := await self.find_identity(channel, former)) is not None:
+                    break
+            if doc is None:
+                return None
+            known = [*(doc.get("former_user_ids") or []), doc["platform_user_id"]]
+            moved = {"platform_user_id": platform_user_id, "former_user_ids": known}
+            try:
+                if await self.replace_guarded(doc, moved):
+                    return await self.find_identity(channel, platform_user_id)
+            except DuplicateKeyError:
+                return None  # created meanwhile under the new id
+        raise RuntimeError(f"customer {former_ids[0]} kept changing; not moved")
+
     async def count(self, query: dict[str, Any] | None = None) -> int:
         """How many of this shop's customers match `query`."""
         return await self.coll.count_documents(self.scope(query))
@@ -683,10 +732,11 @@ async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
     """Set ``seller_fields`` and ``profile_name`` on customers written before they existed.
 
     For every shop at once (a start-up migration); returns how many customers it set. Until
-    then no platform set a phone number or e-mail address, so a customer's were typed by the
-    seller; so was the name if the seller's last edit of it (the audit trail) is the name the
-    customer has, or no platform ever contacted the customer (an import). Any other name is
-    the platform's, and becomes ``profile_name`` too.
+    then no platform set an e-mail address, nor a phone number other than WhatsApp's (kept as
+    ``platform_phone``), so a customer's others were typed by the seller; so was the name if
+    the seller's last edit of it (the audit trail) is the name the customer has, or no
+    platform ever contacted the customer (an import). Any other name is the platform's, and
+    becomes ``profile_name`` too.
     """
     missing = {"seller_fields": {"$exists": False}}
     if await db.customers.find_one(missing, {"_id": 1}) is None:
@@ -701,14 +751,24 @@ async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
 
     def seller_fields(doc: Doc) -> Doc:
         fields = [name for name in ("phone", "email") if doc.get(name)]
+        if "phone" in fields and _same_number(doc["phone"], doc.get("platform_phone")):
+            fields.remove("phone")  # WhatsApp's, filled in where the customer had none
         name = doc.get("name")
         edited = typed.get((doc.get("shop_id"), doc["_id"])) == name
         if name and (edited or doc.get("last_contact_at") is None):
             fields.insert(0, "name")
         return {"seller_fields": fields, "profile_name": None if "name" in fields else name}
 
-    fields = ("shop_id", "version", "name", "phone", "email", "last_contact_at")
+    fields = ("shop_id", "version", "name", "phone", "email", "platform_phone", "last_contact_at")
     return await _set_missing(db.customers, missing, dict.fromkeys(fields, 1), seller_fields, batch)
+
+
+def _same_number(phone: Any, other: Any) -> bool:
+    """Whether two phone numbers, as written, end in the same nine digits."""
+    digits = [
+        "".join(c for c in str(p or "") if c.isascii() and c.isdigit()) for p in (phone, other)
+    ]
+    return len(digits[0]) >= 9 and digits[0][-9:] == digits[1][-9:]
 
 
 async def _set_missing(
