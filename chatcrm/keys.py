@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from chatcrm.auth import LinkSender
     from chatcrm.config import Settings
     from chatcrm.database import Database
     from chatcrm.ingest.activity import IngestActivity
@@ -19,3 +20,5 @@ HTTP_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_session")
 CONNECTOR_POOL: web.AppKey[ConnectorPool] = web.AppKey("connector_pool")
 INGEST_ACTIVITY: web.AppKey[IngestActivity] = web.AppKey("ingest_activity")
 """Webhook routes -> inbox workers: new events stored, acknowledgements in flight."""
+LINK_SENDER: web.AppKey[LinkSender] = web.AppKey("link_sender")
+"""The mail hook for invitation and password-reset links; unset, links are only shown."""
