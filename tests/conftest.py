@@ -144,4 +144,5 @@ async def other_shop(store: Store) -> ShopFixture:
     return await make_shop(store, "Shop B")
 
 
+from tests.browser_support import browser, demo, live, page, playwright  # noqa: E402, F401
 from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures

@@ -43,6 +43,7 @@ async def test_sign_in_uses_a_cookie_and_sign_out_ends_the_session(
 ) -> None:
     await add_user(store, shop.id, "owner@shop-a.example")
     assert (await client.get("/api/v1/shop")).status == 401
+    assert await (await client.get("/api/v1/session")).json() == {"signed_in": False}
     resp = await sign_in(client, "  Owner@Shop-A.example ")
     assert resp.status == 200
     body = await resp.json()
@@ -60,6 +61,7 @@ async def test_sign_in_uses_a_cookie_and_sign_out_ends_the_session(
     out = await client.delete("/api/v1/session", headers={"X-CSRF-Token": body["csrf_token"]})
     assert out.status == 204 and "chatcrm_session=" in out.headers["Set-Cookie"]
     assert (await client.get("/api/v1/shop")).status == 401
+    assert await (await client.get("/api/v1/session")).json() == {"signed_in": False}
     assert len(await store.db["sessions"].find({}).to_list()) == 0
 
 

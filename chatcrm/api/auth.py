@@ -78,6 +78,7 @@ def _base_url(request: web.Request) -> str:
 
 def _session_body(who_email: str, role: str, shop_id: str, csrf: str, expires_ms: int) -> dict:
     return {
+        "signed_in": True,
         "email": who_email,
         "role": role,
         "shop_id": shop_id,
@@ -153,10 +154,13 @@ def _refused(err: auth.SignInRefused) -> web.Response:
 
 @routes.get("/api/v1/session")
 async def current_session(request: web.Request) -> web.Response:
-    """The signed-in user and the session's CSRF token (401 without a live session)."""
+    """The signed-in user and the session's CSRF token, or ``{"signed_in": false}``.
+
+    Not a 401 when signed out: the page asks at every load, and a signed-out visit is normal.
+    """
     found = await auth.session_principal(_store(request), request.cookies.get(SESSION_COOKIE, ""))
     if found is None:
-        raise ApiError(401, "unauthorized", "not signed in")
+        return json_response({"signed_in": False})
     who, session = found
     assert who.user is not None
     body = _session_body(who.user, who.role, who.shop_id, session.csrf, session.expires_ms)
@@ -253,8 +257,9 @@ async def complete_reset(request: web.Request) -> web.Response:
 
 _SESSION = {
     "type": "object",
-    "required": ["email", "role", "shop_id", "csrf_token", "expires_at"],
+    "required": ["signed_in", "email", "role", "shop_id", "csrf_token", "expires_at"],
     "properties": {
+        "signed_in": {"const": True},
         "email": {"type": "string"},
         "role": {"enum": ["owner", "staff"]},
         "shop_id": {"type": "string"},
@@ -320,8 +325,23 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "The signed-in user and the session's CSRF token",
             "tags": ["sign-in"],
-            "security": _COOKIE,
-            "responses": {"200": json_content(_SESSION), **error_responses()},
+            "security": [],
+            "responses": {
+                "200": json_content(
+                    {
+                        "oneOf": [
+                            _SESSION,
+                            {
+                                "type": "object",
+                                "required": ["signed_in"],
+                                "properties": {"signed_in": {"const": False}},
+                            },
+                        ]
+                    },
+                    "The session, or signed_in false",
+                ),
+                "503": json_content(_ERROR, "The database does not answer"),
+            },
         },
         "delete": {
             "summary": "Sign out (the session ends; needs X-CSRF-Token)",
