@@ -300,6 +300,7 @@ def _cli(settings: Settings, *args: str, stdin: str = "") -> subprocess.Complete
     )
 
 
+@pytest.mark.slow  # three chatcrm processes
 async def test_cli_bootstraps_an_owner_and_prints_links(
     settings: Settings, store: Store, shop: ShopFixture
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from chatcrm import auth
@@ -20,6 +21,8 @@ from tests.browser_support import (
     screenshot,
     serious_accessibility_violations,
 )
+
+pytestmark = pytest.mark.slow  # a browser and a service
 
 PEOPLE = [
     ("line", "Alice Brown", "Bangkok", "10110"),
