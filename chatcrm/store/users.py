@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import ROLES, DomainError
+from chatcrm.domain import ROLES, DomainError, epoch_ms
 from chatcrm.store.base import Doc, index, new_id, utcnow
 from chatcrm.store.shops import token_digest
 
@@ -32,7 +32,9 @@ INDEXES = {
 
 def now_ms() -> int:
     """The current time in epoch milliseconds."""
-    return int(datetime.now(UTC).timestamp() * 1000)
+    ms = epoch_ms(utcnow())
+    assert ms is not None
+    return ms
 
 
 def ms_to_datetime(ms: int) -> datetime:
@@ -195,19 +197,13 @@ class Links:
     async def use(self, token: str, kind: str) -> Doc | None:
         """Consume a one-time link: its document, deleted so it never works again; None when
         unknown, used or expired."""
-        doc = await self.coll.find_one_and_delete(
-            {"_id": {"$eq": token_digest(token)}, "kind": {"$eq": kind}}
-        )
-        if doc is None or doc.get("expires_ms", now_ms() + 1) <= now_ms():
-            return None
-        return doc
+        query = {"_id": {"$eq": token_digest(token)}, "kind": {"$eq": kind}}
+        return _unexpired(await self.coll.find_one_and_delete(query))
 
     async def peek(self, token: str, kind: str) -> Doc | None:
         """A link's document without consuming it (a reusable link), or None."""
-        doc = await self.coll.find_one({"_id": {"$eq": token_digest(token)}, "kind": {"$eq": kind}})
-        if doc is None or doc.get("expires_ms", now_ms() + 1) <= now_ms():
-            return None
-        return doc
+        query = {"_id": {"$eq": token_digest(token)}, "kind": {"$eq": kind}}
+        return _unexpired(await self.coll.find_one(query))
 
     async def of_shop(self, shop_id: str, kind: str) -> list[Doc]:
         """A shop's links of one kind."""
@@ -253,6 +249,13 @@ class Attempts:
         """Forget the current window's failures of `subject` (a successful sign-in)."""
         key, _ = self._key(scope, subject, window)
         await self.coll.delete_one({"_id": {"$eq": key}})
+
+
+def _unexpired(doc: Doc | None) -> Doc | None:
+    """A link document unless it has expired (a link without ``expires_ms`` never does)."""
+    if doc is None or doc.get("expires_ms", now_ms() + 1) <= now_ms():
+        return None
+    return doc
 
 
 def _ms(delta: timedelta) -> int:
