@@ -112,6 +112,13 @@ class LiveServer:
         return email
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps its event loop running in the
+    main thread from the first browser test to the end of the session, where no asyncio test
+    could run."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+
+
 @dataclass
 class Demo:
     """The demo shop as `chatcrm serve --demo` makes it (fewer customers)."""
