@@ -216,4 +216,12 @@ async def other_shop(store: Store) -> ShopFixture:
     return await make_shop(store, "Shop B")
 
 
+from tests.browser_support import (  # noqa: E402, F401 - browser fixtures, run last
+    browser,
+    demo,
+    live,
+    page,
+    playwright,
+    pytest_collection_modifyitems,
+)
 from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures
