@@ -77,7 +77,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as err:
         return err.response()
     except DomainError as err:
-        return ApiError(422, err.code, str(err), err.field).response()
+        return ApiError(err.status, err.code, str(err), err.field).response()
     except web.HTTPException as err:
         if err.status < 400:
             raise

@@ -15,6 +15,7 @@ from chatcrm.api import (
     openapi,
     orders,
     report,
+    segments,
     shop,
 )
 
@@ -26,6 +27,7 @@ MODULES = (
     customers,
     customer_detail,
     report,
+    segments,
     orders,
     imports,
     exports,

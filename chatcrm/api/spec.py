@@ -86,6 +86,22 @@ SORT_PARAMETERS = [
     _query("order", {"enum": ["asc", "desc"], "default": "asc"}, "Sort direction"),
 ]
 
+FILTER_VALUE: dict[str, Any] = {
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+}
+"""One report filter's value in a JSON body: a text, or a list of texts."""
+
+
+def filters_object(description: str) -> dict[str, Any]:
+    """The schema of a JSON object of report filters (an export's, a segment's)."""
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "properties": {f.name: FILTER_VALUE for f in REPORT_FILTERS},
+    }
+
+
 _DATETIME = {"type": ["string", "null"], "format": "date-time"}
 _MONEY = {"type": "integer", "description": "Minor units (satang for THB)"}
 
@@ -239,6 +255,40 @@ COMPONENTS: dict[str, Any] = {
                 "type": {"type": "string"},
                 "text": {"type": ["string", "null"]},
                 "sent_at": _DATETIME,
+            },
+        },
+        "Segment": {
+            "type": "object",
+            "required": ["id", "name", "filters", "sort", "order"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "filters": {"type": "object"},
+                "sort": {"enum": list(SORT_FIELDS)},
+                "order": {"enum": ["asc", "desc"]},
+                "created_at": _DATETIME,
+                "updated_at": _DATETIME,
+            },
+        },
+        "SegmentInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "filters": filters_object("The report's query parameters (not `segment`)"),
+                "sort": {"enum": list(SORT_FIELDS), "default": "paid_total"},
+                "order": {"enum": ["asc", "desc"], "default": "asc"},
+            },
+        },
+        "SegmentEdit": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "filters": filters_object("The report's query parameters (not `segment`)"),
+                "sort": {"enum": list(SORT_FIELDS)},
+                "order": {"enum": ["asc", "desc"]},
             },
         },
         "AuditEntry": {

@@ -11,12 +11,12 @@ from pymongo.errors import OperationFailure
 
 from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
-from chatcrm.store import audit, channels, customers, inbox, messages, orders, shops
+from chatcrm.store import audit, channels, customers, inbox, messages, orders, segments, shops
 from chatcrm.store.base import Doc
 
 log = logging.getLogger(__name__)
 
-_MODULES = (shops, channels, customers, messages, orders, inbox, audit)
+_MODULES = (shops, channels, customers, messages, orders, inbox, audit, segments)
 
 
 class ShopStore:
@@ -51,6 +51,11 @@ class ShopStore:
     def inbox(self) -> inbox.ShopInbox:
         """The shop's raw webhook events."""
         return inbox.ShopInbox(self._db, self.shop_id)
+
+    @cached_property
+    def segments(self) -> segments.ShopSegments:
+        """The shop's saved filters."""
+        return segments.ShopSegments(self._db, self.shop_id)
 
     @cached_property
     def audit(self) -> audit.ShopAudit:
