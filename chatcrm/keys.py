@@ -10,7 +10,9 @@ from aiohttp import web
 if TYPE_CHECKING:
     from chatcrm.config import Settings
     from chatcrm.database import Database
+    from chatcrm.delivery import Deliverer
     from chatcrm.ingest.activity import IngestActivity
+    from chatcrm.scheduler import ReportScheduler, SchedulerTuning
     from connectors.pool import ConnectorPool
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -19,3 +21,7 @@ HTTP_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_session")
 CONNECTOR_POOL: web.AppKey[ConnectorPool] = web.AppKey("connector_pool")
 INGEST_ACTIVITY: web.AppKey[IngestActivity] = web.AppKey("ingest_activity")
 """Webhook routes -> inbox workers: new events stored, acknowledgements in flight."""
+REPORT_SCHEDULER: web.AppKey[ReportScheduler] = web.AppKey("report_scheduler")
+SCHEDULER_TUNING: web.AppKey[SchedulerTuning] = web.AppKey("scheduler_tuning")
+DELIVERER: web.AppKey[Deliverer] = web.AppKey("deliverer")
+"""Report e-mails: the process's scheduler, its timings, and what sends a delivery."""

@@ -145,3 +145,4 @@ async def other_shop(store: Store) -> ShopFixture:
 
 
 from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures
+from tests.schedule_support import smtp, start_service  # noqa: E402, F401 - report e-mails

@@ -71,6 +71,10 @@ async def delete_segment(request: web.Request) -> web.Response:
     """Delete a segment no report schedule uses; audited."""
     caller = await caller_shop(request, *READERS)
     current = await _segment(caller.store, request)
+    using = await caller.store.schedules.using_segment(current["_id"])
+    if using:
+        names = ", ".join(d["name"] for d in using)
+        raise ConflictError(f"report schedules send this segment: {names}", code="segment_in_use")
     await caller.store.segments.delete(current["_id"])
     await caller.store.audit.record(
         caller.who.actor, "segment.delete", segment_id=current["_id"], before=segment_view(current)

@@ -11,12 +11,34 @@ from pymongo.errors import OperationFailure
 
 from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
-from chatcrm.store import audit, channels, customers, inbox, messages, orders, segments, shops
+from chatcrm.store import (
+    audit,
+    channels,
+    customers,
+    downloads,
+    inbox,
+    messages,
+    orders,
+    schedules,
+    segments,
+    shops,
+)
 from chatcrm.store.base import Doc
 
 log = logging.getLogger(__name__)
 
-_MODULES = (shops, channels, customers, messages, orders, inbox, audit, segments)
+_MODULES = (
+    shops,
+    channels,
+    customers,
+    messages,
+    orders,
+    inbox,
+    audit,
+    segments,
+    schedules,
+    downloads,
+)
 
 
 class ShopStore:
@@ -58,6 +80,21 @@ class ShopStore:
         return segments.ShopSegments(self._db, self.shop_id)
 
     @cached_property
+    def schedules(self) -> schedules.ShopSchedules:
+        """The shop's report schedules."""
+        return schedules.ShopSchedules(self._db, self.shop_id)
+
+    @cached_property
+    def deliveries(self) -> schedules.ShopDeliveries:
+        """The shop's report deliveries."""
+        return schedules.ShopDeliveries(self._db, self.shop_id)
+
+    @cached_property
+    def downloads(self) -> downloads.ShopDownloads:
+        """The shop's download links."""
+        return downloads.ShopDownloads(self._db, self.shop_id)
+
+    @cached_property
     def audit(self) -> audit.ShopAudit:
         """The shop's audit trail."""
         return audit.ShopAudit(self._db, self.shop_id)
@@ -76,6 +113,9 @@ class Store:
         self.shops = shops.Shops(self.db)
         self.tokens = shops.Tokens(self.db)
         self.inbox_queue = inbox.InboxQueue(self.db)
+        self.schedule_feed = schedules.ScheduleFeed(self.db)
+        self.delivery_queue = schedules.DeliveryQueue(self.db)
+        self.downloads = downloads.Downloads(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:
