@@ -26,6 +26,7 @@ from chatcrm.keys import (
     CONNECTOR_POOL,
     DATABASE,
     DELIVERER,
+    EXPORT_LIMITS,
     HTTP_SESSION,
     INGEST_ACTIVITY,
     REPORT_SCHEDULER,
@@ -36,17 +37,25 @@ from chatcrm.mailer import mailer_for
 from chatcrm.orders import recover_aggregates_forever
 from chatcrm.scheduler import ReportScheduler, SchedulerTuning
 from connectors.pool import ConnectorPool
+from reports.exports import DEFAULT_LIMITS, ExportLimits
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, scheduler: SchedulerTuning | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    export_limits: ExportLimits = DEFAULT_LIMITS,
+    scheduler: SchedulerTuning | None = None,
+) -> web.Application:
     """Build the service; resources open on start-up and close in reverse on shutdown.
 
-    `scheduler` sets the report scheduler's clock and timings (tests shorten them).
+    `export_limits` is for tests, which split exports of a few dozen customers; `scheduler`
+    sets the report scheduler's clock and timings (tests shorten them).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[EXPORT_LIMITS] = export_limits
     app[SCHEDULER_TUNING] = scheduler or SchedulerTuning()
     app[INGEST_ACTIVITY] = IngestActivity()
     app.cleanup_ctx.append(_database)
@@ -124,7 +133,10 @@ async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:
     """Scheduled report e-mails: fired in every process, each sent once (see chatcrm.scheduler)."""
     settings, tuning = app[SETTINGS], app[SCHEDULER_TUNING]
     store = app[DATABASE].store
-    deliverer = Deliverer(store, settings, mailer_for(settings), tuning.delivery, tuning.clock)
+    mailer = mailer_for(settings)
+    deliverer = Deliverer(
+        store, settings, mailer, tuning.delivery, tuning.clock, app[EXPORT_LIMITS]
+    )
     scheduler = ReportScheduler(store, deliverer, tuning)
     app[DELIVERER] = deliverer
     app[REPORT_SCHEDULER] = scheduler

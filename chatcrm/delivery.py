@@ -34,7 +34,7 @@ from chatcrm.store.schedules import (
     at_ms,
     ms_of,
 )
-from reports.exports import export_workdir
+from reports.exports import DEFAULT_LIMITS, ExportLimits, export_workdir
 from reports.mail import compose
 from reports.scheduled import FileLimits, build_report
 
@@ -83,8 +83,10 @@ class Deliverer:
         mailer: Mailer,
         tuning: DeliveryTuning | None = None,
         clock: Clock = real_clock,
+        export_limits: ExportLimits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
+        self.export_limits = export_limits
         self.settings = settings
         self.mailer = mailer
         self.tuning = tuning or DeliveryTuning(lease_s=float(settings.delivery_lease_seconds))
@@ -201,6 +203,7 @@ class Deliverer:
                 workdir=workdir,
                 limits=limits,
                 now=self.clock(),
+                export_limits=self.export_limits,
             )
             message = await asyncio.to_thread(
                 compose,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chatcrm.ingest.activity import IngestActivity
     from chatcrm.scheduler import ReportScheduler, SchedulerTuning
     from connectors.pool import ConnectorPool
+    from reports.exports import ExportLimits
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
@@ -25,3 +26,5 @@ REPORT_SCHEDULER: web.AppKey[ReportScheduler] = web.AppKey("report_scheduler")
 SCHEDULER_TUNING: web.AppKey[SchedulerTuning] = web.AppKey("scheduler_tuning")
 DELIVERER: web.AppKey[Deliverer] = web.AppKey("deliverer")
 """Report e-mails: the process's scheduler, its timings, and what sends a delivery."""
+EXPORT_LIMITS: web.AppKey[ExportLimits] = web.AppKey("export_limits")
+"""Rows per export file: 20,000 in the service, a few in tests."""

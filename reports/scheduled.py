@@ -13,7 +13,7 @@ from chatcrm.domain import CustomerFilters, Shop, Sort
 from chatcrm.report_query import parse_filters
 from chatcrm.schedules import Cadence, report_period
 from chatcrm.segments import resolve_segment
-from reports.exports import ExportRequest, export_customers
+from reports.exports import DEFAULT_LIMITS, ExportLimits, ExportRequest, export_customers
 from reports.mail import TOP_SPENDERS, Attachment, DownloadLink, ReportMail, attachment_name
 from reports.rows import customer_row
 from reports.summary import shape_summary
@@ -69,6 +69,7 @@ async def build_report(
     workdir: Path,
     limits: FileLimits,
     now: datetime,
+    export_limits: ExportLimits = DEFAULT_LIMITS,
 ) -> ReportMail:
     """Everything the e-mail of `schedule` fired at `fire_at` says, its file in `workdir`.
 
@@ -89,7 +90,9 @@ async def build_report(
     if period is not None:
         described["period"] = [period[0].isoformat(), period[1].isoformat()]
     request = ExportRequest("filtered", schedule["format"], filters, sort, True, described)
-    result = await export_customers(shop_store, shop, request, actor=actor, workdir=workdir)
+    result = await export_customers(
+        shop_store, shop, request, actor=actor, workdir=workdir, limits=export_limits
+    )
     name = attachment_name(schedule["name"], mail.local_day, result.filename.rsplit(".", 1)[-1])
     attachment = Attachment(result.path, name, result.content_type)
     return await _attach(shop_store, replace(mail, rows=result.rows), attachment, limits, now)
@@ -101,6 +104,7 @@ async def _attach(
     attachment: Attachment,
     limits: FileLimits,
     now: datetime,
+    export_limits: ExportLimits = DEFAULT_LIMITS,
 ) -> ReportMail:
     """`mail` with its export attached, or linked (for `limits.link_days`) when too large."""
     size = attachment.path.stat().st_size

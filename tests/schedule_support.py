@@ -15,6 +15,7 @@ from chatcrm.config import Settings, SmtpServer
 from chatcrm.delivery import DeliveryTuning
 from chatcrm.keys import REPORT_SCHEDULER
 from chatcrm.scheduler import ReportScheduler, SchedulerTuning
+from reports.exports import DEFAULT_LIMITS, ExportLimits
 from tests.fakes.smtp import FakeSmtp
 
 if TYPE_CHECKING:
@@ -71,8 +72,14 @@ Start = Callable[..., Awaitable[TestClient]]
 def start_service(aiohttp_client: Any) -> Start:
     """Start a service (several may share one database) with the given clock and timings."""
 
-    async def start(settings: Settings, clock: ShiftedClock, **delivery: Any) -> TestClient:
-        return await aiohttp_client(create_app(settings, scheduler=tuning(clock, **delivery)))
+    async def start(
+        settings: Settings, clock: ShiftedClock, export_rows: int | None = None, **delivery: Any
+    ) -> TestClient:
+        limits = ExportLimits(rows=export_rows, batch=export_rows) if export_rows else None
+        app = create_app(
+            settings, scheduler=tuning(clock, **delivery), export_limits=limits or DEFAULT_LIMITS
+        )
+        return await aiohttp_client(app)
 
     return start
 
