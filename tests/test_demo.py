@@ -30,6 +30,12 @@ async def test_demo_seed_is_populated_and_idempotent(store: Store) -> None:
     assert second["inserted"] == {"customers": 0, "orders": 0, "messages": 0}
     assert await store.db["orders"].count_documents({"shop_id": DEMO_SHOP_ID}) == orders
     assert len(await demo.channels.list()) == 3
+    # one sample report e-mail: the VIP customers every Monday at 08:00
+    (schedule,) = await demo.schedules.list()
+    assert schedule["_id"] == first["schedule_id"] == second["schedule_id"]
+    assert schedule["cadence"]["weekday"] == "mon" and schedule["enabled"]
+    segment = await demo.segments.get(schedule["segment_id"])
+    assert segment is not None and segment["filters"] == {"tag": "VIP"}
     # only the newest demo token works
     assert await store.tokens.resolve(first["token"]) is None
     assert await store.tokens.resolve(second["token"]) is not None

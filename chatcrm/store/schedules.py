@@ -108,10 +108,12 @@ class ShopSchedules(ShopScoped):
 
     collection_name = "report_schedules"
 
-    async def create(self, fields: dict[str, Any], timezone: str, now_ms: int) -> Doc:
+    async def create(
+        self, fields: dict[str, Any], timezone: str, now_ms: int, schedule_id: str | None = None
+    ) -> Doc:
         """Store a schedule from validated `fields` for a shop in `timezone`."""
         doc = {
-            "_id": new_id("sch"),
+            "_id": schedule_id or new_id("sch"),
             "shop_id": self.shop_id,
             **fields,
             "timezone": timezone,

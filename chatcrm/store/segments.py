@@ -24,11 +24,11 @@ class ShopSegments(ShopScoped):
 
     collection_name = "segments"
 
-    async def create(self, fields: dict[str, Any]) -> Doc:
+    async def create(self, fields: dict[str, Any], segment_id: str | None = None) -> Doc:
         """Store a new segment from validated `fields`; ConflictError when the name is taken."""
         now = utcnow()
         doc = {
-            "_id": new_id("seg"),
+            "_id": segment_id or new_id("seg"),
             "shop_id": self.shop_id,
             **fields,
             "name_key": name_key(fields["name"]),
