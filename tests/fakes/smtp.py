@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default
@@ -64,13 +65,18 @@ class FakeSmtp:
     def _protocol(self) -> SMTP:
         self.connections += 1
         starttls = self.tls is not None and not self.implicit_tls
+        with warnings.catch_warnings():  # AUTH without STARTTLS is fine over implicit TLS
+            warnings.simplefilter("ignore", UserWarning)
+            return self._smtp(starttls)
+
+    def _smtp(self, starttls: bool) -> SMTP:
         return SMTP(
             self,
             hostname="localhost",
             tls_context=self.tls if starttls else None,
             require_starttls=starttls,
             auth_required=self.users is not None,
-            auth_require_tls=self.tls is not None,
+            auth_require_tls=starttls,  # with implicit TLS the whole session is encrypted
             authenticator=self._authenticate if self.users is not None else None,
         )
 
