@@ -18,18 +18,24 @@ from chatcrm.api import MODULES, setup_routes
 from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
 from chatcrm.config import Settings
 from chatcrm.database import open_database
+from chatcrm.delivery import Deliverer
 from chatcrm.http import error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import (
     CONNECTOR_POOL,
     DATABASE,
+    DELIVERER,
     EXPORT_LIMITS,
     HTTP_SESSION,
     INGEST_ACTIVITY,
+    REPORT_SCHEDULER,
+    SCHEDULER_TUNING,
     SETTINGS,
 )
+from chatcrm.mailer import mailer_for
 from chatcrm.orders import recover_aggregates_forever
+from chatcrm.scheduler import ReportScheduler, SchedulerTuning
 from connectors.pool import ConnectorPool
 from reports.exports import DEFAULT_LIMITS, ExportLimits
 
@@ -37,21 +43,27 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, export_limits: ExportLimits = DEFAULT_LIMITS
+    settings: Settings,
+    *,
+    export_limits: ExportLimits = DEFAULT_LIMITS,
+    scheduler: SchedulerTuning | None = None,
 ) -> web.Application:
     """Build the service; resources open on start-up and close in reverse on shutdown.
 
-    `export_limits` is for tests, which split exports of a few dozen customers.
+    `export_limits` is for tests, which split exports of a few dozen customers; `scheduler`
+    sets the report scheduler's clock and timings (tests shorten them).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[EXPORT_LIMITS] = export_limits
+    app[SCHEDULER_TUNING] = scheduler or SchedulerTuning()
     app[INGEST_ACTIVITY] = IngestActivity()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
     app.cleanup_ctx.append(_inbox_workers)
     app.cleanup_ctx.append(_aggregate_recovery)
+    app.cleanup_ctx.append(_report_scheduler)
     setup_routes(app)
     webhooks.setup_routes(app)
     app[OPENAPI_DOCUMENT] = openapi_document(
@@ -115,3 +127,21 @@ async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:
+    """Scheduled report e-mails: fired in every process, each sent once (see chatcrm.scheduler)."""
+    settings, tuning = app[SETTINGS], app[SCHEDULER_TUNING]
+    store = app[DATABASE].store
+    mailer = mailer_for(settings)
+    deliverer = Deliverer(
+        store, settings, mailer, tuning.delivery, tuning.clock, app[EXPORT_LIMITS]
+    )
+    scheduler = ReportScheduler(store, deliverer, tuning)
+    app[DELIVERER] = deliverer
+    app[REPORT_SCHEDULER] = scheduler
+    await scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()

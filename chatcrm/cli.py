@@ -1,4 +1,4 @@
-"""The `chatcrm` command: serve, demo data, shops, tokens, users, channels and exports."""
+"""The `chatcrm` command: serve, demo data, shops, tokens, users, channels, exports, schedules."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -293,6 +294,92 @@ async def _export(database: Database, args: argparse.Namespace) -> dict[str, Any
     }
 
 
+def _schedule_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """A schedule as one line of the CLI's output."""
+    from chatcrm.schedules import schedule_view
+
+    view = schedule_view(doc, datetime.now(UTC))
+    cadence = view["cadence"]
+    when = " ".join(str(cadence[k]) for k in ("every", "weekday", "day", "at") if cadence[k])
+    return {
+        "id": view["id"],
+        "name": view["name"],
+        "cadence": f"{when} {view['timezone']}",
+        "recipients": ",".join(view["recipients"]),
+        "format": view["format"],
+        "period": view["period"],
+        "segment_id": view["segment_id"],
+        "enabled": view["enabled"],
+        "next_fire_at": view["next_fire_at"],
+    }
+
+
+async def _schedule_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    docs = await database.store.for_shop(args.shop).schedules.list()
+    return {"schedules": [_schedule_row(d) for d in docs]}
+
+
+async def _schedule_add(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.schedules import MAX_SCHEDULES, parse_schedule
+    from chatcrm.store.schedules import ms_of
+
+    shop = await _require_shop(database, args.shop)
+    day = int(args.day) if args.day and args.day.isdigit() else args.day
+    body = {
+        "name": args.name,
+        "cadence": {"every": args.every, "at": args.at, "weekday": args.weekday, "day": day},
+        "recipients": [r.strip() for value in args.to for r in value.split(",") if r.strip()],
+        "format": args.format,
+        "period": args.period,
+        "enabled": not args.disabled,
+        "segment_id": args.segment,
+    }
+    fields = parse_schedule(body)
+    scoped = database.store.for_shop(shop.id)
+    if args.segment and await scoped.segments.get(args.segment) is None:
+        raise DomainError(f"no segment with id {args.segment}", field="segment")
+    if await scoped.schedules.tally() >= MAX_SCHEDULES:
+        raise DomainError(f"a shop keeps at most {MAX_SCHEDULES} schedules", field="shop")
+    doc = await scoped.schedules.create(fields, shop.timezone, ms_of(datetime.now(UTC)))
+    await scoped.audit.record("cli", "schedule.create", schedule_id=doc["_id"])
+    return _schedule_row(doc)
+
+
+async def _schedule_of(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    doc = await database.store.for_shop(args.shop).schedules.get(args.id)
+    if doc is None:
+        raise DomainError(f"shop {args.shop} has no report schedule {args.id}", field="id")
+    return doc
+
+
+async def _schedule_send(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.delivery import Deliverer
+    from chatcrm.mailer import mailer_for
+    from chatcrm.store.schedules import FAILED, delivery_view
+
+    schedule = await _schedule_of(database, args)
+    settings = database.settings or Settings.from_env()
+    deliverer = Deliverer(database.store, settings, mailer_for(settings))
+    delivery = delivery_view(await deliverer.send_test(schedule, "cli"))
+    return {**_flat(delivery), "exit_code": 1 if delivery["state"] == FAILED else 0}
+
+
+def _flat(delivery: dict[str, Any]) -> dict[str, Any]:
+    """A delivery with its lists as comma-separated text, for the CLI."""
+    return {k: ",".join(v) if isinstance(v, list) else v for k, v in delivery.items()}
+
+
+async def _schedule_deliveries(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.store.schedules import delivery_view
+
+    schedule = await _schedule_of(database, args)
+    shop = database.store.for_shop(args.shop)
+    docs = await shop.deliveries.page(schedule["_id"], args.limit)
+    return {"deliveries": [_flat(delivery_view(d)) for d in docs]}
+
+
 async def _demo(database: Database, args: argparse.Namespace) -> dict[str, Any]:
     from chatcrm.demo import seed_demo
 
@@ -313,8 +400,9 @@ def _run_store_command(settings: Settings, command: Command, args: argparse.Name
     except DATABASE_ERRORS as err:
         print(f"chatcrm: the database stopped answering: {err}".splitlines()[0], file=sys.stderr)
         return 1
+    code = result.pop("exit_code", 0)
     _print(result, args.json)
-    return 1 if result.get("rejected") else 0
+    return 1 if result.get("rejected") else code
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -466,6 +554,40 @@ def _add_inbox_commands(sub: Any) -> None:
     retry.set_defaults(store_command=_inbox_retry)
 
 
+def _add_schedule_commands(sub: Any) -> None:
+    """``schedule list|add|send|deliveries``."""
+    from chatcrm.schedules import EVERY, FORMATS, PERIODS, WEEKDAYS
+
+    schedule = sub.add_parser("schedule", help="scheduled report e-mails").add_subparsers(
+        dest="action", required=True
+    )
+    listed = command(schedule, "list", "list a shop's report schedules")
+    listed.add_argument("--shop", required=True)
+    listed.set_defaults(store_command=_schedule_list)
+    add = command(schedule, "add", "schedule a report e-mail (times in the shop's time zone)")
+    add.add_argument("--shop", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--every", required=True, choices=EVERY)
+    add.add_argument("--at", required=True, help="HH:MM, 24-hour clock")
+    add.add_argument("--weekday", choices=WEEKDAYS, help="with --every week")
+    add.add_argument("--day", help="with --every month: 1-28 or last")
+    add.add_argument("--to", action="append", required=True, help="recipient (repeatable)")
+    add.add_argument("--segment", help="a saved segment's id (default: every customer)")
+    add.add_argument("--format", choices=FORMATS, default="xlsx")
+    add.add_argument("--period", choices=PERIODS, default="cadence")
+    add.add_argument("--disabled", action="store_true", help="create it switched off")
+    add.set_defaults(store_command=_schedule_add)
+    send = command(schedule, "send", "send a schedule's report now (a test send)")
+    send.add_argument("--shop", required=True)
+    send.add_argument("id")
+    send.set_defaults(store_command=_schedule_send)
+    history = command(schedule, "deliveries", "a schedule's deliveries, newest first")
+    history.add_argument("--shop", required=True)
+    history.add_argument("id")
+    history.add_argument("--limit", type=int, default=20)
+    history.set_defaults(store_command=_schedule_deliveries)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
     parser = argparse.ArgumentParser(prog="chatcrm", description=__doc__)
@@ -496,6 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     clist.set_defaults(store_command=_channel_list)
     _add_inbox_commands(sub)
     _add_user_commands(sub)
+    _add_schedule_commands(sub)
     return parser
 
 

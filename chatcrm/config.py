@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from email.utils import formataddr, parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from chatcrm.secrets_box import SecretBox
 
@@ -48,6 +50,78 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
 
 
 @dataclass(frozen=True)
+class SmtpServer:
+    """Where report e-mails go: ``SMTP_URL`` taken apart.
+
+    ``smtp://`` speaks STARTTLS when the server offers it, and insists on it when credentials
+    are sent to anything but a loopback address; ``smtps://`` is TLS from the first byte.
+    """
+
+    host: str
+    port: int
+    implicit_tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def require_starttls(self) -> bool:
+        """Whether a plain connection must upgrade before the password is sent."""
+        return not self.implicit_tls and self.username is not None and not _loopback(self.host)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+SMTP_PORTS = {"smtp": 587, "smtps": 465}
+"""Default port of each ``SMTP_URL`` scheme: submission with STARTTLS, or implicit TLS."""
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpServer | None:
+    raw = env.get("SMTP_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in SMTP_PORTS or not parts.hostname:
+        raise SettingsError("SMTP_URL", "must look like smtp://user:pass@host:587 or smtps://...")
+    try:
+        port = parts.port or SMTP_PORTS[parts.scheme]
+    except ValueError:
+        raise SettingsError("SMTP_URL", "has a bad port") from None
+    if parts.path not in ("", "/") or parts.query:
+        raise SettingsError("SMTP_URL", "takes no path or query")
+    return SmtpServer(
+        host=parts.hostname,
+        port=port,
+        implicit_tls=parts.scheme == "smtps",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+DEFAULT_MAIL_FROM = "chatcrm <chatcrm@localhost>"
+
+
+def _mail_from(env: Mapping[str, str], smtp: SmtpServer | None) -> str:
+    raw = env.get("MAIL_FROM", "").strip()
+    if not raw:
+        if smtp is not None:
+            raise SettingsError("MAIL_FROM", "is required with SMTP_URL (reports@shop.example)")
+        return DEFAULT_MAIL_FROM
+    name, address = parseaddr(raw)
+    local, _, domain = address.rpartition("@")
+    domain_ok = "." in domain or domain == "localhost"
+    if not local or not domain_ok or any(c in raw for c in "\r\n"):
+        raise SettingsError("MAIL_FROM", f"is not an e-mail address: {raw!r}")
+    return formataddr((name, address)) if name else address
+
+
+@dataclass(frozen=True)
 class Settings:
     """Process-wide configuration. Per-shop configuration lives in MongoDB."""
 
@@ -73,6 +147,11 @@ class Settings:
     trusted_proxies: int = 0
     """Reverse proxies in front of the service that append to X-Forwarded-For: the client's
     address (sign-in limits) is that many entries from the right; 0 uses the peer address."""
+    smtp: SmtpServer | None = None
+    """Report e-mails' server; None writes them as .eml files under ``<data dir>/outbox``."""
+    mail_from: str = DEFAULT_MAIL_FROM
+    delivery_lease_seconds: int = 120
+    """How long a report delivery stays claimed by a process that stops renewing it."""
 
     @property
     def embedded(self) -> bool:
@@ -107,6 +186,7 @@ class Settings:
         public_url = env.get("CHATCRM_PUBLIC_URL", "").strip() or None
         if public_url is not None:
             public_url = _url(env, "CHATCRM_PUBLIC_URL", public_url)
+        smtp = _smtp(env)
         version = env.get("GRAPH_API_VERSION", "").strip() or cls.graph_api_version
         if not (version.startswith("v") and version[1:].replace(".", "").isdigit()):
             raise SettingsError("GRAPH_API_VERSION", f"must look like v21.0, got {version!r}")
@@ -139,6 +219,11 @@ class Settings:
                 env, "CHATCRM_CHANNEL_CACHE_SECONDS", cls.channel_cache_seconds, 0, 3600
             ),
             trusted_proxies=_int(env, "CHATCRM_TRUSTED_PROXIES", cls.trusted_proxies, 0, 10),
+            smtp=smtp,
+            mail_from=_mail_from(env, smtp),
+            delivery_lease_seconds=_int(
+                env, "CHATCRM_DELIVERY_LEASE_SECONDS", cls.delivery_lease_seconds, 1, 3600
+            ),
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -10,17 +12,22 @@ from aiohttp import web
 from chatcrm.auth import demo_link, link_url
 from chatcrm.config import local_base_url
 from chatcrm.demo_data import generate
-from chatcrm.domain import DomainError
-from chatcrm.keys import DATABASE, SETTINGS
+from chatcrm.domain import ConflictError, DomainError
+from chatcrm.keys import DATABASE, REPORT_SCHEDULER, SETTINGS
 from chatcrm.provinces import province_key
-from chatcrm.store import Store
+from chatcrm.schedules import parse_schedule
+from chatcrm.segments import parse_segment
+from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import utcnow
+from chatcrm.store.schedules import ms_of
 
 log = logging.getLogger(__name__)
 
 DEMO_SHOP_ID = "shop_demo"
 DEMO_OWNER_EMAIL = "demo@example.com"
 """The demo shop's owner: no password; the demo's sign-in link signs them in."""
+DEMO_SEGMENT_ID = "seg_demo_vip"
+DEMO_SCHEDULE_ID = "sch_demo_weekly"
 DEMO_SECRETS: dict[str, dict[str, str | None]] = {
     "line": {"channel_secret": "demo-line-channel-secret", "access_token": "demo-line-token"},
     "telegram": {"bot_token": "123456:demo-telegram-token", "secret_token": "demo-secret-token"},
@@ -58,6 +65,7 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
         inserted["customers"] = await scoped.customers.insert_new(data.customers)
         inserted["orders"] = await scoped.orders.insert_new(data.orders)
         inserted["messages"] = await scoped.messages.insert_new(data.messages)
+    schedule = await _sample_schedule(scoped, shop.timezone)
     # the same token on every run (derived from the secret key): a restart keeps links working
     secret = store.box.derive(f"demo-token:{shop.id}")
     token = await store.tokens.install(shop.id, "owner", "demo", secret)
@@ -67,6 +75,7 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
         "customers": await scoped.customers.count(),
         "inserted": inserted,
         "channels": channel_ids,
+        "schedule_id": schedule["_id"],
         "token": token,
     }
 
@@ -81,18 +90,54 @@ async def _owner_sign_in_token(store: Store, shop_id: str) -> str:
     return await demo_link(store, owner)
 
 
+async def _sample_schedule(scoped: ShopStore, timezone: str) -> dict[str, Any]:
+    """The demo's report e-mail: its VIP customers every Monday at 08:00 (once)."""
+    if await scoped.segments.get(DEMO_SEGMENT_ID) is None:
+        fields = parse_segment(
+            {"name": "VIP", "filters": {"tag": "VIP"}, "sort": "paid_total", "order": "desc"},
+            timezone,
+        )
+        with contextlib.suppress(ConflictError):  # a VIP segment of the user's own
+            await scoped.segments.create(fields, DEMO_SEGMENT_ID)
+    schedule = await scoped.schedules.get(DEMO_SCHEDULE_ID)
+    if schedule is None:
+        segment = await scoped.segments.get(DEMO_SEGMENT_ID)
+        fields = parse_schedule(
+            {
+                "name": "ลูกค้า VIP ประจำสัปดาห์",
+                "segment_id": segment["_id"] if segment else None,
+                "cadence": {"every": "week", "at": "08:00", "weekday": "mon"},
+                "recipients": ["owner@demo-shop.example"],
+            }
+        )
+        schedule = await scoped.schedules.create(
+            fields, timezone, ms_of(datetime.now(UTC)), DEMO_SCHEDULE_ID
+        )
+    return schedule
+
+
 async def demo_on_startup(app: web.Application) -> None:
     """`chatcrm serve --demo`: seed, then tell the user where to look and with which token."""
-    summary = await seed_demo(app[DATABASE].store)
+    store = app[DATABASE].store
+    summary = await seed_demo(store)
+    schedule = await store.for_shop(summary["shop_id"]).schedules.get(summary["schedule_id"])
+    if schedule is not None:
+        await app[REPORT_SCHEDULER].refresh(schedule)
     settings = app[SETTINGS]
     base = local_base_url(settings)
+    auth = f"-H 'Authorization: Bearer {summary['token']}'"
     log.info(
         "demo shop %s ready with %s customers\n\n"
         "  Dashboard (signs you in): %s\n"
-        "  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/customers\n",
+        "  API:       curl %s %s/api/v1/customers\n"
+        "  E-mail:    curl -X POST %s %s/api/v1/report-schedules/%s/send\n"
+        "             (without SMTP_URL the e-mail is written under %s)\n",
         summary["shop_id"],
         summary["customers"],
         link_url(base, "demo", summary["sign_in_token"]),
-        summary["token"],
         base,
+        auth,
+        base,
+        summary["schedule_id"],
+        settings.data_dir / "outbox",
     )

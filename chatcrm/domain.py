@@ -37,10 +37,31 @@ class RawEvent:
 class DomainError(ValueError):
     """Input that breaks a domain rule; `field` names the offending input."""
 
+    status = 422
+    """The HTTP status the API answers this error with."""
+
     def __init__(self, message: str, field: str | None = None, code: str = "invalid") -> None:
         super().__init__(message)
         self.field = field
         self.code = code
+
+
+class NotFoundError(DomainError):
+    """The input names something the shop does not have (a deleted segment, say)."""
+
+    status = 404
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, field, "not_found")
+
+
+class ConflictError(DomainError):
+    """The input clashes with what is stored (a name already taken, a segment in use)."""
+
+    status = 409
+
+    def __init__(self, message: str, field: str | None = None, code: str = "conflict") -> None:
+        super().__init__(message, field, code)
 
 
 @dataclass(frozen=True)
@@ -268,6 +289,11 @@ class CustomerFilters:
     statuses: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
     """Restrict to these customer ids (exports of selected rows)."""
+    segment: str | None = None
+    """A saved segment's id, as asked for; `chatcrm.segments.resolve_segment` turns it into
+    `within` before the store sees these filters."""
+    within: CustomerFilters | None = None
+    """A saved segment's filters, which these filters narrow (both must match)."""
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid",
@@ -83,7 +84,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as err:
         return err.response()
     except DomainError as err:
-        return ApiError(422, err.code, str(err), err.field).response()
+        return ApiError(err.status, err.code, str(err), err.field).response()
     except web.HTTPException as err:
         if err.status < 400:
             raise

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from chatcrm.auth import LinkSender
     from chatcrm.config import Settings
     from chatcrm.database import Database
+    from chatcrm.delivery import Deliverer
     from chatcrm.ingest.activity import IngestActivity
+    from chatcrm.scheduler import ReportScheduler, SchedulerTuning
     from connectors.pool import ConnectorPool
     from reports.exports import ExportLimits
 
@@ -21,6 +23,10 @@ HTTP_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_session")
 CONNECTOR_POOL: web.AppKey[ConnectorPool] = web.AppKey("connector_pool")
 INGEST_ACTIVITY: web.AppKey[IngestActivity] = web.AppKey("ingest_activity")
 """Webhook routes -> inbox workers: new events stored, acknowledgements in flight."""
+REPORT_SCHEDULER: web.AppKey[ReportScheduler] = web.AppKey("report_scheduler")
+SCHEDULER_TUNING: web.AppKey[SchedulerTuning] = web.AppKey("scheduler_tuning")
+DELIVERER: web.AppKey[Deliverer] = web.AppKey("deliverer")
+"""Report e-mails: the process's scheduler, its timings, and what sends a delivery."""
 EXPORT_LIMITS: web.AppKey[ExportLimits] = web.AppKey("export_limits")
 """Rows per export file: 20,000 in the service, a few in tests."""
 LINK_SENDER: web.AppKey[LinkSender] = web.AppKey("link_sender")

@@ -29,6 +29,7 @@ MAX_VALUES = 100
 """Most values one filter takes."""
 MAX_TAG_CHARS = 100
 MAX_Q_CHARS = 200
+MAX_ID_CHARS = 100
 _POSTAL = re.compile(r"^(\d{5}|\d{1,5}\*)$")
 
 Params = Mapping[str, Any]
@@ -115,6 +116,13 @@ REPORT_FILTERS = (
         "many",
         "Follow statuses (any of them)",
         {"enum": list(CUSTOMER_STATUSES)},
+    ),
+    ReportFilter(
+        "segment",
+        "one",
+        "A saved segment's id: its filters apply and the other filters narrow them "
+        "(its sort too, unless sort or order is given); an unknown id is a 404",
+        {"type": "string", "maxLength": MAX_ID_CHARS},
     ),
 )
 """Every filter of the customer report (list, summary, exports), in the order documented."""
@@ -242,6 +250,13 @@ def _q(params: Params) -> str | None:
     return q
 
 
+def _segment(params: Params) -> str | None:
+    segment = _one(params, "segment")
+    if segment is not None and (len(segment) > MAX_ID_CHARS or not segment.isprintable()):
+        raise DomainError("segment is not a segment id", field="segment")
+    return segment
+
+
 def parse_filters(
     params: Params, timezone: str, *, allowed_extra: Iterable[str] = ()
 ) -> CustomerFilters:
@@ -271,11 +286,17 @@ def parse_filters(
         tag_mode=tag_mode,
         q=q,
         statuses=statuses,
+        segment=_segment(params),
     )
 
 
-def parse_sort(params: Params) -> Sort:
-    """Sort field (default paid_total) and order (default asc, as the reference product)."""
+def parse_sort(params: Params, default: Sort | None = None) -> Sort:
+    """Sort field (default paid_total) and order (default asc, as the reference product).
+
+    With neither given, `default` (a saved segment's sort) when there is one.
+    """
+    if default is not None and _one(params, "sort") is None and _one(params, "order") is None:
+        return default
     field = _one(params, "sort") or "paid_total"
     if field not in SORT_FIELDS:
         raise DomainError(f"sort must be one of {', '.join(SORT_FIELDS)}", field="sort")

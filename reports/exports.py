@@ -18,13 +18,14 @@ import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, Shop
 from chatcrm.report_query import CustomerFilters, Sort, parse_filters, parse_sort
+from chatcrm.segments import resolve_segment
 from reports.columns import ExportLayout
 from reports.writers import FORMATS, ProcessSheet
 
@@ -86,6 +87,8 @@ class ExportRequest:
     split: bool = False
     described: dict[str, Any] = field(default_factory=dict)
     """The request's filters as given, for the audit trail."""
+    default_sort: bool = False
+    """Neither sort nor order was asked for: a saved segment's sort applies."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,8 @@ def parse_export_request(body: Mapping[str, Any], timezone: str) -> ExportReques
     elif mode == "selected":
         filters = CustomerFilters(ids=_ids(raw_ids))
         described = {"ids": len(filters.ids)}
-    return ExportRequest(mode, fmt, filters, sort, split, described)
+    default_sort = body.get("sort") is None and body.get("order") is None
+    return ExportRequest(mode, fmt, filters, sort, split, described, default_sort)
 
 
 def _ids(raw: Any) -> tuple[str, ...]:
@@ -215,9 +219,11 @@ async def export_customers(
 ) -> ExportResult:
     """Write the export into `workdir` and record it in the audit trail.
 
-    Raises ExportTooLarge when more than `limits.rows` customers match without `split`.
+    Raises ExportTooLarge when more than `limits.rows` customers match without `split`,
+    NotFoundError when the filters name a segment the shop does not have.
     """
     started = time.monotonic()
+    request = await _with_segment(shop_store, shop, request)
     layout = ExportLayout(shop.locale, shop.timezone, shop.currency)
     content_type, ext = FORMATS[request.format]
     report = _Progress(shop.id, progress)
@@ -232,6 +238,13 @@ async def export_customers(
     elapsed_ms = int((time.monotonic() - started) * 1000)
     await _record(shop_store, shop, request, actor, result, elapsed_ms)
     return result
+
+
+async def _with_segment(shop_store: ShopStore, shop: Shop, request: ExportRequest) -> ExportRequest:
+    """`request` with its saved segment applied (filters, and its sort unless one was asked)."""
+    filters, segment_sort = await resolve_segment(shop_store, shop.timezone, request.filters)
+    sort = segment_sort if segment_sort is not None and request.default_sort else request.sort
+    return replace(request, filters=filters, sort=sort)
 
 
 async def _write_files(

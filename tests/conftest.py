@@ -225,3 +225,4 @@ from tests.browser_support import (  # noqa: E402, F401 - browser fixtures, run 
     pytest_collection_modifyitems,
 )
 from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures
+from tests.schedule_support import smtp, start_service  # noqa: E402, F401 - report e-mails

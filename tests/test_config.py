@@ -77,3 +77,40 @@ def test_embedded_key_is_generated_once(tmp_path: Path) -> None:
     again = load_secret_box(None, tmp_path)
     assert again.decrypt(token) == "s3cret"
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+
+
+def test_smtp_url_and_sender() -> None:
+    s = Settings.from_env(
+        {
+            "SMTP_URL": "smtps://mail%40shop.example:p%2Fss@smtp.example.com",
+            "MAIL_FROM": "reports@shop.example",
+        }
+    )
+    assert s.smtp is not None
+    assert (s.smtp.host, s.smtp.port, s.smtp.implicit_tls) == ("smtp.example.com", 465, True)
+    assert (s.smtp.username, s.smtp.password) == ("mail@shop.example", "p/ss")
+    assert "p/ss" not in repr(s)
+    plain = Settings.from_env(
+        {"SMTP_URL": "smtp://u:p@mx.example:2525", "MAIL_FROM": "a@b.example"}
+    )
+    assert plain.smtp is not None and plain.smtp.port == 2525 and plain.smtp.require_starttls
+    local = Settings.from_env({"SMTP_URL": "smtp://u:p@127.0.0.1:2525", "MAIL_FROM": "a@b.example"})
+    assert local.smtp is not None and not local.smtp.require_starttls
+    outbox = Settings.from_env({})
+    assert outbox.smtp is None and "@" in outbox.mail_from
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SMTP_URL": "http://mail.example"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtp://mail.example:99999", "MAIL_FROM": "a@b.example"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtp://mail.example"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "not an address"}, "MAIL_FROM"),
+        ({"CHATCRM_DELIVERY_LEASE_SECONDS": "0"}, "CHATCRM_DELIVERY_LEASE_SECONDS"),
+    ],
+)
+def test_bad_mail_setting_names_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert err.value.variable == variable

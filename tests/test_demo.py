@@ -39,6 +39,12 @@ async def test_demo_seed_is_populated_and_idempotent(store: Store) -> None:
     # the same demo token every time: a link printed earlier keeps working
     assert second["token"] == first["token"]
     assert await store.tokens.resolve(first["token"]) is not None
+    # one sample report e-mail: the VIP customers every Monday at 08:00
+    (schedule,) = await demo.schedules.list()
+    assert schedule["_id"] == first["schedule_id"] == second["schedule_id"]
+    assert schedule["cadence"]["weekday"] == "mon" and schedule["enabled"]
+    segment = await demo.segments.get(schedule["segment_id"])
+    assert segment is not None and segment["filters"] == {"tag": "VIP"}
 
 
 def test_the_demo_has_5000_customers_by_default() -> None:

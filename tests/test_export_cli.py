@@ -69,6 +69,7 @@ FILTER_EXAMPLES = {
     "tag_mode": "all",
     "q": "somchai",
     "status": "following",
+    "segment": "seg_0123",
 }
 
 
@@ -84,3 +85,4 @@ def test_cli_takes_every_report_filter() -> None:
     assert filters.postal_code == "10*" and filters.tags == ("VIP",) and filters.tag_mode == "all"
     assert filters.q == "somchai" and filters.statuses == ("following",)
     assert filters.updated_from is not None and filters.updated_before is not None
+    assert filters.segment == "seg_0123"

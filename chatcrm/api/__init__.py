@@ -10,12 +10,15 @@ from chatcrm.api import (
     customer_detail,
     customers,
     dashboard,
+    downloads,
     exports,
     health,
     imports,
     openapi,
     orders,
     report,
+    schedules,
+    segments,
     shop,
 )
 
@@ -28,9 +31,12 @@ MODULES = (
     customers,
     customer_detail,
     report,
+    segments,
+    schedules,
     orders,
     imports,
     exports,
+    downloads,
     openapi,
 )
 """Every route module: each has `routes` and `OPENAPI_PATHS` describing them."""

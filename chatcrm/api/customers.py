@@ -20,6 +20,7 @@ from chatcrm.customer_edit import as_seller_changes, etag, parse_customer_edit, 
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, query_params
 from chatcrm.provinces import province_key
 from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_page, parse_sort
+from chatcrm.segments import resolve_segment
 from chatcrm.store import ShopStore
 from reports.rows import customer_row
 
@@ -56,7 +57,8 @@ async def list_customers(request: web.Request) -> web.Response:
     shop = caller.store
     params = query_params(request)
     filters = parse_filters(params, caller.shop.timezone, allowed_extra=PAGE_NAMES)
-    sort = parse_sort(params)
+    filters, segment_sort = await resolve_segment(shop, caller.shop.timezone, filters)
+    sort = parse_sort(params, segment_sort)
     page = parse_page(params)
     docs, next_cursor = await shop.customers.search(
         filters, sort, limit=page.limit, cursor=page.cursor

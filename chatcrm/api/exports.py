@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from chatcrm.api.spec import filters_object
 from chatcrm.http import ApiError, caller_shop, json_body
 from chatcrm.keys import EXPORT_LIMITS
-from chatcrm.report_query import FILTER_NAMES, SORT_FIELDS
+from chatcrm.report_query import SORT_FIELDS
 from reports.exports import (
     EXPORT_ROW_LIMIT,
     MODES,
@@ -70,10 +71,6 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
-_FILTER_VALUE = {
-    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-}
-
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/exports": {
         "post": {
@@ -96,12 +93,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                             "properties": {
                                 "mode": {"type": "string", "enum": list(MODES)},
                                 "format": {"type": "string", "enum": list(FORMATS)},
-                                "filters": {
-                                    "type": "object",
-                                    "description": "mode filtered: the report's filters",
-                                    "additionalProperties": False,
-                                    "properties": {n: _FILTER_VALUE for n in FILTER_NAMES},
-                                },
+                                "filters": filters_object("mode filtered: the report's filters"),
                                 "ids": {
                                     "type": "array",
                                     "description": "mode selected: customer ids",

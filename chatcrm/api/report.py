@@ -10,6 +10,7 @@ from chatcrm.api.customers import READERS
 from chatcrm.api.spec import BEARER, FILTER_PARAMETERS, error_responses, json_content, ref
 from chatcrm.http import caller_shop, json_response, query_params
 from chatcrm.report_query import parse_filters
+from chatcrm.segments import resolve_segment
 from reports.summary import shape_summary
 
 routes = web.RouteTableDef()
@@ -21,6 +22,7 @@ async def report_summary(request: web.Request) -> web.Response:
     caller = await caller_shop(request, *READERS)
     params = query_params(request)
     filters = parse_filters(params, caller.shop.timezone)
+    filters, _ = await resolve_segment(caller.store, caller.shop.timezone, filters)
     raw = await caller.store.customers.summary(filters)
     return json_response(shape_summary(raw, caller.shop.currency))
 

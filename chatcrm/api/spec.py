@@ -6,6 +6,8 @@ from typing import Any
 
 from chatcrm.domain import CUSTOMER_STATUSES
 from chatcrm.report_query import REPORT_FILTERS, SORT_FIELDS
+from chatcrm.schedules import EVERY, MAX_RECIPIENTS, PERIODS, WEEKDAYS
+from chatcrm.schedules import FORMATS as SCHEDULE_FORMATS
 from connectors.registry import CUSTOMER_CHANNELS
 from reports.rows import ROW_FIELDS
 
@@ -86,7 +88,42 @@ SORT_PARAMETERS = [
     _query("order", {"enum": ["asc", "desc"], "default": "asc"}, "Sort direction"),
 ]
 
+FILTER_VALUE: dict[str, Any] = {
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+}
+"""One report filter's value in a JSON body: a text, or a list of texts."""
+
+
+def filters_object(description: str) -> dict[str, Any]:
+    """The schema of a JSON object of report filters (an export's, a segment's)."""
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": False,
+        "properties": {f.name: FILTER_VALUE for f in REPORT_FILTERS},
+    }
+
+
 _DATETIME = {"type": ["string", "null"], "format": "date-time"}
+_SCHEDULE_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 100},
+    "segment_id": {"type": ["string", "null"], "maxLength": 100},
+    "cadence": {"$ref": "#/components/schemas/Cadence"},
+    "recipients": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_RECIPIENTS,
+        "items": {"type": "string", "format": "email", "maxLength": 254},
+    },
+    "format": {"enum": list(SCHEDULE_FORMATS), "default": "xlsx"},
+    "period": {
+        "enum": list(PERIODS),
+        "default": "cadence",
+        "description": "cadence: customers updated since the previous fire time (whole "
+        "days: yesterday, the previous 7 days, the previous month); all: every customer",
+    },
+    "enabled": {"type": "boolean", "default": True},
+}
 _MONEY = {"type": "integer", "description": "Minor units (satang for THB)"}
 
 COMPONENTS: dict[str, Any] = {
@@ -275,6 +312,103 @@ COMPONENTS: dict[str, Any] = {
                     "description": "when the sender withdrew it (null: not withdrawn); a "
                     "withdrawn message keeps no text",
                 },
+            },
+        },
+        "Segment": {
+            "type": "object",
+            "required": ["id", "name", "filters", "sort", "order"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "filters": {"type": "object"},
+                "sort": {"enum": list(SORT_FIELDS)},
+                "order": {"enum": ["asc", "desc"]},
+                "created_at": _DATETIME,
+                "updated_at": _DATETIME,
+            },
+        },
+        "SegmentInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "filters": filters_object("The report's query parameters (not `segment`)"),
+                "sort": {"enum": list(SORT_FIELDS), "default": "paid_total"},
+                "order": {"enum": ["asc", "desc"], "default": "asc"},
+            },
+        },
+        "SegmentEdit": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "filters": filters_object("The report's query parameters (not `segment`)"),
+                "sort": {"enum": list(SORT_FIELDS)},
+                "order": {"enum": ["asc", "desc"]},
+            },
+        },
+        "Cadence": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["every", "at"],
+            "properties": {
+                "every": {"enum": list(EVERY)},
+                "at": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                "weekday": {"enum": [*WEEKDAYS, None], "description": "every week"},
+                "day": {
+                    "oneOf": [
+                        {"type": "integer", "minimum": 1, "maximum": 28},
+                        {"const": "last"},
+                        {"type": "null"},
+                    ],
+                    "description": "every month",
+                },
+            },
+        },
+        "ReportSchedule": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "segment_id": {"type": ["string", "null"]},
+                "cadence": ref("Cadence"),
+                "timezone": {"type": "string"},
+                "recipients": {"type": "array", "items": {"type": "string"}},
+                "format": {"enum": list(SCHEDULE_FORMATS)},
+                "period": {"enum": list(PERIODS)},
+                "enabled": {"type": "boolean"},
+                "next_fire_at": _DATETIME,
+                "created_at": _DATETIME,
+                "updated_at": _DATETIME,
+            },
+        },
+        "ReportScheduleInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "cadence", "recipients"],
+            "properties": _SCHEDULE_FIELDS,
+        },
+        "ReportScheduleEdit": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": _SCHEDULE_FIELDS,
+        },
+        "Delivery": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "schedule_id": {"type": "string"},
+                "kind": {"enum": ["scheduled", "test"]},
+                "fire_time": _DATETIME,
+                "state": {"enum": ["sending", "retrying", "sent", "failed", "skipped"]},
+                "attempts": {"type": "integer"},
+                "last_error": {"type": ["string", "null"]},
+                "rows": {"type": ["integer", "null"]},
+                "message_id": {"type": ["string", "null"]},
+                "recipients": {"type": "array", "items": {"type": "string"}},
+                "delivered_to": {"type": "array", "items": {"type": "string"}},
+                "sent_at": _DATETIME,
             },
         },
         "AuditEntry": {

@@ -11,12 +11,36 @@ from pymongo.errors import OperationFailure
 
 from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
-from chatcrm.store import audit, channels, customers, inbox, messages, orders, shops, users
+from chatcrm.store import (
+    audit,
+    channels,
+    customers,
+    downloads,
+    inbox,
+    messages,
+    orders,
+    schedules,
+    segments,
+    shops,
+    users,
+)
 from chatcrm.store.base import Doc
 
 log = logging.getLogger(__name__)
 
-_MODULES = (shops, channels, customers, messages, orders, inbox, audit, users)
+_MODULES = (
+    shops,
+    channels,
+    customers,
+    messages,
+    orders,
+    inbox,
+    audit,
+    segments,
+    schedules,
+    downloads,
+    users,
+)
 
 
 class ShopStore:
@@ -53,6 +77,26 @@ class ShopStore:
         return inbox.ShopInbox(self._db, self.shop_id)
 
     @cached_property
+    def segments(self) -> segments.ShopSegments:
+        """The shop's saved filters."""
+        return segments.ShopSegments(self._db, self.shop_id)
+
+    @cached_property
+    def schedules(self) -> schedules.ShopSchedules:
+        """The shop's report schedules."""
+        return schedules.ShopSchedules(self._db, self.shop_id)
+
+    @cached_property
+    def deliveries(self) -> schedules.ShopDeliveries:
+        """The shop's report deliveries."""
+        return schedules.ShopDeliveries(self._db, self.shop_id)
+
+    @cached_property
+    def downloads(self) -> downloads.ShopDownloads:
+        """The shop's download links."""
+        return downloads.ShopDownloads(self._db, self.shop_id)
+
+    @cached_property
     def audit(self) -> audit.ShopAudit:
         """The shop's audit trail."""
         return audit.ShopAudit(self._db, self.shop_id)
@@ -75,6 +119,9 @@ class Store:
         self.sessions = users.Sessions(self.db)
         self.links = users.Links(self.db)
         self.attempts = users.Attempts(self.db)
+        self.schedule_feed = schedules.ScheduleFeed(self.db)
+        self.delivery_queue = schedules.DeliveryQueue(self.db)
+        self.downloads = downloads.Downloads(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:

@@ -90,6 +90,16 @@ class ShopScoped:
         """
         return self.where({k: {"$eq": v} for k, v in query.items()})
 
+    async def tally(self, query: Mapping[str, Any] | None = None) -> int:
+        """How many of this shop's documents match `query`.
+
+        ``$match`` + ``$count``: nx-27017 runs it as one SQL ``COUNT`` over the shop's index
+        range, where it runs ``count_documents`` in Python over the whole collection.
+        """
+        pipeline = [{"$match": self.where(query)}, {"$count": "n"}]
+        result = await (await self.coll.aggregate(pipeline)).to_list(None)
+        return int(result[0]["n"]) if result else 0
+
     async def insert_new(self, docs: list[Doc]) -> int:
         """Insert this shop's prepared documents, skipping duplicates of unique keys.
 

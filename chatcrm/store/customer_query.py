@@ -47,8 +47,19 @@ def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc
 
     One flat document, one key per field (no ``$and``): nx-27017 translates a flat filter of
     field conditions to SQL and evaluates anything under a top-level ``$and``/``$or`` in Python
-    over the whole collection. Only `q` needs an ``$or``.
+    over the whole collection. Only `q` needs an ``$or``. A saved segment's filters
+    (`CustomerFilters.within`) join with `combine`: still flat unless both name one field.
     """
+    if filters.segment is not None:
+        raise ValueError("resolve the segment first (chatcrm.segments.resolve_segment)")
+    query = _own_query(filters, sorted_page)
+    if filters.within is not None:
+        return combine(filters_query(filters.within, sorted_page=sorted_page), query)
+    return query
+
+
+def _own_query(filters: CustomerFilters, sorted_page: bool) -> Doc:
+    """`filters_query` of these filters alone (not the segment they narrow)."""
     query: Doc = {}
     if filters.ids:
         query["_id"] = {"$in": list(filters.ids)}
