@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chatcrm.customer_edit import MAX_NOTES
 from chatcrm.report_query import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
@@ -83,6 +84,9 @@ HOSTILE = [
     "\0NUL",
     "＝1+1",
 ]
+
+LONG_NOTES = {"thai": "ก" * MAX_NOTES, "ascii": "n" * MAX_NOTES}
+"""Notes at the edit limit: 15,000 and 5,000 bytes, documents PyMongo hands back as memoryviews."""
 
 
 async def seed_samples(store: Store, shop_id: str) -> list[dict[str, Any]]:
@@ -203,7 +207,9 @@ async def test_limit_split_and_every_row_once(
         customer(shop.id, i, paid_total=(i * 7919) % 50_000, channel="line") for i in range(total)
     ]
     docs[123]["channel"] = "telegram"
-    await store.db["customers"].insert_many(docs, ordered=False)
+    docs[7]["notes"] = LONG_NOTES["thai"]  # fetched by id as a memoryview-backed document
+    for start in range(0, total, 2000):  # one insert of 20,001 can outlast the socket timeout
+        await store.db["customers"].insert_many(docs[start : start + 2000], ordered=False)
     every = {d["_id"] for d in docs}
 
     # exactly 20,000 rows matching a filter: the file itself
@@ -239,6 +245,8 @@ async def test_limit_split_and_every_row_once(
     expected = sorted(docs, key=lambda d: (d["paid_total"], d["_key"]), reverse=True)
     assert joined == [d["_id"] for d in expected]
     assert [paid[i] for i in joined] == sorted(paid.values(), reverse=True)
+    notes = {r[ID]: r[NOTES] for n in names for r in csv_rows(archive.read(n))[1:]}
+    assert notes["cus_0007"] == LONG_NOTES["thai"]
 
 
 async def test_customers_changing_during_export_appear_once(
@@ -365,3 +373,38 @@ def test_sheet_orders_rows_drops_repeats_and_keeps_odd_text(tmp_path: Any, fmt: 
     assert [r[NAME] for r in rows[1:]] == [d["name"] for d in expected]
     counts = [d["order_count"] if fmt == "xlsx" else str(d["order_count"]) for d in expected]
     assert [r[ORDERS] for r in rows[1:]] == counts
+
+
+async def seed_long_notes(client: TestClient, store: Store, shop: ShopFixture) -> list[str]:
+    """Two customers, their notes set through the API to the 5,000-character limit."""
+    await store.for_shop(shop.id).customers.insert_new(
+        [customer(shop.id, i, tags=["long"]) for i in (1, 2)]
+    )
+    for i, notes in enumerate(LONG_NOTES.values(), start=1):
+        resp = await client.patch(
+            f"/api/v1/customers/cus_{i:04d}",
+            json={"notes": notes, "version": 1},
+            headers=shop.auth(),
+        )
+        assert resp.status == 200, await resp.text()
+    return ["cus_0001", "cus_0002"]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {"mode": "selected", "ids": ["cus_0001", "cus_0002"]},
+        {"mode": "filtered", "filters": {"tag": "long"}},
+        {"mode": "all"},
+        {"mode": "all", "split": True},
+    ],
+    ids=["selected", "filtered", "all", "split-fits-one-file"],
+)
+async def test_customers_with_long_notes_export_in_every_mode(
+    client: TestClient, store: Store, shop: ShopFixture, fmt: str, mode: dict[str, Any]
+) -> None:
+    ids = await seed_long_notes(client, store, shop)
+    rows = await body_of(await export(client, shop, {**mode, "format": fmt, "sort": "name"}), fmt)
+    assert ids_of(rows) == ids
+    assert [r[NOTES] for r in rows[1:]] == list(LONG_NOTES.values())
