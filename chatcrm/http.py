@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.domain import DomainError, Principal, Shop
+from chatcrm.json_input import MalformedJson, parse_json
 from chatcrm.keys import DATABASE
 from chatcrm.store import ShopStore
 from chatcrm.store.base import DATABASE_ERRORS
@@ -131,11 +132,15 @@ async def caller_shop(request: web.Request, *roles: str) -> CallerShop:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body; 400 when it is not one."""
+    """The request's JSON object body; 400 when it is not one (`parse_json` says why).
+
+    A value no handler could use (a lone surrogate, a number of thousands of digits) is a 422
+    naming its path.
+    """
     try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+        body = parse_json(await request.read())
+    except MalformedJson as err:
+        raise ApiError(400, "malformed_json", str(err)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "the body must be a JSON object")
     return body

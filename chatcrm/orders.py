@@ -25,10 +25,11 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import ORDER_STATUSES, DomainError, as_utc, whole_ms
+from chatcrm.domain import ORDER_STATUSES, DomainError, as_utc
+from chatcrm.input_rules import parse_datetime
 from chatcrm.store.base import Doc, new_id, utcnow
 from connectors.registry import CUSTOMER_CHANNELS
 
@@ -129,19 +130,6 @@ def normalize_email(value: str) -> str:
     if len(email) > 254 or not _EMAIL.match(email):
         raise DomainError("email is not a valid e-mail address", field="email")
     return email
-
-
-def parse_datetime(value: Any, name: str) -> datetime:
-    """An ISO 8601 time *with* offset, as aware UTC truncated to milliseconds."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise DomainError(f"{name} must be an ISO 8601 time with offset", field=name)
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise DomainError(f"{name} must be an ISO 8601 time with offset", field=name) from None
-    if parsed.tzinfo is None:
-        raise DomainError(f"{name} needs a UTC offset, e.g. +07:00", field=name)
-    return whole_ms(parsed.astimezone(UTC))
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
