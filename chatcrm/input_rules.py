@@ -32,15 +32,17 @@ def ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
 
 
-def parse_whole(text: str, field: str, low: int, high: int) -> int:
+def parse_whole(text: str, field: str, low: int, high: int, *, what: str | None = None) -> int:
     """`text` (decimal digits, any script; surrounding spaces ignored) as a whole number from
-    `low` to `high`; DomainError naming `field` otherwise."""
+    `low` to `high`; DomainError naming `field` (`what` the value is, for the message)."""
     digits = ascii_digits(text.strip())
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_WHOLE_DIGITS):
-        raise DomainError(f"{field} must be a whole number from {low} to {high}", field=field)
-    value = int(digits)
-    if not low <= value <= high:
-        raise DomainError(f"{field} must be a whole number from {low} to {high}", field=field)
+    value = None
+    if digits.isascii() and digits.isdigit() and len(digits) <= MAX_WHOLE_DIGITS:
+        value = int(digits)
+    if value is None or not low <= value <= high:
+        raise DomainError(
+            f"{what or field} must be a whole number from {low} to {high}", field=field
+        )
     return value
 
 
