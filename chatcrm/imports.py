@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, new_customer_fields
-from chatcrm.input_rules import ascii_digits, parse_whole
+from chatcrm.input_rules import ascii_digits, clean_text, parse_whole
 from chatcrm.orders import (
     MAX_QUANTITY,
     Conflict,
@@ -183,11 +183,10 @@ async def read_rows(data: bytes, kind: str) -> CsvRows:
     return parse_csv(data, kind)
 
 
-def _limited(row: dict[str, str], name: str, high: int) -> str | None:
-    value = row.get(name) or None
-    if value is not None and len(value) > high:
-        raise DomainError(f"at most {high} characters", field=name)
-    return value
+def _limited(row: dict[str, str], name: str, high: int, *, multiline: bool = False) -> str | None:
+    """The cell `name` as text of at most `high` characters without control characters (tabs
+    and newlines allowed when `multiline`); None when empty."""
+    return clean_text(row.get(name) or "", name, high, multiline=multiline) or None
 
 
 def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any]]:
@@ -217,11 +216,11 @@ def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any
             raise DomainError("unknown province", field="province")
         fields["province"] = found.name_en
     if row.get("tags"):
-        tags = [t.strip() for t in _TAG_SPLIT.split(row["tags"]) if t.strip()]
+        tags = [clean_text(t, "tags", 50) for t in _TAG_SPLIT.split(row["tags"]) if t.strip()]
         if len(tags) > 20 or any(len(t) > 50 for t in tags):
             raise DomainError("at most 20 tags of 50 characters", field="tags")
         fields["tags"] = list(dict.fromkeys(tags))
-    notes = _limited(row, "notes", 2000)
+    notes = _limited(row, "notes", 2000, multiline=True)
     if notes:
         fields["notes"] = notes
     return (channel, user_id), fields

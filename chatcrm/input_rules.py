@@ -1,4 +1,4 @@
-"""How values typed by people and sent by programs are read: digits, whole numbers, times.
+"""How values typed by people and sent by programs are read: text, digits, whole numbers, times.
 
 One rule per kind of value, shared by the API, CSV imports and cursors, so the same text means
 the same everywhere (no I/O here). Each reader bounds its input before any arithmetic and
@@ -7,6 +7,7 @@ raises `DomainError` naming the field.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,30 @@ MAX_YEAR = 9000
 after exists (the calendar ends in 9999)."""
 MAX_WHOLE_DIGITS = 18
 """Most digits of a whole number read from text (below 2**63)."""
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc)."""
+_CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters but tab and newline."""
+
+
+def clean_text(value: Any, field: str, max_length: int, *, multiline: bool = False) -> str:
+    """`value` as trimmed text of at most `max_length` characters, or DomainError naming `field`.
+
+    Refuses non-text, control characters (newlines and tabs allowed when `multiline`) and text
+    that is not valid Unicode (lone surrogates), which no database could store.
+    """
+    if not isinstance(value, str):
+        raise DomainError(f"{field} must be text", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DomainError(f"{field} is not valid Unicode text", field=field) from None
+    if (_CONTROL_IN_LINES if multiline else _CONTROL).search(value):
+        raise DomainError(f"{field} must not contain control characters", field=field)
+    value = value.strip()
+    if len(value) > max_length:
+        raise DomainError(f"{field} is at most {max_length} characters", field=field)
+    return value
 
 
 def ascii_digits(text: str) -> str:

@@ -227,3 +227,61 @@ async def test_customer_edit_with_a_huge_version_or_deep_body(
     assert status == 400, answer
     got = await (await client.get(path, headers=shop.auth())).json()
     assert got["version"] == 1 and got["name"] is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"order_id": "A-1\n"}, "order_id"),
+        ({"order_id": "A-1\x00"}, "order_id"),
+        (
+            {"customer": {"channel": "line", "platform_user_id": "U1\n"}},
+            "customer.platform_user_id",
+        ),
+        (
+            {"customer": {"channel": "line", "platform_user_id": "U\x1b1"}},
+            "customer.platform_user_id",
+        ),
+        ({"customer": {"id": "cus_0001\x07"}}, "customer.id"),
+        ({"items": [{"name": "เสื้อ\x00", "quantity": 2, "unit_price": 62500}]}, "items[0].name"),
+    ],
+)
+async def test_control_characters_in_order_ids_and_identities_are_refused(
+    client: TestClient, shop: ShopFixture, store: Store, changes: dict[str, Any], field: str
+) -> None:
+    status, answer = await post_json(client, "/api/v1/orders", shop, order(**changes))
+    assert status == 422 and answer["error"]["field"] == field, answer
+    assert await store.db["orders"].count_documents({"shop_id": shop.id}) == 0
+    assert await store.db["customers"].count_documents({"shop_id": shop.id}) == 0
+
+
+async def test_control_characters_in_imported_identities_reject_the_row(
+    client: TestClient, shop: ShopFixture, store: Store
+) -> None:
+    text = (
+        "channel,platform_user_id,name,notes\n"
+        'line,"U1\x01",ok,\n'
+        "line,U\x1f2,ok,\n"
+        'line,U3,"Nok\x1b[31m",\n'
+        'line,U4,Nok,"two\nlines\tfine"\n'
+        'line,U5,Nok,"VIP\x07"\n'
+    )
+    resp = await client.post(
+        "/api/v1/imports?kind=customers",
+        data=text.encode(),
+        headers={**shop.auth(), "Content-Type": "text/csv"},
+    )
+    report = await resp.json()
+    assert report["created"] == 1, report
+    fields = {e["row"]: e["field"] for e in report["errors"]}
+    assert fields == {2: "platform_user_id", 3: "platform_user_id", 4: "name", 6: "notes"}
+    stored = await store.for_shop(shop.id).customers.find_identity("line", "U4")
+    assert stored is not None and stored["notes"] == "two\nlines\tfine"
+    orders = 'order_id,customer_channel,customer_platform_user_id,amount\n"Z-1\x02",line,U4,5\n'
+    resp = await client.post(
+        "/api/v1/imports?kind=orders",
+        data=orders.encode(),
+        headers={**shop.auth(), "Content-Type": "text/csv"},
+    )
+    report = await resp.json()
+    assert report["rejected"] == 1 and report["errors"][0]["field"] == "order_id", report
