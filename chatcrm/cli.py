@@ -1,4 +1,4 @@
-"""The `chatcrm` command: serve, demo data, shops, tokens, channels and exports."""
+"""The `chatcrm` command: serve, demo data, shops, tokens, users, channels and exports."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from typing import Any
 
 import aiohttp
 
-from chatcrm.config import Settings, SettingsError
-from chatcrm.database import Database, open_database
+from chatcrm.config import Settings, SettingsError, local_base_url
+from chatcrm.database import Database, DatabaseUnavailable, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
+from chatcrm.http import json_default
 from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS, ReportFilter
+from chatcrm.store.base import DATABASE_ERRORS
 from connectors.base import PlatformError
 from connectors.registry import CONNECTORS, PLATFORMS, SECRETS
 
@@ -28,7 +30,7 @@ Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
 
 def _print(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, ensure_ascii=False, default=str))
+        print(json.dumps(result, ensure_ascii=False, default=json_default))
         return
     for key, value in result.items():
         if isinstance(value, list):
@@ -72,6 +74,68 @@ async def _token_create(database: Database, args: argparse.Namespace) -> dict[st
     await _require_shop(database, args.shop)
     token = await database.store.tokens.create(args.shop, args.role, args.label)
     return {"shop_id": args.shop, "role": args.role, "label": args.label, "token": token}
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: one line of standard input, or typed twice at a prompt."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise DomainError("no terminal to ask for a password: use --password-stdin", "password")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise DomainError("the two passwords differ", field="password")
+    return first
+
+
+async def _user_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.auth import check_password, hash_password, normalise_email
+
+    await _require_shop(database, args.shop)
+    email = normalise_email(args.email)
+    password = check_password(await asyncio.to_thread(_read_password, args))
+    user = await database.store.users.create(
+        args.shop, email, args.role, await hash_password(password)
+    )
+    await database.store.for_shop(args.shop).audit.record("cli", "user.create", email=email)
+    return {"user_id": user.id, "shop_id": user.shop_id, "email": email, "role": user.role}
+
+
+async def _user_reset_link(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.auth import link_url, normalise_email, reset_link
+
+    user = await database.store.users.by_email(normalise_email(args.email))
+    if user is None:
+        raise DomainError(f"no user with e-mail {args.email}", field="email")
+    token, expires = await reset_link(database.store, user)
+    link = link_url(local_base_url(database.settings or Settings()), "reset", token)
+    return {"email": user.email, "link": link, "expires_at": expires.isoformat()}
+
+
+async def _user_invite(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.auth import invite, link_url, normalise_email
+
+    await _require_shop(database, args.shop)
+    email = normalise_email(args.email)
+    token, expires = await invite(database.store, args.shop, email, args.role, "cli")
+    await database.store.for_shop(args.shop).audit.record(
+        "cli", "user.invite", email=email, role=args.role
+    )
+    link = link_url(local_base_url(database.settings or Settings()), "invite", token)
+    return {"email": email, "role": args.role, "link": link, "expires_at": expires.isoformat()}
+
+
+async def _user_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    users = await database.store.users.of_shop(args.shop)
+    return {
+        "users": [
+            {"email": u.email, "role": u.role, "password_set": u.password_hash is not None}
+            for u in users
+        ]
+    }
 
 
 async def _channel_add(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -246,6 +310,9 @@ def _run_store_command(settings: Settings, command: Command, args: argparse.Name
         where = f"{err.field}: " if err.field else ""
         print(f"chatcrm: {where}{err}", file=sys.stderr)
         return 2
+    except DATABASE_ERRORS as err:
+        print(f"chatcrm: the database stopped answering: {err}".splitlines()[0], file=sys.stderr)
+        return 1
     _print(result, args.json)
     return 1 if result.get("rejected") else 0
 
@@ -276,10 +343,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _secret_key(settings: Settings, args: argparse.Namespace) -> int:
+def _secret_key(args: argparse.Namespace) -> int:
+    """Print a new key; reads no configuration (it makes the key a MONGODB_URI set-up lacks)."""
     from chatcrm.secrets_box import SecretBox
 
-    print(SecretBox.generate_key())
+    key = SecretBox.generate_key()
+    print(json.dumps({"secret_key": key}) if args.json else key)  # plain: for $(...)
     return 0
 
 
@@ -357,6 +426,32 @@ def _add_shop_commands(sub: Any) -> None:
     tcreate.set_defaults(store_command=_token_create)
 
 
+def _add_user_commands(sub: Any) -> None:
+    """``user create|invite|reset-link|list``: dashboard accounts."""
+    user = sub.add_parser("user", help="dashboard users").add_subparsers(
+        dest="action", required=True
+    )
+    create = command(user, "create", "add a user with a password (prompted, or --password-stdin)")
+    create.add_argument("--shop", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=ROLES, default="staff")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create.set_defaults(store_command=_user_create)
+    inv = command(user, "invite", "print a one-time invitation link (valid 7 days)")
+    inv.add_argument("--shop", required=True)
+    inv.add_argument("--email", required=True)
+    inv.add_argument("--role", choices=ROLES, default="staff")
+    inv.set_defaults(store_command=_user_invite)
+    reset = command(user, "reset-link", "print a one-time link to set a new password (24 h)")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(store_command=_user_reset_link)
+    ulist = command(user, "list", "a shop's users")
+    ulist.add_argument("--shop", required=True)
+    ulist.set_defaults(store_command=_user_list)
+
+
 def _add_inbox_commands(sub: Any) -> None:
     """``inbox failed|retry``."""
     inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
@@ -377,9 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_service_commands(sub)
     _add_export_command(sub)
-    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
-        run=_secret_key, json=False
-    )
+    command(sub, "secret-key", "print a new CHATCRM_SECRET_KEY")
     _add_shop_commands(sub)
 
     channel = sub.add_parser("channel", help="chat channels").add_subparsers(
@@ -402,12 +495,15 @@ def build_parser() -> argparse.ArgumentParser:
     clist.add_argument("--shop", required=True)
     clist.set_defaults(store_command=_channel_list)
     _add_inbox_commands(sub)
+    _add_user_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `chatcrm` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "secret-key":
+        return _secret_key(args)
     try:
         settings = Settings.from_env()
     except SettingsError as err:
@@ -424,6 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(settings, args))
     except EmbeddedError as err:
         print(f"chatcrm: embedded database: {err}", file=sys.stderr)
+        return 1
+    except DatabaseUnavailable as err:
+        print(f"chatcrm: {err}", file=sys.stderr)
         return 1
 
 

@@ -101,6 +101,11 @@ def parse_customer_edit(body: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def etag(version: int) -> str:
+    """The ETag of a customer's edit version (``"3"``): what ``If-Match`` sends back."""
+    return f'"{version}"'
+
+
 def parse_version(if_match: str | None, body_version: Any) -> int | None:
     """The version the client edits: from ``If-Match: "<version>"`` or the body's ``version``.
 

@@ -111,16 +111,21 @@ def validate_shop(name: str, timezone: str, currency: str, locale: str) -> None:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a shop user's API token, resolved."""
+    """Who is calling: a shop user's API token or a signed-in user's session, resolved."""
 
     shop_id: str
     role: str
-    token_id: str
-    label: str
+    token_id: str = ""
+    label: str = ""
+    user: str | None = None
+    """The signed-in user's e-mail (a dashboard session); None for an API token."""
 
     @property
     def actor(self) -> str:
-        """How the audit trail names this caller: its token's label and id, ``token:staff#1a2b``."""
+        """How the audit trail names this caller: ``user:<email>``, or for an API token its
+        label and id, ``token:staff#1a2b``."""
+        if self.user is not None:
+            return f"user:{self.user}"
         return f"token:{self.label}#{self.token_id}"
 
 
@@ -144,6 +149,15 @@ def as_utc(value: datetime | str | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def iso_utc(value: datetime) -> str:
+    """The one timestamp format of the API and the CLI: ``2026-11-02T03:00:00.000+00:00``.
+
+    ISO 8601 in UTC with milliseconds, the precision BSON dates keep; a naive value is UTC.
+    """
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return utc.isoformat(timespec="milliseconds")
 
 
 def whole_ms(value: datetime) -> datetime:

@@ -22,6 +22,7 @@ from tests.test_embedded import run_cli
 from tests.test_exports import LONG_NOTES, NOTES, csv_rows, ids_of, seed_long_notes, xlsx_rows
 
 
+@pytest.mark.slow  # five processes, each starting nx-27017
 def test_cli_exports_filtered_and_all(tmp_path: Path) -> None:
     demo = run_cli(tmp_path, "demo", "--customers", "300", "--json")
     assert demo.returncode == 0, demo.stderr

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from chatcrm.api.common import json_media
 from chatcrm.api.spec import BEARER, error_responses
+from chatcrm.customer_edit import etag
 from chatcrm.domain import as_utc
 from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
@@ -86,7 +87,8 @@ async def customer_detail(request: web.Request) -> web.Response:
                 },
             },
             "orders": [public_order(o) for o in orders],
-        }
+        },
+        headers={"ETag": etag(doc["version"])} if isinstance(doc.get("version"), int) else None,
     )
 
 
@@ -123,7 +125,9 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "the customer; `orders` newest first (at most 100), "
-                    "`channels` includes other profiles with the same phone or e-mail",
+                    "`channels` includes other profiles with the same phone or e-mail; "
+                    'the ETag is the edit version (`"3"`) that PATCH\'s If-Match expects',
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
                     "content": json_media(
                         {
                             "type": "object",

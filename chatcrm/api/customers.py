@@ -16,7 +16,7 @@ from chatcrm.api.spec import (
     path_id,
     ref,
 )
-from chatcrm.customer_edit import parse_customer_edit, parse_version
+from chatcrm.customer_edit import etag, parse_customer_edit, parse_version
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, query_params
 from chatcrm.provinces import province_key
 from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_page, parse_sort
@@ -110,7 +110,7 @@ async def edit_customer(request: web.Request) -> web.Response:
             before={k: current.get(k) for k in changed},
             after={k: updated.get(k) for k in changed},
         )
-    return json_response(edited_view(updated), headers={"ETag": f'"{updated["version"]}"'})
+    return json_response(edited_view(updated), headers={"ETag": etag(updated["version"])})
 
 
 @routes.get("/api/v1/customers/{id}/messages")

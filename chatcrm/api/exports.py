@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.http import ApiError, caller_shop, json_body
+from chatcrm.keys import EXPORT_LIMITS
 from chatcrm.report_query import FILTER_NAMES, SORT_FIELDS
 from reports.exports import (
     EXPORT_ROW_LIMIT,
@@ -33,7 +34,12 @@ async def create_export(request: web.Request) -> web.StreamResponse:
     async with export_workdir() as workdir:
         try:
             result = await export_customers(
-                caller.store, caller.shop, export, actor=caller.who.actor, workdir=workdir
+                caller.store,
+                caller.shop,
+                export,
+                actor=caller.who.actor,
+                workdir=workdir,
+                limits=request.app[EXPORT_LIMITS],
             )
         except ExportTooLarge as err:
             raise ApiError(
