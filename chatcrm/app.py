@@ -19,7 +19,7 @@ from chatcrm.api import MODULES, setup_routes
 from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
 from chatcrm.config import Settings
 from chatcrm.database import open_database
-from chatcrm.http import error_middleware
+from chatcrm.http import SERVER_OPTIONS, error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import (
@@ -44,7 +44,11 @@ def create_app(
 
     `export_limits` is for tests, which split exports of a few dozen customers.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args=SERVER_OPTIONS,
+    )
     app[SETTINGS] = settings
     app[EXPORT_LIMITS] = export_limits
     app[INGEST_ACTIVITY] = IngestActivity()

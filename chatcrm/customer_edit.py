@@ -97,7 +97,9 @@ def parse_customer_edit(body: dict[str, Any]) -> dict[str, Any]:
     }
     changes = {name: parsers[name](body[name]) for name in EDITABLE if name in body}
     if not changes:
-        raise DomainError(f"send at least one of {', '.join(EDITABLE)}", field=None)
+        raise DomainError(
+            f"send at least one of {', '.join(EDITABLE)}", field="body", code="missing_field"
+        )
     return changes
 
 

@@ -76,9 +76,38 @@ _STATUS_CODES = {
 }
 
 
+MAX_REQUEST_LINE = 8190
+MAX_HEADER_FIELD = 8190
+"""Longest request line and header line answered (aiohttp's own defaults)."""
+SERVER_OPTIONS: dict[str, Any] = {"max_line_size": 65536, "max_field_size": 65536}
+"""The application's `handler_args` (``web.Application``): aiohttp's parser limits, raised above
+MAX_REQUEST_LINE and MAX_HEADER_FIELD so that a longer request reaches `error_middleware`,
+which refuses it with the JSON error shape. Beyond these, aiohttp's parser answers a plain-text
+400 itself, before any middleware: shaping that answer would mean replacing its request
+handler class, which aiohttp offers no public way to do."""
+
+
+def _oversized(request: web.Request) -> ApiError | None:
+    """414 for a request line over MAX_REQUEST_LINE, 431 naming a header over MAX_HEADER_FIELD."""
+    line = len(request.method) + len(request.raw_path) + len(" HTTP/1.1 ")
+    if line > MAX_REQUEST_LINE:
+        return ApiError(414, "uri_too_long", f"the request line is over {MAX_REQUEST_LINE} bytes")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) + 2 > MAX_HEADER_FIELD:
+            field = name.decode("latin-1")
+            message = f"the {field} header is over {MAX_HEADER_FIELD} bytes"
+            return ApiError(431, "header_too_large", message, field)
+    return None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a JSON error; a database that does not answer becomes 503."""
+    too_large = _oversized(request)
+    if too_large is not None:
+        response = too_large.response()
+        response.force_close()
+        return response
     try:
         return await handler(request)
     except ApiError as err:
