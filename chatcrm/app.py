@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -19,7 +20,7 @@ from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.delivery import Deliverer
-from chatcrm.http import error_middleware
+from chatcrm.http import SERVER_OPTIONS, error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import (
@@ -53,7 +54,11 @@ def create_app(
     `export_limits` is for tests, which split exports of a few dozen customers; `scheduler`
     sets the report scheduler's clock and timings (tests shorten them).
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args=SERVER_OPTIONS,
+    )
     app[SETTINGS] = settings
     app[EXPORT_LIMITS] = export_limits
     app[SCHEDULER_TUNING] = scheduler or SchedulerTuning()
@@ -64,6 +69,7 @@ def create_app(
     app.cleanup_ctx.append(_inbox_workers)
     app.cleanup_ctx.append(_aggregate_recovery)
     app.cleanup_ctx.append(_report_scheduler)
+    app.cleanup_ctx.append(_long_lived_heap)  # last: once everything has started
     setup_routes(app)
     webhooks.setup_routes(app)
     app[OPENAPI_DOCUMENT] = openapi_document(
@@ -145,3 +151,20 @@ async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await scheduler.stop()
+
+
+def freeze_long_lived() -> None:
+    """Leave the objects alive now (modules, clients: about 190,000) out of later full
+    garbage collections.
+
+    A full collection walks every tracked object with the GIL held; over a started service's
+    heap that is a stall of the event loop of 50-300 ms, which an import's or export's
+    allocations trigger. Frozen objects are not collected until `gc.unfreeze`.
+    """
+    gc.freeze()
+
+
+async def _long_lived_heap(_app: web.Application) -> AsyncIterator[None]:
+    freeze_long_lived()
+    yield
+    gc.unfreeze()

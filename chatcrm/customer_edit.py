@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 from chatcrm.domain import DomainError, seller_fields_after
+from chatcrm.input_rules import clean_text
 from chatcrm.provinces import find_province
 
 EDITABLE = ("name", "tags", "notes", "phone", "email", "province", "postal_code")
@@ -21,28 +21,6 @@ _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
-
-
-def clean_text(value: Any, field: str, max_length: int, *, multiline: bool = False) -> str:
-    """`value` as trimmed text of at most `max_length` characters, or DomainError naming `field`.
-
-    Refuses non-text, control characters (newlines and tabs allowed when `multiline`) and text
-    that is not valid Unicode (lone surrogates), which no database could store.
-    """
-    if not isinstance(value, str):
-        raise DomainError(f"{field} must be text", field=field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise DomainError(f"{field} is not valid Unicode text", field=field) from None
-    allowed = "\n\t" if multiline else ""
-    for char in value:
-        if char not in allowed and unicodedata.category(char) == "Cc":
-            raise DomainError(f"{field} must not contain control characters", field=field)
-    value = value.strip()
-    if len(value) > max_length:
-        raise DomainError(f"{field} is at most {max_length} characters", field=field)
-    return value
 
 
 def _optional(value: Any, field: str, max_length: int) -> str | None:
@@ -119,7 +97,9 @@ def parse_customer_edit(body: dict[str, Any]) -> dict[str, Any]:
     }
     changes = {name: parsers[name](body[name]) for name in EDITABLE if name in body}
     if not changes:
-        raise DomainError(f"send at least one of {', '.join(EDITABLE)}", field=None)
+        raise DomainError(
+            f"send at least one of {', '.join(EDITABLE)}", field="body", code="missing_field"
+        )
     return changes
 
 

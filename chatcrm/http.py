@@ -14,6 +14,7 @@ from aiohttp import web
 
 from chatcrm.auth import session_principal
 from chatcrm.domain import DomainError, Principal, Shop, iso_utc
+from chatcrm.json_input import MalformedJson, parse_json
 from chatcrm.keys import DATABASE
 from chatcrm.store import ShopStore
 from chatcrm.store.base import DATABASE_ERRORS
@@ -76,9 +77,38 @@ _STATUS_CODES = {
 }
 
 
+MAX_REQUEST_LINE = 8190
+MAX_HEADER_FIELD = 8190
+"""Longest request line and header line answered (aiohttp's own defaults)."""
+SERVER_OPTIONS: dict[str, Any] = {"max_line_size": 65536, "max_field_size": 65536}
+"""The application's `handler_args` (``web.Application``): aiohttp's parser limits, raised above
+MAX_REQUEST_LINE and MAX_HEADER_FIELD so that a longer request reaches `error_middleware`,
+which refuses it with the JSON error shape. Beyond these, aiohttp's parser answers a plain-text
+400 itself, before any middleware: shaping that answer would mean replacing its request
+handler class, which aiohttp offers no public way to do."""
+
+
+def _oversized(request: web.Request) -> ApiError | None:
+    """414 for a request line over MAX_REQUEST_LINE, 431 naming a header over MAX_HEADER_FIELD."""
+    line = len(request.method) + len(request.raw_path) + len(" HTTP/1.1 ")
+    if line > MAX_REQUEST_LINE:
+        return ApiError(414, "uri_too_long", f"the request line is over {MAX_REQUEST_LINE} bytes")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) + 2 > MAX_HEADER_FIELD:
+            field = name.decode("latin-1")
+            message = f"the {field} header is over {MAX_HEADER_FIELD} bytes"
+            return ApiError(431, "header_too_large", message, field)
+    return None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a JSON error; a database that does not answer becomes 503."""
+    too_large = _oversized(request)
+    if too_large is not None:
+        response = too_large.response()
+        response.force_close()
+        return response
     try:
         return await handler(request)
     except ApiError as err:
@@ -171,11 +201,15 @@ async def caller_shop(request: web.Request, *roles: str) -> CallerShop:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body; 400 when it is not one."""
+    """The request's JSON object body; 400 when it is not one (`parse_json` says why).
+
+    A value no handler could use (a lone surrogate, a number of thousands of digits) is a 422
+    naming its path.
+    """
     try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+        body = parse_json(await request.read())
+    except MalformedJson as err:
+        raise ApiError(400, "malformed_json", str(err)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "the body must be a JSON object")
     return body

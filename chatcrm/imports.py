@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import heapq
 import io
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, new_customer_fields, seller_fields_after
+from chatcrm.input_rules import ascii_digits, clean_text, parse_whole
 from chatcrm.orders import (
+    MAX_QUANTITY,
     Conflict,
     NotFound,
+    OrderInput,
     normalize_email,
     normalize_phone,
     parse_order,
@@ -26,16 +31,20 @@ from chatcrm.orders import (
     refresh_aggregates,
 )
 from chatcrm.provinces import find_province, province_key
-from chatcrm.store.base import Doc, new_id, utcnow
+from chatcrm.store.base import DATABASE_ERRORS, Doc, new_id, utcnow
 from connectors.registry import CUSTOMER_CHANNELS
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore
 
+log = logging.getLogger(__name__)
+
 KINDS = ("customers", "orders")
 MAX_ROWS = 50_000
 MAX_ERRORS = 1000
 BATCH = 500
+YIELD_EVERY = 100
+"""Rows checked between two returns to the event loop (a check takes some tens of µs)."""
 CONCURRENCY = 16
 """Order rows recorded at once (each is idempotent, so their order does not matter)."""
 THREAD_ABOVE_BYTES = 64 * 1024
@@ -47,6 +56,8 @@ REQUIRED_COLUMNS = {
 }
 _TAG_SPLIT = re.compile(r"[;|]")
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+_MONEY = re.compile(r"([0-9]{1,15}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.([0-9]{1,2}))?")
+MAX_MONEY_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,24 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    _rejections: list[tuple[int, str | None, str]] = field(default_factory=list, repr=False)
+    """(row, field, reason): plain tuples of text, which the garbage collector stops tracking
+    (see `CsvRows`)."""
+
+    def reject(self, row: int, field: str | None, reason: str) -> None:
+        """Report row `row` as not applied."""
+        self._rejections.append((row, field, reason))
+
+    @property
+    def errors(self) -> list[RowError]:
+        """The first MAX_ERRORS rejected rows, in row order."""
+        first = heapq.nsmallest(MAX_ERRORS, self._rejections, key=lambda e: e[0])
+        return [RowError(*e) for e in first]
 
     @property
     def rejected(self) -> int:
         """How many rows were refused."""
-        return len({e.row for e in self.errors})
+        return len({row for row, _, _ in self._rejections})
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the error list is capped at MAX_ERRORS)."""
@@ -83,58 +106,87 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": self.rejected,
-            "errors": [
-                {"row": e.row, "field": e.field, "reason": e.reason}
-                for e in self.errors[:MAX_ERRORS]
-            ],
+            "errors": [{"row": e.row, "field": e.field, "reason": e.reason} for e in self.errors],
         }
 
 
-def parse_csv(data: bytes, kind: str) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a UTF-8 CSV (BOM or not) as (row number, {column: stripped cell}).
+class CsvRows:
+    """A parsed CSV file: its columns, and each row's number and cells.
 
-    DomainError(field="file" or the missing column) when the file itself is unusable.
+    The rows are kept as plain tuples of text, which the garbage collector stops tracking once
+    it has seen them, so 50,000 rows add nothing to the full collections that stall the event
+    loop (a dict per row would keep every row tracked). Rows are read as dicts one at a time.
     """
+
+    def __init__(self, columns: list[str], records: list[tuple[int, tuple[str, ...]]]) -> None:
+        self.columns = tuple(columns)
+        self.records = records
+        """(row number, stripped cells) of each non-blank row."""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """(row number, {column: cell}) of each row, in file order."""
+        return (self.row(index) for index in range(len(self.records)))
+
+    def column(self, name: str) -> list[str]:
+        """The cells of column `name`, row by row ("" where a row is short)."""
+        at = self.columns.index(name)
+        return [cells[at] if at < len(cells) else "" for _, cells in self.records]
+
+    def row(self, index: int) -> tuple[int, dict[str, str]]:
+        """The number and the cells by column of the `index`-th row."""
+        number, cells = self.records[index]
+        return number, dict(zip(self.columns, cells, strict=False))
+
+
+def parse_csv(data: bytes, kind: str) -> CsvRows:
+    """The rows of a UTF-8 CSV (BOM or not), numbered as a spreadsheet shows them.
+
+    DomainError(field="file" or the missing column) when the file itself is unusable. The
+    file is decoded as it is read, a few KiB at a time: decoding a large file in one call
+    would hold the GIL, and so stall the event loop, for as long as that takes.
+    """
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     try:
-        text = data.decode("utf-8-sig")
+        return _csv_rows(csv.reader(stream), kind)
     except UnicodeDecodeError:
         raise DomainError("the file is not UTF-8 text", field="file") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DomainError("the file is empty", field="file") from None
     except csv.Error as err:
         raise DomainError(f"the file is not CSV: {err}", field="file") from None
+
+
+def _csv_rows(reader: Iterator[list[str]], kind: str) -> CsvRows:
+    """The rows of `reader` after its header, which must name the `kind`'s required columns."""
+    header = next(reader, None)
+    if header is None:
+        raise DomainError("the file is empty", field="file")
+    records: list[tuple[int, tuple[str, ...]]] = []
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(records) >= MAX_ROWS:
+            raise DomainError(f"at most {MAX_ROWS} rows per file", field="file")
+        records.append((number, tuple(c.strip() for c in cells)))
     columns = [h.strip().lower().lstrip("\ufeff") for h in header]
-    for required in REQUIRED_COLUMNS[kind]:
+    for required in REQUIRED_COLUMNS[kind]:  # after reading: a file that is not UTF-8 says so
         if required not in columns:
             raise DomainError(f"column {required} is missing", field=required)
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if len(rows) >= MAX_ROWS:
-                raise DomainError(f"at most {MAX_ROWS} rows per file", field="file")
-            rows.append((number, {c: v.strip() for c, v in zip(columns, cells, strict=False)}))
-    except csv.Error as err:
-        raise DomainError(f"the file is not CSV: {err}", field="file") from None
-    return rows
+    return CsvRows(columns, records)
 
 
-async def read_rows(data: bytes, kind: str) -> list[tuple[int, dict[str, str]]]:
+async def read_rows(data: bytes, kind: str) -> CsvRows:
     """parse_csv, in a worker thread for large files."""
     if len(data) > THREAD_ABOVE_BYTES:
         return await asyncio.to_thread(parse_csv, data, kind)
     return parse_csv(data, kind)
 
 
-def _limited(row: dict[str, str], name: str, high: int) -> str | None:
-    value = row.get(name) or None
-    if value is not None and len(value) > high:
-        raise DomainError(f"at most {high} characters", field=name)
-    return value
+def _limited(row: dict[str, str], name: str, high: int, *, multiline: bool = False) -> str | None:
+    """The cell `name` as text of at most `high` characters without control characters (tabs
+    and newlines allowed when `multiline`); None when empty."""
+    return clean_text(row.get(name) or "", name, high, multiline=multiline) or None
 
 
 def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any]]:
@@ -164,11 +216,11 @@ def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any
             raise DomainError("unknown province", field="province")
         fields["province"] = found.name_en
     if row.get("tags"):
-        tags = [t.strip() for t in _TAG_SPLIT.split(row["tags"]) if t.strip()]
+        tags = [clean_text(t, "tags", 50) for t in _TAG_SPLIT.split(row["tags"]) if t.strip()]
         if len(tags) > 20 or any(len(t) > 50 for t in tags):
             raise DomainError("at most 20 tags of 50 characters", field="tags")
         fields["tags"] = list(dict.fromkeys(tags))
-    notes = _limited(row, "notes", 2000)
+    notes = _limited(row, "notes", 2000, multiline=True)
     if notes:
         fields["notes"] = notes
     return (channel, user_id), fields
@@ -223,30 +275,58 @@ def _new_customer(
     return doc
 
 
+def _reject(report: ImportReport, number: int, err: Exception) -> None:
+    """Report row `number`, which raised `err`; an unexpected error is logged."""
+    if isinstance(err, DomainError | NotFound | Conflict):
+        report.reject(number, _column(err.field), str(err))
+        return
+    log.error("import row %d failed unexpectedly", number, exc_info=err)
+    report.reject(number, None, "the row could not be imported (an unexpected error, logged)")
+
+
 async def import_customers(
-    shop: ShopStore, rows: list[tuple[int, dict[str, str]]], currency: str
-) -> ImportReport:
-    """Create or update customers from parsed rows, in batches."""
-    report = ImportReport("customers", rows=len(rows))
-    valid: list[tuple[tuple[str, str], dict[str, Any]]] = []
+    shop: ShopStore, rows: CsvRows, currency: str, report: ImportReport
+) -> None:
+    """Create or update customers from parsed rows, in batches, counting them in `report`."""
+    valid: list[tuple[int, tuple[str, str], dict[str, Any]]] = []
     first_row: dict[tuple[str, str], int] = {}
-    for number, row in rows:
+    for index, (number, row) in enumerate(rows):
+        if index % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let webhooks and requests in between the checks
         try:
             identity, fields = customer_fields(row)
-        except DomainError as err:
-            report.errors.append(RowError(number, err.field, str(err)))
+        except Exception as err:
+            _reject(report, number, err)
             continue
         if identity in first_row:
-            report.errors.append(
-                RowError(number, "platform_user_id", f"same customer as row {first_row[identity]}")
-            )
+            report.reject(number, "platform_user_id", f"same customer as row {first_row[identity]}")
             continue
         first_row[identity] = number
-        valid.append((identity, fields))
+        valid.append((number, identity, fields))
     for start in range(0, len(valid), BATCH):
         batch = valid[start : start + BATCH]
-        await _apply_customer_batch(shop, batch, currency, report)
-    return report
+        try:
+            await _apply_customer_batch(shop, [(i, f) for _, i, f in batch], currency, report)
+        except DATABASE_ERRORS:
+            raise
+        except Exception:
+            await _apply_singly(shop, batch, currency, report)
+
+
+async def _apply_singly(
+    shop: ShopStore,
+    batch: list[tuple[int, tuple[str, str], dict[str, Any]]],
+    currency: str,
+    report: ImportReport,
+) -> None:
+    """A batch that failed as a whole, again row by row: a row that fails is rejected alone."""
+    for number, identity, fields in batch:
+        try:
+            await _apply_customer_batch(shop, [(identity, fields)], currency, report)
+        except DATABASE_ERRORS:
+            raise
+        except Exception as err:
+            _reject(report, number, err)
 
 
 async def _apply_customer_batch(
@@ -281,15 +361,20 @@ async def _apply_customer_batch(
 
 
 def parse_money(value: str, name: str) -> int:
-    """Decimal major units (``1250``, ``1,250.50``) as integer minor units (satang)."""
-    text = value.replace(",", "").strip()
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise DomainError("must be an amount like 1250.00", field=name) from None
-    if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise DomainError("must be a non-negative amount with at most 2 decimals", field=name)
-    return int(amount * 100)
+    """Decimal major units (``1250``, ``1,250.50``, Thai digits too) as integer minor units.
+
+    Only plain amounts are read (no exponent, sign or ``_``; commas only between groups of
+    three digits), at most 15 digits before the point and 2 after: text is checked before any
+    arithmetic, so no amount costs more than a few microseconds.
+    """
+    text = ascii_digits(value.strip())
+    match = _MONEY.fullmatch(text) if len(text) <= MAX_MONEY_CHARS else None
+    if match is None:
+        raise DomainError(
+            "must be an amount like 1250.00 or 1,250.50 (at most 2 decimals)", field=name
+        )
+    whole, cents = match.group(1).replace(",", ""), match.group(2) or ""
+    return int(whole) * 100 + int(cents.ljust(2, "0"))
 
 
 def order_body(row: dict[str, str]) -> dict[str, Any]:
@@ -321,11 +406,11 @@ def order_body(row: dict[str, str]) -> dict[str, Any]:
 def _item(line: str) -> dict[str, Any]:
     """``name:quantity:unit_price`` (unit price in major units, like amount)."""
     parts = line.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].strip().isdigit():
+    if len(parts) != 3:
         raise DomainError("items are name:quantity:unit_price separated by ;", field="items")
     return {
         "name": parts[0].strip(),
-        "quantity": int(parts[1]),
+        "quantity": parse_whole(parts[1], "items", 1, MAX_QUANTITY, what="an item's quantity"),
         "unit_price": parse_money(parts[2], "items"),
     }
 
@@ -341,23 +426,51 @@ def _column(field_name: str | None) -> str | None:
     return field_name.replace("customer.", "customer_")
 
 
+def _order_batches(rows: CsvRows) -> list[list[int]]:
+    """Row indexes in the batches they are recorded in: the first row of each order id, BATCH
+    at a time, then each repeat alone (so the earlier row of an order id always wins)."""
+    seen: set[str] = set()
+    first, repeats = [], []
+    for index, order_id in enumerate(rows.column("order_id")):
+        (repeats if order_id in seen else first).append(index)
+        if order_id:
+            seen.add(order_id)
+    return [first[i : i + BATCH] for i in range(0, len(first), BATCH)] + [[r] for r in repeats]
+
+
+async def _checked_orders(
+    rows: CsvRows, indexes: list[int], currency: str, report: ImportReport
+) -> list[tuple[int, OrderInput]]:
+    """The valid orders of rows `indexes`, with their row numbers; the others are rejected."""
+    orders = []
+    for count, index in enumerate(indexes):
+        if count % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let webhooks and requests in between the checks
+        number, row = rows.row(index)
+        try:
+            orders.append((number, parse_order(order_body(row), currency)))
+        except Exception as err:
+            _reject(report, number, err)
+    return orders
+
+
 async def import_orders(
-    shop: ShopStore, rows: list[tuple[int, dict[str, str]]], currency: str
-) -> ImportReport:
+    shop: ShopStore, rows: CsvRows, currency: str, report: ImportReport
+) -> None:
     """Record orders from parsed rows (idempotent on order id), refreshing each customer once
-    per batch."""
-    report = ImportReport("orders", rows=len(rows))
+    per batch; counted in `report`."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(number: int, row: dict[str, str], touched: set[str]) -> None:
+    async def one(number: int, order: OrderInput, touched: set[str]) -> None:
         async with gate:
             try:
-                order = parse_order(order_body(row), currency)
                 doc, created = await record_order(
                     shop, order, currency, source="import", refresh=False
                 )
-            except (DomainError, NotFound, Conflict) as err:
-                report.errors.append(RowError(number, _column(err.field), str(err)))
+            except DATABASE_ERRORS:
+                raise
+            except Exception as err:
+                _reject(report, number, err)
                 return
             if created:
                 report.created += 1
@@ -370,20 +483,11 @@ async def import_orders(
         async with gate:
             await refresh_aggregates(shop, customer_id)
 
-    # a repeated order id waits for its first row, so the earlier row always wins
-    seen: set[str] = set()
-    first, repeats = [], []
-    for number, row in rows:
-        (repeats if row.get("order_id") in seen else first).append((number, row))
-        seen.add(row.get("order_id", ""))
-    for part in [first[i : i + BATCH] for i in range(0, len(first), BATCH)] + [
-        [r] for r in repeats
-    ]:
+    for part in _order_batches(rows):
+        orders = await _checked_orders(rows, part, currency, report)
         touched: set[str] = set()
-        await asyncio.gather(*(one(n, r, touched) for n, r in part))
+        await asyncio.gather(*(one(number, order, touched) for number, order in orders))
         await asyncio.gather(*(refresh(c) for c in sorted(touched)))
-    report.errors.sort(key=lambda e: e.row)
-    return report
 
 
 async def run_import(
@@ -393,18 +497,22 @@ async def run_import(
     if kind not in KINDS:
         raise DomainError(f"kind must be one of {', '.join(KINDS)}", field="kind")
     rows = await read_rows(data, kind)
-    if kind == "customers":
-        report = await import_customers(shop, rows, currency)
-    else:
-        report = await import_orders(shop, rows, currency)
-    await shop.audit.record(
-        actor,
-        f"import.{kind}",
-        source=source,
-        rows=report.rows,
-        created=report.created,
-        updated=report.updated,
-        unchanged=report.unchanged,
-        rejected=report.rejected,
-    )
+    report = ImportReport(kind, rows=len(rows))
+    apply = import_customers if kind == "customers" else import_orders
+    complete = False
+    try:
+        await apply(shop, rows, currency, report)
+        complete = True
+    finally:  # what was applied is audited even when the import stops (the database went away)
+        await shop.audit.record(
+            actor,
+            f"import.{kind}",
+            source=source,
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            rejected=report.rejected,
+            complete=complete,
+        )
     return report

@@ -25,10 +25,11 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import ORDER_STATUSES, DomainError, as_utc, whole_ms
+from chatcrm.domain import ORDER_STATUSES, DomainError, as_utc
+from chatcrm.input_rules import clean_text, parse_datetime
 from chatcrm.store.base import Doc, new_id, utcnow
 from connectors.registry import CUSTOMER_CHANNELS
 
@@ -53,7 +54,7 @@ RECENT_DAYS = 90
 RECOVERY_INTERVAL = 300.0
 """Seconds between two passes of `recover_aggregates_forever`."""
 
-_ORDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$")
+_ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
 
 
@@ -131,19 +132,6 @@ def normalize_email(value: str) -> str:
     return email
 
 
-def parse_datetime(value: Any, name: str) -> datetime:
-    """An ISO 8601 time *with* offset, as aware UTC truncated to milliseconds."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise DomainError(f"{name} must be an ISO 8601 time with offset", field=name)
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise DomainError(f"{name} must be an ISO 8601 time with offset", field=name) from None
-    if parsed.tzinfo is None:
-        raise DomainError(f"{name} needs a UTC offset, e.g. +07:00", field=name)
-    return whole_ms(parsed.astimezone(UTC))
-
-
 def _int(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise DomainError(f"{name} must be an integer from {low} to {high}", field=name)
@@ -151,9 +139,11 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
 
 
 def _text(value: Any, name: str, high: int) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > high:
+    """Required text of at most `high` characters, without control characters."""
+    text = clean_text(value, name, high) if isinstance(value, str) else ""
+    if not text:
         raise DomainError(f"{name} must be 1-{high} characters", field=name)
-    return value.strip()
+    return text
 
 
 def parse_customer_ref(value: Any) -> CustomerRef:
@@ -220,7 +210,7 @@ def parse_order(body: Mapping[str, Any], shop_currency: str) -> OrderInput:
     orders and refused for placed ones; ``created_at`` (when the order was placed) is optional.
     """
     order_id = body.get("order_id")
-    if not isinstance(order_id, str) or not _ORDER_ID.match(order_id):
+    if not isinstance(order_id, str) or not _ORDER_ID.fullmatch(order_id):
         raise DomainError(
             "order_id must be 1-64 characters: letters, digits and . _ : / # -", field="order_id"
         )

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from chatcrm.domain import CUSTOMER_STATUSES, SORT_FIELDS, CustomerFilters, DomainError, Sort
+from chatcrm.input_rules import MAX_YEAR, MIN_YEAR, parse_whole
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import CUSTOMER_CHANNELS
 
@@ -207,8 +208,8 @@ def _date(value: str | None, name: str) -> date | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise DomainError(f"{name} must be a date like 2026-11-23", field=name) from None
-    if not 1900 <= day.year <= 9000:  # the day after must exist in every time zone
-        raise DomainError(f"{name} must be a year from 1900 to 9000", field=name)
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise DomainError(f"{name} must be a year from {MIN_YEAR} to {MAX_YEAR}", field=name)
     return day
 
 
@@ -309,11 +310,7 @@ def parse_sort(params: Params, default: Sort | None = None) -> Sort:
 def parse_page(params: Params) -> Page:
     """Page size (1-200, default 50) and cursor."""
     raw = _one(params, "limit")
-    limit = DEFAULT_LIMIT
-    if raw is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            raise DomainError(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
-        limit = int(raw)
+    limit = DEFAULT_LIMIT if raw is None else parse_whole(raw, "limit", 1, MAX_LIMIT)
     cursor = _one(params, "cursor")
     if cursor is not None and len(cursor) > 1000:
         raise DomainError("cursor is not valid", field="cursor")

@@ -111,15 +111,14 @@ def parse_export_request(body: Mapping[str, Any], timezone: str) -> ExportReques
     for name in body:
         if name not in BODY_NAMES:
             raise DomainError(f"unknown field {str(name)[:50]}", field=str(name)[:50])
-    mode = body.get("mode")
-    if mode not in MODES:
-        raise DomainError(f"mode must be one of {', '.join(MODES)}", field="mode")
-    fmt = body.get("format")
-    if fmt not in FORMATS:
-        raise DomainError(f"format must be one of {', '.join(FORMATS)}", field="format")
+    mode = _choice(body, "mode", MODES)
+    fmt = _choice(body, "format", tuple(FORMATS))
     split = body.get("split", False)
     if not isinstance(split, bool):
         raise DomainError("split must be true or false", field="split")
+    for name in ("sort", "order"):
+        if not isinstance(body.get(name, ""), str):
+            raise DomainError(f"{name} must be text", field=name)
     sort = parse_sort({"sort": body.get("sort"), "order": body.get("order")})
     raw_filters = body.get("filters")
     raw_ids = body.get("ids")
@@ -143,6 +142,14 @@ def parse_export_request(body: Mapping[str, Any], timezone: str) -> ExportReques
         described = {"ids": len(filters.ids)}
     default_sort = body.get("sort") is None and body.get("order") is None
     return ExportRequest(mode, fmt, filters, sort, split, described, default_sort)
+
+
+def _choice(body: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    """The body's `name`: one of `allowed`, as text (never a list or an object)."""
+    value = body.get(name)
+    if not isinstance(value, str) or value not in allowed:
+        raise DomainError(f"{name} must be one of {', '.join(allowed)}", field=name)
+    return value
 
 
 def _ids(raw: Any) -> tuple[str, ...]:

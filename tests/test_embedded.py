@@ -58,10 +58,16 @@ def _wait_gone(data_dir: Path, timeout: float = 15) -> bool:
     return True
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the chatcrm command on the embedded default."""
+def run_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the chatcrm command on the embedded default (or on what `env` names)."""
     return subprocess.run(
-        [*CLI, *args], env=_env(data_dir), capture_output=True, text=True, timeout=120
+        [*CLI, *args],
+        env=_env(data_dir, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -9,11 +10,16 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from aiohttp.test_utils import TestClient
 
 from chatcrm.cli import _export_body, build_parser
+from chatcrm.config import Settings
 from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS
+from chatcrm.store import Store
 from reports.exports import parse_export_request
+from tests.conftest import SECRET_KEY, ShopFixture
 from tests.test_embedded import run_cli
+from tests.test_exports import LONG_NOTES, NOTES, csv_rows, ids_of, seed_long_notes, xlsx_rows
 
 
 @pytest.mark.slow  # five processes, each starting nx-27017
@@ -86,3 +92,23 @@ def test_cli_takes_every_report_filter() -> None:
     assert filters.q == "somchai" and filters.statuses == ("following",)
     assert filters.updated_from is not None and filters.updated_before is not None
     assert filters.segment == "seg_0123"
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+async def test_cli_exports_customers_with_long_notes(
+    client: TestClient, store: Store, shop: ShopFixture, settings: Settings, fmt: str
+) -> None:
+    ids = await seed_long_notes(client, store, shop)
+    out = settings.data_dir.parent / f"long.{fmt}"
+    env = {
+        "MONGODB_URI": settings.mongodb_uri or "",
+        "MONGODB_DB": settings.mongodb_db,
+        "CHATCRM_SECRET_KEY": SECRET_KEY,
+    }
+    args = ("export", "--shop", shop.id, "--format", fmt, "--mode", "all", "--sort", "name")
+    done = await asyncio.to_thread(run_cli, settings.data_dir, *args, "-o", str(out), "-q", env=env)
+    assert done.returncode == 0, done.stderr
+    data = out.read_bytes()
+    rows = csv_rows(data) if fmt == "csv" else xlsx_rows(data)
+    assert ids_of(rows) == ids
+    assert [r[NOTES] for r in rows[1:]] == list(LONG_NOTES.values())

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from chatcrm.app import create_app
 from chatcrm.config import Settings
+from chatcrm.customer_edit import MAX_NOTES
 from chatcrm.keys import EXPORT_LIMITS
 from chatcrm.report_query import Sort
 from chatcrm.store import Store
@@ -88,6 +89,9 @@ HOSTILE = [
     "\0NUL",
     "＝1+1",
 ]
+
+LONG_NOTES = {"thai": "ก" * MAX_NOTES, "ascii": "n" * MAX_NOTES}
+"""Notes at the edit limit: 15,000 and 5,000 bytes, documents PyMongo hands back as memoryviews."""
 
 
 async def seed_samples(store: Store, shop_id: str) -> list[dict[str, Any]]:
@@ -221,6 +225,7 @@ async def test_limit_split_and_every_row_once(
         )
         for i in range(total)
     ]
+    docs[7]["notes"] = LONG_NOTES["thai"]  # fetched by id as a memoryview-backed document
     await store.db["customers"].insert_many(docs, ordered=False)
     every = {d["_id"] for d in docs}
 
@@ -264,6 +269,8 @@ async def test_limit_split_and_every_row_once(
     expected = sorted(docs, key=lambda d: (d["paid_total"], d["_key"]), reverse=True)
     assert joined == [d["_id"] for d in expected]
     assert [paid[i] for i in joined] == sorted(paid.values(), reverse=True)
+    notes = {r[ID]: r[NOTES] for n in names for r in csv_rows(archive.read(n))[1:]}
+    assert notes["cus_0007"] == LONG_NOTES["thai"]
 
 
 async def test_the_service_holds_20000_rows_per_file(client: TestClient, shop: ShopFixture) -> None:
@@ -409,3 +416,38 @@ def test_sheet_orders_rows_drops_repeats_and_keeps_odd_text(tmp_path: Any, fmt: 
     assert [r[NAME] for r in rows[1:]] == [d["name"] for d in expected]
     counts = [d["order_count"] if fmt == "xlsx" else str(d["order_count"]) for d in expected]
     assert [r[ORDERS] for r in rows[1:]] == counts
+
+
+async def seed_long_notes(client: TestClient, store: Store, shop: ShopFixture) -> list[str]:
+    """Two customers, their notes set through the API to the 5,000-character limit."""
+    await store.for_shop(shop.id).customers.insert_new(
+        [customer(shop.id, i, tags=["long"]) for i in (1, 2)]
+    )
+    for i, notes in enumerate(LONG_NOTES.values(), start=1):
+        resp = await client.patch(
+            f"/api/v1/customers/cus_{i:04d}",
+            json={"notes": notes, "version": 1},
+            headers=shop.auth(),
+        )
+        assert resp.status == 200, await resp.text()
+    return ["cus_0001", "cus_0002"]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {"mode": "selected", "ids": ["cus_0001", "cus_0002"]},
+        {"mode": "filtered", "filters": {"tag": "long"}},
+        {"mode": "all"},
+        {"mode": "all", "split": True},
+    ],
+    ids=["selected", "filtered", "all", "split-fits-one-file"],
+)
+async def test_customers_with_long_notes_export_in_every_mode(
+    client: TestClient, store: Store, shop: ShopFixture, fmt: str, mode: dict[str, Any]
+) -> None:
+    ids = await seed_long_notes(client, store, shop)
+    rows = await body_of(await export(client, shop, {**mode, "format": fmt, "sort": "name"}), fmt)
+    assert ids_of(rows) == ids
+    assert [r[NOTES] for r in rows[1:]] == list(LONG_NOTES.values())

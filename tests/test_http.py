@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
+from chatcrm.customer_edit import EDITABLE
 from chatcrm.store import Store
 from tests.conftest import ShopFixture
+from tests.test_customer_query import customer
 
 SHOP_ROUTES = [
     ("GET", "/api/v1/shop"),
@@ -55,3 +57,40 @@ async def test_audit_names_the_token_that_acted(
         "T-0": f"token:staff#{first.token_id}",
         "T-1": f"token:staff#{other.token_id}",
     }
+
+
+async def test_a_method_a_route_lacks_is_405_with_allow(
+    client: TestClient, shop: ShopFixture
+) -> None:
+    for method, path, allowed in [
+        ("DELETE", "/api/v1/orders", {"POST"}),
+        ("PUT", "/api/v1/customers/cus_x", {"GET", "PATCH"}),
+    ]:
+        resp = await client.request(method, path, headers=shop.auth())
+        assert resp.status == 405, path
+        assert allowed <= {m.strip() for m in resp.headers["Allow"].split(",")}, path
+        assert (await resp.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_an_edit_that_changes_nothing_names_what_is_missing(
+    client: TestClient, store: Store, shop: ShopFixture
+) -> None:
+    await store.for_shop(shop.id).customers.insert_new([customer(shop.id, 1)])
+    for body in ({}, {"version": 1}):
+        resp = await client.patch("/api/v1/customers/cus_0001", json=body, headers=shop.auth())
+        assert resp.status == 422
+        error = (await resp.json())["error"]
+        assert error["field"] == "body" and error["code"] == "missing_field"
+        assert all(name in error["message"] for name in EDITABLE)
+
+
+async def test_oversized_request_line_or_header_gets_a_json_error(
+    client: TestClient, shop: ShopFixture
+) -> None:
+    resp = await client.get("/api/v1/customers", params={"q": "x" * 10_000}, headers=shop.auth())
+    assert resp.status == 414 and resp.content_type == "application/json"
+    assert (await resp.json())["error"]["code"] == "uri_too_long"
+    resp = await client.get("/healthz", headers={"X-Note": "y" * 10_000})
+    assert resp.status == 431 and resp.content_type == "application/json"
+    error = (await resp.json())["error"]
+    assert error["code"] == "header_too_large" and error["field"] == "X-Note"

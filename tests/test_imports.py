@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -165,3 +167,48 @@ def test_cli_import(tmp_path: Path, settings: Settings, store: Store, shop: Shop
     assert ok.returncode == 0 and json.loads(ok.stdout)["created"] == 1
     unknown = run("orders", str(orders), "--shop", "shop_nope")
     assert unknown.returncode == 2 and "shop_nope" in unknown.stderr
+
+
+HOSTILE_ORDERS = {
+    "amount": ["1e999990", "9" * 5000, "1_000", "12,50", "1e3", "NaN", "-5", "1.005", "²"],
+    "items": ["x:²:10", "x:" + "9" * 5000 + ":10", "x:1:1e999990", "x:1:๑e๓"],
+    "paid_at": ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"],
+}
+"""Values of an orders CSV that must each reject their row only, quickly."""
+
+
+def orders_csv(rows: list[dict[str, str]]) -> str:
+    """An orders CSV of `rows` (customer U1 on LINE, paid)."""
+    out = io.StringIO()
+    columns = ["order_id", "customer_channel", "customer_platform_user_id", "amount", "status"]
+    writer = csv.DictWriter(out, [*columns, "paid_at", "items"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {"customer_channel": "line", "customer_platform_user_id": "U1", "status": "paid", **row}
+        )
+    return out.getvalue()
+
+
+async def test_hostile_order_rows_reject_only_themselves(
+    client: TestClient, shop: ShopFixture, store: Store
+) -> None:
+    paid_at = "2026-11-20T10:15:00+07:00"
+    rows = [{"order_id": "G-1", "amount": "1250.00", "paid_at": paid_at, "items": "เสื้อ:๒:๖๒๕"}]
+    expected = {}
+    for column, values in HOSTILE_ORDERS.items():
+        for value in values:
+            expected[len(rows) + 2] = column  # the header is row 1
+            rows.append(
+                {"order_id": f"H-{len(rows)}", "amount": "10.00", "paid_at": paid_at, column: value}
+            )
+    rows.append({"order_id": "G-2", "amount": "1,000.50", "paid_at": paid_at})
+    report = await upload(client, shop, "orders", orders_csv(rows))
+    assert report["created"] == 2, report
+    assert {e["row"]: e["field"] for e in report["errors"]} == expected
+    scoped = store.for_shop(shop.id)
+    first, last = await scoped.orders.get("G-1"), await scoped.orders.get("G-2")
+    assert first is not None and first["items"][0]["quantity"] == 2 and first["amount"] == 125000
+    assert last is not None and last["amount"] == 100050
+    (entry,) = await scoped.audit.recent(action="import.orders")
+    assert entry["created"] == 2 and entry["rejected"] == len(expected)

@@ -10,10 +10,10 @@ from chatcrm.api.common import json_media, order_errors
 from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.domain import ORDER_STATUSES
 from chatcrm.http import caller_shop, json_body, json_response
+from chatcrm.input_rules import parse_datetime
 from chatcrm.orders import (
     change_status,
     get_order,
-    parse_datetime,
     parse_order,
     public_order,
     record_order,

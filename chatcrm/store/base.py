@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
 
 from chatcrm.domain import DomainError, whole_ms
+from chatcrm.json_input import parse_json
 
 Doc = dict[str, Any]
 
@@ -40,10 +41,13 @@ def pack_cursor(data: Mapping[str, Any]) -> str:
 
 
 def unpack_cursor(cursor: str) -> dict[str, Any]:
-    """The data of a cursor made by `pack_cursor`; DomainError(field="cursor") when bad."""
+    """The data of a cursor made by `pack_cursor`; DomainError(field="cursor") when bad.
+
+    A cursor comes back from the client: its JSON is read within `parse_json`'s bounds.
+    """
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError):
+        data = parse_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):  # MalformedJson and DomainError are ValueErrors
         data = None
     if not isinstance(data, dict):
         raise DomainError("cursor is not valid", field="cursor")

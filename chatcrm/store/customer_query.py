@@ -15,6 +15,7 @@ from chatcrm.domain import (
     as_utc,
     epoch_ms,
 )
+from chatcrm.input_rules import parse_datetime
 from chatcrm.store.base import Doc, pack_cursor, unpack_cursor
 
 
@@ -133,10 +134,10 @@ def after_cursor(sort: Sort, cursor: str) -> list[Doc]:
     try:
         field, ascending, value, key = data["f"], data["a"], data["v"], data["k"]
         if isinstance(value, dict):  # a cursor of an earlier version: a date
-            value = epoch_ms(datetime.fromisoformat(value["$date"]))
-        if not isinstance(key, str):
+            value = epoch_ms(parse_datetime(value["$date"], "cursor"))
+        if not isinstance(key, str) or not _is_sort_value(value):
             raise ValueError("key")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):  # DomainError is a ValueError
         raise DomainError("cursor is not valid", field="cursor") from None
     if field != sort.field or ascending != sort.ascending or field not in SORT_FIELDS:
         raise DomainError("cursor belongs to another sort order", field="cursor")
@@ -151,6 +152,13 @@ def after_cursor(sort: Sort, cursor: str) -> list[Doc]:
     if ascending:
         return [same_value_later, later_values]
     return [same_value_later, later_values, {field: {"$eq": None}}]
+
+
+def _is_sort_value(value: Any) -> bool:
+    """Whether a cursor's `value` could be a sort key's: null, text, or a 64-bit integer."""
+    if value is None or isinstance(value, str):
+        return True
+    return type(value) is int and -(2**63) <= value < 2**63
 
 
 def combine(*queries: Doc) -> Doc:

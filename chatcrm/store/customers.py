@@ -216,6 +216,9 @@ class _ContactWrites:
 
 
 RAW_BSON: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+"""Undecoded documents. Their ``raw`` is ``bytes`` below 4 KiB but a read-only ``memoryview``
+from 4 KiB on, which cannot be pickled to the export writer: readers copy it with ``bytes()``
+(docs/mongodb-compat.md, "Raw BSON across processes")."""
 IDENTITY_INDEX = [("shop_id", 1), ("channel", 1), ("platform_user_id", 1)]
 """Keys of the identity index: they never change once a customer exists."""
 
@@ -637,7 +640,7 @@ class ShopCustomers(ShopScoped):
             cursor = cursor.limit(limit)
         raws: list[bytes] = []
         async for doc in cursor:
-            raws.append(doc.raw)
+            raws.append(bytes(doc.raw))  # a memoryview from 4 KiB on: see RAW_BSON
             if len(raws) >= batch:
                 yield raws
                 raws = []
@@ -650,7 +653,7 @@ class ShopCustomers(ShopScoped):
         For export writers that decode in another process, so this one only moves bytes.
         """
         coll = self.coll.with_options(codec_options=RAW_BSON)
-        return [doc.raw async for doc in coll.find(self.scope({"_id": {"$in": ids}}))]
+        return [bytes(doc.raw) async for doc in coll.find(self.scope({"_id": {"$in": ids}}))]
 
     async def _group(self, match: Doc, field: str, **sums: Any) -> list[Doc]:
         """``[{"_id": value, "customers": n, **sums}]`` grouped on one field (nx-27017 mishandles

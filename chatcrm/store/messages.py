@@ -10,6 +10,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from chatcrm.domain import DomainError, as_utc, epoch_ms
+from chatcrm.input_rules import parse_datetime
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, pack_cursor, unpack_cursor
 
 INDEXES = {
@@ -193,10 +194,10 @@ def _encode_cursor(doc: Doc) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     data = unpack_cursor(cursor)
     try:
-        sent_at = datetime.fromisoformat(data["t"])
+        sent_at = parse_datetime(data["t"], "cursor")
         last_id = data["i"]
-        if not isinstance(last_id, str) or sent_at.tzinfo is None:
+        if not isinstance(last_id, str):
             raise ValueError("cursor")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError):  # DomainError is a ValueError
         raise DomainError("cursor is not valid", field="cursor") from None
     return sent_at, last_id

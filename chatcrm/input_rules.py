@@ -1,0 +1,93 @@
+"""How values typed by people and sent by programs are read: text, digits, whole numbers, times.
+
+One rule per kind of value, shared by the API, CSV imports and cursors, so the same text means
+the same everywhere (no I/O here). Each reader bounds its input before any arithmetic and
+raises `DomainError` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from chatcrm.domain import DomainError, whole_ms
+
+MIN_YEAR = 1900
+MAX_YEAR = 9000
+"""Years a date or time given as input may have: every time zone can show them, and the day
+after exists (the calendar ends in 9999)."""
+MAX_WHOLE_DIGITS = 18
+"""Most digits of a whole number read from text (below 2**63)."""
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc)."""
+_CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters but tab and newline."""
+
+
+def clean_text(value: Any, field: str, max_length: int, *, multiline: bool = False) -> str:
+    """`value` as trimmed text of at most `max_length` characters, or DomainError naming `field`.
+
+    Refuses non-text, control characters (newlines and tabs allowed when `multiline`) and text
+    that is not valid Unicode (lone surrogates), which no database could store.
+    """
+    if not isinstance(value, str):
+        raise DomainError(f"{field} must be text", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DomainError(f"{field} is not valid Unicode text", field=field) from None
+    if (_CONTROL_IN_LINES if multiline else _CONTROL).search(value):
+        raise DomainError(f"{field} must not contain control characters", field=field)
+    value = value.strip()
+    if len(value) > max_length:
+        raise DomainError(f"{field} is at most {max_length} characters", field=field)
+    return value
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with the decimal digits of every script (Thai ``๑``, full-width ``１``) as ASCII.
+
+    Other digit-like characters (superscripts such as ``²``, circled ``①``) stay as they are,
+    so readers refuse them.
+    """
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
+def parse_whole(text: str, field: str, low: int, high: int, *, what: str | None = None) -> int:
+    """`text` (decimal digits, any script; surrounding spaces ignored) as a whole number from
+    `low` to `high`; DomainError naming `field` (`what` the value is, for the message)."""
+    digits = ascii_digits(text.strip())
+    value = None
+    if digits.isascii() and digits.isdigit() and len(digits) <= MAX_WHOLE_DIGITS:
+        value = int(digits)
+    if value is None or not low <= value <= high:
+        raise DomainError(
+            f"{what or field} must be a whole number from {low} to {high}", field=field
+        )
+    return value
+
+
+def parse_datetime(value: Any, field: str) -> datetime:
+    """An ISO 8601 time *with* offset, as aware UTC truncated to milliseconds.
+
+    Its UTC time must fall in the years `MIN_YEAR` to `MAX_YEAR`.
+    """
+    if not isinstance(value, str) or len(value) > 40:
+        raise DomainError(f"{field} must be an ISO 8601 time with offset", field=field)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise DomainError(f"{field} must be an ISO 8601 time with offset", field=field) from None
+    if parsed.tzinfo is None:
+        raise DomainError(f"{field} needs a UTC offset, e.g. +07:00", field=field)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the calendar's end in UTC
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise DomainError(f"{field} must be in the years {MIN_YEAR} to {MAX_YEAR}", field=field)
+    return whole_ms(utc)
