@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from chatcrm.bot.lane import CommandLane
     from chatcrm.config import Settings
     from chatcrm.database import Database
     from chatcrm.ingest.activity import IngestActivity
@@ -19,3 +20,5 @@ HTTP_SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("http_session")
 CONNECTOR_POOL: web.AppKey[ConnectorPool] = web.AppKey("connector_pool")
 INGEST_ACTIVITY: web.AppKey[IngestActivity] = web.AppKey("ingest_activity")
 """Webhook routes -> inbox workers: new events stored, acknowledgements in flight."""
+COMMAND_LANE: web.AppKey[CommandLane] = web.AppKey("command_lane")
+"""Webhook routes and inbox workers -> the chat bot's command lane."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from chatcrm.domain import RawEvent
@@ -11,6 +11,7 @@ from connectors.base import (
     MAX_TEXT_CHARS,
     ChatEvent,
     ChatMessage,
+    ChatText,
     PayloadError,
     PlatformError,
     Profile,
@@ -49,6 +50,7 @@ class MessengerConnector(GraphConnector):
         APP_SECRET,
         VERIFY_TOKEN,
     )
+    max_text_chars = MAX_SEND_CHARS
 
     def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
         """Check the HMAC-SHA256 of the raw body; one raw event per ``entry[].messaging[]``."""
@@ -85,6 +87,27 @@ class MessengerConnector(GraphConnector):
         else:
             return []
         return [ChatEvent(user_id=str(sender), customer_channel=channel, at=at, message=chat)]
+
+    def command_text(self, raw: Mapping[str, Any]) -> ChatText | None:
+        """The text of a user's message to the page (not an echo, not a standby event)."""
+        channel = _OBJECTS.get(str(raw.get("object")))
+        item = raw.get("event")
+        if channel is None or not isinstance(item, dict) or raw.get("standby"):
+            return None
+        sender = (item.get("sender") or {}).get("id")
+        message = item.get("message")
+        if not sender or sender == raw.get("entry_id") or not isinstance(message, dict):
+            return None
+        text = message.get("text")
+        if message.get("is_echo") or message.get("is_deleted") or not isinstance(text, str):
+            return None
+        return ChatText(
+            user_id=str(sender),
+            customer_channel=channel,
+            text=text[:MAX_TEXT_CHARS],
+            at=from_millis(item.get("timestamp"), datetime.now(UTC)),
+            recipient={"platform_user_id": str(sender)},
+        )
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:
         """Graph user profile of a page-scoped (or Instagram-scoped) id."""

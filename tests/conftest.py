@@ -144,4 +144,5 @@ async def other_shop(store: Store) -> ShopFixture:
     return await make_shop(store, "Shop B")
 
 
+from tests.bot_support import bot, thai_bot  # noqa: E402, F401 - chat bot test fixtures
 from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures

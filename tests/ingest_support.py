@@ -14,7 +14,7 @@ from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.domain import Channel
 from chatcrm.ingest.worker import InboxWorker
-from chatcrm.keys import CONNECTOR_POOL, DATABASE, SETTINGS
+from chatcrm.keys import COMMAND_LANE, CONNECTOR_POOL, DATABASE, SETTINGS
 from chatcrm.store import Store
 from connectors.base import Connector
 from tests.fakes.graph import FakeGraph
@@ -129,9 +129,15 @@ class Ingest:
         )
 
     def worker(self, **options: Any) -> InboxWorker:
-        """A worker on the running service's store and connectors."""
+        """A worker on the running service's store, connectors and command lane."""
         app = self.client.server.app
-        return InboxWorker(app[DATABASE].store, app[CONNECTOR_POOL], app[SETTINGS], **options)
+        return InboxWorker(
+            app[DATABASE].store,
+            app[CONNECTOR_POOL],
+            app[SETTINGS],
+            commands=app[COMMAND_LANE],
+            **options,
+        )
 
     def connector(self, platform: str) -> Connector:
         """The running service's connector of the shop's channel on `platform`."""

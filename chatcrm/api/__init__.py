@@ -6,6 +6,7 @@ from aiohttp import web
 
 from chatcrm.api import (
     channels,
+    chat_admins,
     customer_detail,
     customers,
     dashboard,
@@ -29,6 +30,7 @@ MODULES = (
     orders,
     imports,
     exports,
+    chat_admins,
     openapi,
 )
 """Every route module: each has `routes` and `OPENAPI_PATHS` describing them."""

@@ -7,7 +7,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from chatcrm.bot.commands import is_link
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, as_utc
 from chatcrm.ingest.activity import IngestActivity
@@ -17,6 +19,10 @@ from chatcrm.store.customers import Contact, Identity
 from chatcrm.store.inbox import Claim
 from connectors.base import ChatEvent, Connector, PayloadError, PlatformError, Profile
 from connectors.pool import ConnectorPool
+
+if TYPE_CHECKING:
+    from chatcrm.bot.lane import CommandLane
+    from chatcrm.store import ShopStore
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,7 @@ class InboxWorker:
         batch_size: int | None = None,
         activity: IngestActivity | None = None,
         claim_lock: asyncio.Lock | None = None,
+        commands: CommandLane | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -87,6 +94,7 @@ class InboxWorker:
         self.batch_size = batch_size or settings.inbox_batch_size
         self.activity = activity or IngestActivity()
         self.claim_lock = claim_lock or asyncio.Lock()
+        self.commands = commands
         self._currency: dict[str, str] = {}
 
     async def run(self) -> None:
@@ -210,7 +218,7 @@ class InboxWorker:
     async def _apply(self, shop_id: str, items: list[_Parsed], batch: _Batch) -> None:
         """One shop's events: customers (each written once), then messages."""
         shop = self.store.for_shop(shop_id)
-        pairs = [(item, event) for item in items for event in item.events]
+        pairs = await self._customer_events(shop, items)
         if not pairs:
             return
         identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
@@ -262,6 +270,26 @@ class InboxWorker:
             owners.append(item.claim)
         for index, error in (await shop.messages.add_many(messages)).items():
             batch.fail(owners[index], f"message: {error}")
+
+    async def _customer_events(
+        self, shop: ShopStore, items: list[_Parsed]
+    ) -> list[tuple[_Parsed, ChatEvent]]:
+        """The events that are about customers, each with its claimed event.
+
+        Chat admins are not customers: their events, and every ``/link`` (it carries a code),
+        are left out and handed to the command lane, which answers them once.
+        """
+        pairs = [(item, event) for item in items for event in item.events]
+        admins = await shop.chat_admins.identities() if pairs else set()
+        kept = []
+        for item, event in pairs:
+            text = event.message.text if event.message else None
+            if (event.customer_channel, event.user_id) in admins or is_link(text):
+                if self.commands is not None:
+                    self.commands.offer_stored(item.claim, item.connector)
+            else:
+                kept.append((item, event))
+        return kept
 
     async def _profiles(
         self, pairs: list[tuple[_Parsed, ChatEvent]], existing: dict[Identity, Doc]

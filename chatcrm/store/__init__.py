@@ -11,12 +11,25 @@ from pymongo.errors import OperationFailure
 
 from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
-from chatcrm.store import audit, channels, customers, inbox, messages, orders, shops
+from chatcrm.store import (
+    audit,
+    bot_commands,
+    channels,
+    chat_admins,
+    customers,
+    downloads,
+    inbox,
+    messages,
+    orders,
+    period,
+    shops,
+)
 from chatcrm.store.base import Doc
 
 log = logging.getLogger(__name__)
 
 _MODULES = (shops, channels, customers, messages, orders, inbox, audit)
+_MODULES += (chat_admins, bot_commands, downloads, period)  # the chat bot's
 
 
 class ShopStore:
@@ -57,6 +70,31 @@ class ShopStore:
         """The shop's audit trail."""
         return audit.ShopAudit(self._db, self.shop_id)
 
+    @cached_property
+    def chat_admins(self) -> chat_admins.ShopChatAdmins:
+        """The shop's chat admins (sellers' chat accounts the bot answers)."""
+        return chat_admins.ShopChatAdmins(self._db, self.shop_id)
+
+    @cached_property
+    def link_codes(self) -> chat_admins.ShopLinkCodes:
+        """The shop's one-time codes that link a chat account."""
+        return chat_admins.ShopLinkCodes(self._db, self.shop_id)
+
+    @cached_property
+    def bot_commands(self) -> bot_commands.ShopBotCommands:
+        """The shop's answered chat commands (claims, outcomes, delivery)."""
+        return bot_commands.ShopBotCommands(self._db, self.shop_id)
+
+    @cached_property
+    def downloads(self) -> downloads.ShopDownloads:
+        """The shop's one-time export download links."""
+        return downloads.ShopDownloads(self._db, self.shop_id)
+
+    @cached_property
+    def period(self) -> period.ShopPeriod:
+        """The shop's activity in a period (the bot's report)."""
+        return period.ShopPeriod(self._db, self.shop_id)
+
 
 class Store:
     """The database handle: one `AsyncMongoClient` per event loop."""
@@ -71,6 +109,8 @@ class Store:
         self.shops = shops.Shops(self.db)
         self.tokens = shops.Tokens(self.db)
         self.inbox_queue = inbox.InboxQueue(self.db)
+        self.command_leases = bot_commands.CommandLeases(self.db)
+        self.downloads = downloads.Downloads(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:

@@ -49,7 +49,9 @@ def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc
     field conditions to SQL and evaluates anything under a top-level ``$and``/``$or`` in Python
     over the whole collection. Only `q` needs an ``$or``.
     """
-    query: Doc = {}
+    # chat admins' own customer records stay out of every report while they are linked;
+    # see docs/mongodb-compat.md#flags-with-ne-true
+    query: Doc = {"chat_admin": {"$ne": True}}
     if filters.ids:
         query["_id"] = {"$in": list(filters.ids)}
     if filters.channels:

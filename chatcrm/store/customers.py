@@ -51,6 +51,7 @@ INDEXES = {
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "email", name="by_email"),
         index("shop_id", "postal_code", name="by_postal_code"),
+        index("shop_id", "chat_admin", name="by_chat_admin"),
     ]
 }
 
@@ -625,6 +626,21 @@ class ShopCustomers(ShopScoped):
         new = self._next(doc, changes, utcnow())
         result = await self.coll.replace_one(guard, new)
         return new if result.matched_count == 1 else None
+
+    async def set_chat_admin(self, identity: Identity, linked: bool) -> int:
+        """Hide (`linked`) or show again the customer of a chat identity linked as a chat admin.
+
+        Reports, summaries and exports leave out customers with ``chat_admin`` true
+        (`customer_query.filters_query`); the record itself (spend, history) is kept. A
+        boolean ``$set`` (no date) that bumps ``version`` like every customer writer, only when
+        the flag changes; how many customers changed (0 or 1).
+        """
+        query = self.exact({"channel": identity[0], "platform_user_id": identity[1]})
+        result = await self.coll.update_many(
+            {**query, "chat_admin": {"$ne": linked}},
+            {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
+        )
+        return result.modified_count
 
 
 async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:

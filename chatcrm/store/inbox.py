@@ -54,6 +54,15 @@ def event_id(shop_id: str, platform: str, channel_id: str, event_key: str) -> st
     return "evt_" + hashlib.sha256(material).hexdigest()[:40]
 
 
+MAX_KEY_CHARS = 200
+"""Longest event key kept (longer keys are cut before the id is computed)."""
+
+
+def raw_event_id(shop_id: str, platform: str, channel_id: str, event: RawEvent) -> str:
+    """The inbox id `ShopInbox.put` gives a raw event of a channel."""
+    return event_id(shop_id, platform, channel_id, event.key[:MAX_KEY_CHARS])
+
+
 def now_ms() -> int:
     """Milliseconds since the epoch.
 
@@ -113,10 +122,10 @@ class ShopInbox(ShopScoped):
         for event in events:
             raw = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
             too_big = len(raw.encode()) > MAX_EVENT_BYTES
-            key = event.key[:200]
+            key = event.key[:MAX_KEY_CHARS]
             docs.append(
                 {
-                    "_id": event_id(self.shop_id, platform, channel_id, key),
+                    "_id": raw_event_id(self.shop_id, platform, channel_id, event),
                     "shop_id": self.shop_id,
                     "platform": platform,
                     "channel_id": channel_id,
