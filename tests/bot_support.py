@@ -36,8 +36,11 @@ def user_id(platform: str, n: int = 1) -> str:
     return str(7_300_000_000_000_000 + n)
 
 
-def text_event(platform: str, user: str, text: str, serial: int) -> dict[str, Any]:
-    """A webhook body carrying one text message of `user` in a one-to-one chat."""
+def text_event(
+    platform: str, user: str, text: str, serial: int, name: str = "Somchai"
+) -> dict[str, Any]:
+    """A webhook body carrying one text message of `user` in a one-to-one chat (Telegram
+    carries the user's `name`)."""
     ms = int(time.time() * 1000)
     if platform == "line":
         event = {
@@ -52,8 +55,8 @@ def text_event(platform: str, user: str, text: str, serial: int) -> dict[str, An
         }
         return {"destination": "U" + "f" * 32, "events": [event]}
     if platform == "telegram":
-        person = {"id": int(user), "is_bot": False, "first_name": "Somchai", "language_code": "th"}
-        chat = {"id": int(user), "type": "private", "first_name": "Somchai"}
+        person = {"id": int(user), "is_bot": False, "first_name": name, "language_code": "th"}
+        chat = {"id": int(user), "type": "private", "first_name": name}
         message = {"message_id": serial, "from": person, "chat": chat, "date": ms // 1000}
         return {"update_id": 900_000 + serial, "message": {**message, "text": text}}
     item = {
@@ -85,9 +88,11 @@ class ChatBot:
         resp = await getattr(self.ingest, platform)(body)
         assert resp.status == 200, await resp.text()
 
-    async def send(self, platform: str, user: str, text: str) -> dict[str, Any]:
+    async def send(
+        self, platform: str, user: str, text: str, name: str = "Somchai"
+    ) -> dict[str, Any]:
         """`user` types `text` to the shop's channel; the webhook body sent."""
-        body = text_event(platform, user, text, next(_serial))
+        body = text_event(platform, user, text, next(_serial), name)
         await self.post(platform, body)
         return body
 
@@ -133,7 +138,7 @@ class ChatBot:
     async def link(self, platform: str, user: str, role: str = "owner") -> None:
         """Make `user` a chat admin of the shop through `/link CODE` on `platform`."""
         answer = await self.ask(platform, user, f"/link {await self.link_code(role)}")
-        assert answer and "linked" in answer[0], answer
+        assert answer and answer[0].startswith(("This chat is now linked", "ผูกแชทนี้")), answer
 
 
 async def bot_for(

