@@ -107,7 +107,8 @@ class CommandLane:
         self.sweep_seconds = sweep_seconds
         self.queue: asyncio.Queue[Job] = asyncio.Queue(queue_size)
         self._claimed: OrderedDict[str, None] = OrderedDict()
-        self._locks: dict[Identity, asyncio.Lock] = {}
+        self._locks: dict[Identity, tuple[asyncio.Lock, int]] = {}
+        """A lock per chat identity with a command in hand, and how many tasks hold or await it."""
 
     # ---------------------------------------------------------------- ways in
     def offer(self, channel: Channel, connector: Connector, events: Sequence[RawEvent]) -> int:
@@ -182,13 +183,17 @@ class CommandLane:
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, identity: Identity) -> AsyncIterator[None]:
         """Commands of one chat identity are handled in order (exact rate limits)."""
-        lock = self._locks.setdefault(identity, asyncio.Lock())
+        lock, users = self._locks.get(identity, (asyncio.Lock(), 0))
+        self._locks[identity] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and self._locks.get(identity) is lock:
+            lock, users = self._locks[identity]
+            if users == 1:
                 del self._locks[identity]
+            else:
+                self._locks[identity] = (lock, users - 1)
 
     def _remember(self, event_id: str) -> None:
         self._claimed[event_id] = None
@@ -272,8 +277,6 @@ class CommandLane:
                 doc = {**doc, **plan}
                 await self._audit(scoped, doc)
             await self._deliver(scoped, shop, doc, lease, connector, fresh=fresh)
-        if admin is not None:  # heal a customer record created while the admin was linking
-            await scoped.customers.set_chat_admin((doc["channel"], doc["platform_user_id"]), True)
 
     async def _plan(
         self, scoped: ShopStore, shop: Shop, doc: Doc, connector: Connector, admin: Doc | None
@@ -281,7 +284,11 @@ class CommandLane:
         """The answer to record before sending: outcome, command, texts, document."""
         who = _from_doc(doc["to"])
         command, args = find(who.text) or (UNKNOWN, who.text)
-        answer = await self._rate_limited(scoped, shop, who) if admin else None
+        answer = None
+        if admin is not None:
+            # heal a customer record an inbox worker created while the admin was linking
+            await scoped.customers.set_chat_admin(who.identity, True)
+            answer = await self._rate_limited(scoped, shop, who)
         ask = Ask(
             shop=shop,
             store=scoped,

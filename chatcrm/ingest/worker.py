@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from chatcrm.bot.commands import is_link
+from chatcrm.bot.commands import is_link, looks_like_command
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, as_utc
 from chatcrm.ingest.activity import IngestActivity
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 PROFILE_FETCHES = 8
 """Profile fetches in flight at once per batch."""
+
+
+def _text(event: ChatEvent) -> str:
+    return (event.message.text or "") if event.message else ""
 
 
 class ChannelUnavailable(Exception):
@@ -276,18 +280,23 @@ class InboxWorker:
     ) -> list[tuple[_Parsed, ChatEvent]]:
         """The events that are about customers, each with its claimed event.
 
-        Chat admins are not customers: their events, and every ``/link`` (it carries a code),
-        are left out and handed to the command lane, which answers them once.
+        Chat admins are not customers: their events, every ``/link`` (it carries a code) and
+        every event the bot has answered are left out, and the first two handed to the
+        command lane, which answers each event once.
         """
         pairs = [(item, event) for item in items for event in item.events]
-        admins = await shop.chat_admins.identities() if pairs else set()
+        if not pairs:
+            return []
+        admins = await shop.chat_admins.identities()
+        commands = [i.claim.id for i, e in pairs if looks_like_command(_text(e))]
+        answered = await shop.bot_commands.claimed(commands)
         kept = []
         for item, event in pairs:
-            text = event.message.text if event.message else None
-            if (event.customer_channel, event.user_id) in admins or is_link(text):
+            admin = (event.customer_channel, event.user_id) in admins
+            if admin or is_link(_text(event)):
                 if self.commands is not None:
                     self.commands.offer_stored(item.claim, item.connector)
-            else:
+            elif item.claim.id not in answered:
                 kept.append((item, event))
         return kept
 

@@ -62,6 +62,13 @@ class ShopBotCommands(ShopScoped):
             return None
         return lease
 
+    async def claimed(self, event_ids: list[str]) -> set[str]:
+        """Which of these inbox events the bot has claimed (answered, or is answering)."""
+        if not event_ids:
+            return set()
+        cursor = self.coll.find(self.where({"_id": {"$in": event_ids}}), {"_id": 1})
+        return {doc["_id"] async for doc in cursor}
+
     async def outcomes(self, identity: tuple[str, str], since_ms: int) -> dict[str, int]:
         """How many of this chat identity's events since `since_ms` ended in each outcome."""
         match = self.where(

@@ -654,7 +654,7 @@ class ShopCustomers(ShopScoped):
         """
         query = self.exact({"channel": identity[0], "platform_user_id": identity[1]})
         result = await self.coll.update_many(
-            {**query, "chat_admin": {"$ne": linked}},
+            {**query, "chat_admin": {"$nin": [linked]}},  # not $ne: see report_filter
             {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
         )
         return result.modified_count
