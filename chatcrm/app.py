@@ -26,20 +26,28 @@ from chatcrm.keys import (
     COMMAND_LANE,
     CONNECTOR_POOL,
     DATABASE,
+    EXPORT_LIMITS,
     HTTP_SESSION,
     INGEST_ACTIVITY,
     SETTINGS,
 )
 from chatcrm.orders import recover_aggregates_forever
 from connectors.pool import ConnectorPool
+from reports.exports import DEFAULT_LIMITS, ExportLimits
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the service; resources open on start-up and close in reverse on shutdown."""
+def create_app(
+    settings: Settings, *, export_limits: ExportLimits = DEFAULT_LIMITS
+) -> web.Application:
+    """Build the service; resources open on start-up and close in reverse on shutdown.
+
+    `export_limits` is for tests, which split exports of a few dozen customers.
+    """
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[EXPORT_LIMITS] = export_limits
     app[INGEST_ACTIVITY] = IngestActivity()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)

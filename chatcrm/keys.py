@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from chatcrm.database import Database
     from chatcrm.ingest.activity import IngestActivity
     from connectors.pool import ConnectorPool
+    from reports.exports import ExportLimits
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
@@ -22,3 +23,5 @@ INGEST_ACTIVITY: web.AppKey[IngestActivity] = web.AppKey("ingest_activity")
 """Webhook routes -> inbox workers: new events stored, acknowledgements in flight."""
 COMMAND_LANE: web.AppKey[CommandLane] = web.AppKey("command_lane")
 """Webhook routes and inbox workers -> the chat bot's command lane."""
+EXPORT_LIMITS: web.AppKey[ExportLimits] = web.AppKey("export_limits")
+"""Rows per export file: 20,000 in the service, a few in tests."""

@@ -65,6 +65,8 @@ class Secret:
     problem: str = ""
     """What to tell the seller when the value does not fit `pattern`."""
     max_chars: int = 1024
+    example: str | None = None
+    """A value of the right shape, where `pattern` restricts it (for descriptions and tests)."""
 
     def check(self, value: str | None, platform: str) -> str:
         """The value stripped, or DomainError naming the secret."""
@@ -84,10 +86,16 @@ Labels = Mapping[str, str]
 
 @dataclass(frozen=True)
 class Profile:
-    """What a platform tells about a user."""
+    """What a platform tells about a user.
+
+    `name` and `picture_url` replace what the customer had; `username` and `phone` (as the
+    platform writes it) are kept only when the platform gives them.
+    """
 
     name: str | None
     picture_url: str | None = None
+    username: str | None = None
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,9 @@ class ChatEvent:
     conversation_type: str = "user"
     conversation_id: str | None = None
     profile: Profile | None = None
+    former_user_ids: tuple[str, ...] = ()
+    """Other ids the platform knew this user by (an older kind of id, the id before a change):
+    a customer known by one of them is the same customer, now known by `user_id`."""
 
 
 @dataclass(frozen=True)

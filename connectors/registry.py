@@ -17,6 +17,7 @@ PLATFORM_MODULES = (
     "connectors.line",
     "connectors.telegram",
     "connectors.messenger",
+    "connectors.whatsapp",
 )
 """The platform units, in the order they are offered."""
 
@@ -45,10 +46,27 @@ CHANNEL_LABELS: Mapping[str, Labels] = {
 CUSTOMER_CHANNELS: tuple[str, ...] = tuple(CHANNEL_LABELS)
 """Values of a customer's ``channel``."""
 
-SECRETS: Mapping[str, Secret] = {
-    secret.name: secret for connector in CONNECTORS.values() for secret in connector.secrets
-}
-"""Every secret of every platform by name (a CLI option each)."""
+
+def _secrets_by_name(connectors: Mapping[str, type[Connector]]) -> dict[str, Secret]:
+    """One secret per name; a name that platforms explain differently explains each one."""
+    found: dict[str, dict[str, Secret]] = {}
+    for connector in connectors.values():
+        for secret in connector.secrets:
+            found.setdefault(secret.name, {})[connector.labels["en"]] = secret
+    merged: dict[str, Secret] = {}
+    for name, by_label in found.items():
+        helps = dict.fromkeys(secret.help for secret in by_label.values())
+        if len(helps) == 1:
+            merged[name] = next(iter(by_label.values()))
+        else:
+            text = "; ".join(f"{label}: {secret.help}" for label, secret in by_label.items())
+            merged[name] = Secret(name, text)
+    return merged
+
+
+SECRETS: Mapping[str, Secret] = _secrets_by_name(CONNECTORS)
+"""Every secret of every platform by name (a CLI option each, with the help of each platform
+that uses the name); each connector checks its own."""
 
 
 def connector_class(platform: object) -> type[Connector]:

@@ -61,6 +61,21 @@ class ExportTooLarge(DomainError):
 
 
 @dataclass(frozen=True)
+class ExportLimits:
+    """Rows per export file and customers read at a time; the service always uses the defaults.
+
+    Tests pass small values (through `create_app`) to cover splitting and the 422 with a few
+    dozen customers instead of 20,001.
+    """
+
+    rows: int = EXPORT_ROW_LIMIT
+    batch: int = FETCH_BATCH
+
+
+DEFAULT_LIMITS = ExportLimits()
+
+
+@dataclass(frozen=True)
 class ExportRequest:
     """A validated export request."""
 
@@ -196,17 +211,18 @@ async def export_customers(
     actor: str,
     workdir: Path,
     progress: Progress | None = None,
+    limits: ExportLimits = DEFAULT_LIMITS,
 ) -> ExportResult:
     """Write the export into `workdir` and record it in the audit trail.
 
-    Raises ExportTooLarge when more than EXPORT_ROW_LIMIT customers match without `split`.
+    Raises ExportTooLarge when more than `limits.rows` customers match without `split`.
     """
     started = time.monotonic()
     layout = ExportLayout(shop.locale, shop.timezone, shop.currency)
     content_type, ext = FORMATS[request.format]
     report = _Progress(shop.id, progress)
     named = _FileNames(workdir, export_basename(shop), ext)
-    paths = await _write_files(shop_store.customers, request, named, layout, report)
+    paths = await _write_files(shop_store.customers, request, named, layout, report, limits)
     path = paths[0]
     if len(paths) > 1:
         path = workdir / f"{named.base}.zip"
@@ -224,18 +240,19 @@ async def _write_files(
     named: _FileNames,
     layout: ExportLayout,
     report: _Progress,
+    limits: ExportLimits,
 ) -> list[Path]:
     """The export's files: one when it fits; else the parts, or ExportTooLarge without split."""
     path = named.file()
-    rows = await _write_scanned(customers, request, path, layout, report)
+    rows = await _write_scanned(customers, request, path, layout, report, limits)
     if rows is not None:
         report.done = report.total = rows
         report(0)
         return [path]
     if not request.split:
         count = await customers.count_matching(request.filters)
-        raise ExportTooLarge(max(count, EXPORT_ROW_LIMIT + 1))
-    return await _write_parts(customers, request, named, layout, report)
+        raise ExportTooLarge(max(count, limits.rows + 1), limits.rows)
+    return await _write_parts(customers, request, named, layout, report, limits)
 
 
 async def _write_parts(
@@ -244,16 +261,19 @@ async def _write_parts(
     named: _FileNames,
     layout: ExportLayout,
     report: _Progress,
+    limits: ExportLimits,
 ) -> list[Path]:
-    """A snapshot of the matching ids in order, then files of EXPORT_ROW_LIMIT rows each."""
+    """A snapshot of the matching ids in order, then files of `limits.rows` rows each."""
     ids = await customers.export_ids(request.filters, request.sort, None)
     report.total = len(ids)
-    starts = range(0, max(len(ids), 1), EXPORT_ROW_LIMIT)
+    starts = range(0, max(len(ids), 1), limits.rows)
     paths = []
     for number, start in enumerate(starts, 1):
         path = named.file() if len(starts) == 1 else named.file(number)
-        chunk = ids[start : start + EXPORT_ROW_LIMIT]
-        report.done += await _write_file(customers, request.format, path, layout, chunk, report)
+        chunk = ids[start : start + limits.rows]
+        report.done += await _write_file(
+            customers, request.format, path, layout, chunk, report, limits.batch
+        )
         paths.append(path)
     return paths
 
@@ -299,6 +319,7 @@ async def _write_scanned(
     path: Path,
     layout: ExportLayout,
     report: Callable[[int], None],
+    limits: ExportLimits = DEFAULT_LIMITS,
 ) -> int | None:
     """Write the export in one pass when it fits one file: the rows written, else None.
 
@@ -306,7 +327,7 @@ async def _write_scanned(
     go to a child process that renders each row as it arrives and puts them in the requested
     order on close. Each row shows a customer as it was when the scan read it, and the
     customer matched the filters then. The next batch is read while the child renders the
-    previous one (at most two batches in memory). More than EXPORT_ROW_LIMIT documents: the
+    previous one (at most two batches in memory). More than `limits.rows` documents: the
     file is dropped and None returned.
     """
     sheet = await asyncio.to_thread(ProcessSheet, request.format, path, layout, request.sort)
@@ -314,9 +335,9 @@ async def _write_scanned(
     read = 0
     keep = False
     try:
-        async for raws in customers.scan_raw(request.filters, EXPORT_ROW_LIMIT + 1, FETCH_BATCH):
+        async for raws in customers.scan_raw(request.filters, limits.rows + 1, limits.batch):
             read += len(raws)
-            if read > EXPORT_ROW_LIMIT:
+            if read > limits.rows:
                 return None
             if writing is not None:
                 report(await writing)
@@ -339,6 +360,7 @@ async def _write_file(
     layout: ExportLayout,
     ids: list[str],
     report: Callable[[int], None],
+    fetch_batch: int = FETCH_BATCH,
 ) -> int:
     """Fetch `ids` batch by batch and write them in order; return the rows written.
 
@@ -348,8 +370,8 @@ async def _write_file(
     sheet = await asyncio.to_thread(ProcessSheet, fmt, path, layout)
     writing: asyncio.Future[int] | None = None
     try:
-        for start in range(0, len(ids), FETCH_BATCH):
-            batch = ids[start : start + FETCH_BATCH]
+        for start in range(0, len(ids), fetch_batch):
+            batch = ids[start : start + fetch_batch]
             raws = await customers.fetch_raw_by_ids(batch)
             if writing is not None:
                 report(await writing)

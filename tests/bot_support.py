@@ -7,6 +7,7 @@ servers, which the real SDKs (line-bot-sdk, python-telegram-bot) and the Graph c
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from typing import Any
 
@@ -18,10 +19,20 @@ from chatcrm.keys import COMMAND_LANE
 from chatcrm.store import Store
 from tests.conftest import ShopFixture
 from tests.fakes.graph import DEFAULT_PAGE_ID
-from tests.ingest_support import Fakes, Ingest, add_channels, settings_for
+from tests.fakes.signing import meta_signature
+from tests.fakes.whatsapp import DEFAULT_PHONE_NUMBER_ID
+from tests.ingest_support import (
+    GRAPH_TOKEN,
+    META_APP_SECRET,
+    META_VERIFY,
+    Fakes,
+    Ingest,
+    add_channels,
+    settings_for,
+)
 
 PUBLIC_URL = "https://crm.example.com"
-PLATFORMS = ("line", "telegram", "messenger")
+PLATFORMS = ("line", "telegram", "messenger", "whatsapp")
 """The chat platforms the bot answers on (each command is driven on each)."""
 
 _serial = itertools.count(1)
@@ -33,7 +44,14 @@ def user_id(platform: str, n: int = 1) -> str:
         return f"U{n:032x}"
     if platform == "telegram":
         return str(5_100_000_000 + n)
+    if platform == "whatsapp":
+        return f"TH.{1_500_000_000_000_000 + n}"  # a business-scoped user id (BSUID)
     return str(7_300_000_000_000_000 + n)
+
+
+def phone_of(bsuid: str) -> str:
+    """The phone number of a WhatsApp test user."""
+    return f"6689{int(bsuid[-7:]):07d}"
 
 
 def text_event(
@@ -59,6 +77,8 @@ def text_event(
         chat = {"id": int(user), "type": "private", "first_name": name}
         message = {"message_id": serial, "from": person, "chat": chat, "date": ms // 1000}
         return {"update_id": 900_000 + serial, "message": {**message, "text": text}}
+    if platform == "whatsapp":
+        return _whatsapp_event(user, text, serial, name, ms)
     item = {
         "sender": {"id": user},
         "recipient": {"id": DEFAULT_PAGE_ID},
@@ -67,6 +87,30 @@ def text_event(
     }
     entry = {"id": DEFAULT_PAGE_ID, "time": ms, "messaging": [item]}
     return {"object": "page", "entry": [entry]}
+
+
+def _whatsapp_event(user: str, text: str, serial: int, name: str, ms: int) -> dict[str, Any]:
+    contact = {"profile": {"name": name}, "wa_id": phone_of(user), "user_id": user}
+    message = {
+        "from": phone_of(user),
+        "from_user_id": user,
+        "id": f"wamid.BOTTEST{serial:012d}",
+        "timestamp": str(ms // 1000),
+        "type": "text",
+        "text": {"body": text},
+    }
+    metadata = {"display_phone_number": "66812345678", "phone_number_id": DEFAULT_PHONE_NUMBER_ID}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": metadata,
+        "contacts": [contact],
+        "messages": [message],
+    }
+    change = {"field": "messages", "value": value}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1093847561", "changes": [change]}],
+    }
 
 
 class ChatBot:
@@ -85,7 +129,12 @@ class ChatBot:
         if platform == "line":
             for event in body["events"]:
                 self._token_user[event["replyToken"]] = event["source"]["userId"]
-        resp = await getattr(self.ingest, platform)(body)
+        if platform == "whatsapp":
+            raw = json.dumps(body).encode()
+            signed = {"X-Hub-Signature-256": meta_signature(META_APP_SECRET, raw)}
+            resp = await self.ingest.post("whatsapp", raw, signed)
+        else:
+            resp = await getattr(self.ingest, platform)(body)
         assert resp.status == 200, await resp.text()
 
     async def send(
@@ -125,7 +174,11 @@ class ChatBot:
                 for c in calls
                 if str(c.params.get("chat_id")) == user and c.status == 200
             ]
-        return [s["message"]["text"] for s in self.fakes.graph.sent if s["recipient_id"] == user]
+        if platform == "whatsapp":
+            to = {user, phone_of(user)}
+            return [s["text"]["body"] for s in self.fakes.graph.sent if s.get("to") in to]
+        sent = self.fakes.graph.sent
+        return [s["message"]["text"] for s in sent if s.get("recipient_id") == user]
 
     async def link_code(self, role: str = "owner") -> str:
         """A link code made by the owner through the API."""
@@ -151,6 +204,13 @@ async def bot_for(
 ) -> ChatBot:
     """A ChatBot on a service built with `settings` changed by `kw`."""
     channels = await add_channels(store, shop.id, fakes)
+    whatsapp = {
+        "access_token": GRAPH_TOKEN,
+        "app_secret": META_APP_SECRET,
+        "verify_token": META_VERIFY,
+        "phone_number_id": DEFAULT_PHONE_NUMBER_ID,
+    }
+    channels["whatsapp"] = await store.for_shop(shop.id).channels.add("whatsapp", whatsapp)
     changes = {"inbox_workers": 0, "public_url": PUBLIC_URL, **kw}
     client = await aiohttp_client(create_app(settings_for(settings, fakes, **changes)))
     return ChatBot(Ingest(client, store, shop.id, channels), fakes, shop)

@@ -21,6 +21,7 @@ from tests.fakes.graph import FakeGraph
 from tests.fakes.line import FakeLine
 from tests.fakes.signing import line_signature, load_fixture, meta_signature
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import FakeWhatsApp
 
 LINE_SECRET = "0123456789abcdef0123456789abcdef"
 LINE_TOKEN = "line-test-access-token"
@@ -32,7 +33,7 @@ GRAPH_TOKEN = "EAAGgraphTestToken"
 
 @dataclass
 class Fakes:
-    """The three fake platform API servers."""
+    """The three fake platform API servers (the Graph one serves the WhatsApp Cloud API too)."""
 
     line: FakeLine
     telegram: FakeTelegram
@@ -41,11 +42,11 @@ class Fakes:
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[Fakes]:
-    """Fake LINE, Telegram and Graph servers on 127.0.0.1."""
+    """Fake LINE, Telegram and Graph (with WhatsApp's Cloud API) servers on 127.0.0.1."""
     async with (
         FakeLine(access_token=LINE_TOKEN) as line,
         FakeTelegram() as telegram,
-        FakeGraph(access_token=GRAPH_TOKEN) as graph,
+        FakeWhatsApp(GRAPH_TOKEN) as graph,
     ):
         yield Fakes(line, telegram, graph)
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_embedded import run_cli
+
+pytestmark = pytest.mark.slow  # each command is a process starting nx-27017
 
 
 def test_shop_token_and_channels(tmp_path: Path) -> None:

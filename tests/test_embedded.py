@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real service and CLI processes, each starting nx-27017
+
 CLI = [sys.executable, "-m", "chatcrm.cli"]
 Service = tuple[subprocess.Popen[bytes], int, Path]
 
@@ -61,6 +63,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Return once something accepts connections on `port`; fail if `proc` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -148,7 +163,7 @@ def test_stale_server_is_replaced_not_duplicated(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(1.0)
+        _wait_listening(port, stale)
         dead_owner = subprocess.Popen([sys.executable, "-c", "pass"])
         dead_owner.wait()
         (tmp_path / "nx-27017.json").write_text(

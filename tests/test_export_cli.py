@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from chatcrm.cli import _export_body, build_parser
 from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS
@@ -15,6 +16,7 @@ from reports.exports import parse_export_request
 from tests.test_embedded import run_cli
 
 
+@pytest.mark.slow  # five processes, each starting nx-27017
 def test_cli_exports_filtered_and_all(tmp_path: Path) -> None:
     demo = run_cli(tmp_path, "demo", "--customers", "300", "--json")
     assert demo.returncode == 0, demo.stderr

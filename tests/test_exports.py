@@ -15,15 +15,20 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chatcrm.app import create_app
+from chatcrm.config import Settings
+from chatcrm.keys import EXPORT_LIMITS
 from chatcrm.report_query import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
-from reports.exports import EXPORT_ROW_LIMIT
+from reports.exports import EXPORT_ROW_LIMIT, ExportLimits
 from reports.writers import ProcessSheet, Sheet
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
 
 BOM = b"\xef\xbb\xbf"
+SMALL = ExportLimits(rows=20, batch=7)
+"""20 rows per file, read 7 at a time: the limit and the split tested with 41 customers."""
 HEADERS_TH = [c.th for c in COLUMNS]
 ID, NAME, PHONE, TAGS, PAID, ORDERS, AVERAGE, LAST_ORDER, UPDATED, NOTES = (
     [c.key for c in COLUMNS].index(k)
@@ -195,45 +200,65 @@ async def test_xlsx_layout_english_zero_decimal_currency(client: TestClient, sto
     assert sheet.column_dimensions["B"].width > 10
 
 
+@pytest.fixture
+async def small_client(aiohttp_client: Any, settings: Settings, store: Store) -> TestClient:
+    """The real service holding SMALL.rows rows per export file."""
+    return await aiohttp_client(create_app(settings, export_limits=SMALL))
+
+
 async def test_limit_split_and_every_row_once(
-    client: TestClient, store: Store, shop: ShopFixture
+    small_client: TestClient, store: Store, shop: ShopFixture
 ) -> None:
-    total = EXPORT_ROW_LIMIT + 1
+    client, limit = small_client, SMALL.rows
+    total = 2 * limit + 1
+    line = set(range(0, 2 * limit, 2))  # exactly `limit`, between the others
     docs = [
-        customer(shop.id, i, paid_total=(i * 7919) % 50_000, channel="line") for i in range(total)
+        customer(
+            shop.id,
+            i,
+            paid_total=(i * 7919) % 50_000,
+            channel="line" if i in line else "telegram",
+        )
+        for i in range(total)
     ]
-    docs[123]["channel"] = "telegram"
     await store.db["customers"].insert_many(docs, ordered=False)
     every = {d["_id"] for d in docs}
 
-    # exactly 20,000 rows matching a filter: the file itself
+    # exactly `limit` rows matching a filter: the file itself
     resp = await export(
         client, shop, {"mode": "filtered", "format": "csv", "filters": {"channel": "line"}}
     )
     rows = await body_of(resp, "csv")
     assert resp.headers["Content-Type"].startswith("text/csv")
     got = ids_of(rows)
-    assert len(got) == EXPORT_ROW_LIMIT and set(got) == every - {"cus_0123"}
+    assert len(got) == limit and set(got) == {f"cus_{i:04d}" for i in line}
 
-    # 20,001 rows: 422 with the count and the limit
-    resp = await export(client, shop, {"mode": "all", "format": "xlsx"})
+    # one more than the limit: 422 with the count and the limit
+    resp = await export(
+        client, shop, {"mode": "filtered", "format": "xlsx", "filters": {"channel": "telegram"}}
+    )
     assert resp.status == 422
     error = (await resp.json())["error"]
     assert error["code"] == "export_too_large"
-    assert error["count"] == total and error["limit"] == EXPORT_ROW_LIMIT
+    assert error["count"] == limit + 1 and error["limit"] == limit
+    resp = await export(client, shop, {"mode": "all", "format": "xlsx"})
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["count"] == total and error["limit"] == limit
 
-    # split: a ZIP of two parts, every customer exactly once, in one order across the parts
+    # split: a ZIP of three parts, every customer exactly once, in one order across the parts
     resp = await export(
         client, shop, {"mode": "all", "format": "csv", "split": True, "order": "desc"}
     )
     assert resp.status == 200 and resp.headers["Content-Type"] == "application/zip"
     assert resp.headers["Content-Disposition"].endswith('.zip"')
+    assert resp.headers["X-Export-Rows"] == str(total) and resp.headers["X-Export-Parts"] == "3"
     archive = zipfile.ZipFile(io.BytesIO(await resp.read()))
     names = sorted(archive.namelist())
-    assert [n.rsplit("-", 1)[1] for n in names] == ["part1.csv", "part2.csv"]
+    assert [n.rsplit("-", 1)[1] for n in names] == ["part1.csv", "part2.csv", "part3.csv"]
     parts = [ids_of(csv_rows(archive.read(n))) for n in names]
-    assert [len(p) for p in parts] == [EXPORT_ROW_LIMIT, 1]
-    joined = parts[0] + parts[1]
+    assert [len(p) for p in parts] == [limit, limit, 1]
+    joined = parts[0] + parts[1] + parts[2]
     assert len(set(joined)) == total and set(joined) == every
     paid = {d["_id"]: d["paid_total"] for d in docs}
     expected = sorted(docs, key=lambda d: (d["paid_total"], d["_key"]), reverse=True)
@@ -241,11 +266,30 @@ async def test_limit_split_and_every_row_once(
     assert [paid[i] for i in joined] == sorted(paid.values(), reverse=True)
 
 
+async def test_the_service_holds_20000_rows_per_file(client: TestClient, shop: ShopFixture) -> None:
+    """The real limit, without writing 20,001 customers (the test above uses a small one)."""
+    assert EXPORT_ROW_LIMIT == 20_000
+    assert client.app[EXPORT_LIMITS] == ExportLimits(rows=EXPORT_ROW_LIMIT)
+    ids = [f"cus_{i:05d}" for i in range(EXPORT_ROW_LIMIT + 1)]
+    resp = await export(client, shop, {"mode": "selected", "format": "csv", "ids": ids})
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["field"] == "ids" and str(EXPORT_ROW_LIMIT) in error["message"]
+    doc = await (await client.get("/api/openapi.json")).json()
+    operation = doc["paths"]["/api/v1/exports"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["ids"]["maxItems"] == EXPORT_ROW_LIMIT
+    assert f"of at most {EXPORT_ROW_LIMIT} rows each" in operation["description"]
+
+
 async def test_customers_changing_during_export_appear_once(
-    client: TestClient, store: Store, shop: ShopFixture
+    aiohttp_client: Any, settings: Settings, store: Store, shop: ShopFixture
 ) -> None:
+    # one file read in ten batches, customers moving across the sort order in between
+    limits = ExportLimits(batch=50)
+    client = await aiohttp_client(create_app(settings, export_limits=limits))
     rng = random.Random(5)
-    n = 3000
+    n = 10 * limits.batch
     docs = [customer(shop.id, i, paid_total=rng.randrange(100_000)) for i in range(n)]
     await store.db["customers"].insert_many(docs, ordered=False)
     coll = store.db["customers"]

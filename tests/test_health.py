@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from chatcrm.app import create_app
@@ -18,6 +19,7 @@ async def test_health_on_mongodb_uri(client: TestClient) -> None:
     assert await resp.json() == {"status": "ok", "database": "mongodb"}
 
 
+@pytest.mark.slow  # closing the client may wait out server selection (5 s) for endSessions
 async def test_health_embedded_then_database_down(aiohttp_client: Any, tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=tmp_path))
     client = await aiohttp_client(app)

@@ -236,6 +236,7 @@ class RestartableMongo:
         self.server.stop()
 
 
+@pytest.mark.slow  # the 503 waits out server selection (5 s)
 async def test_database_stopped_during_request_is_503_then_retry_stored_once(
     aiohttp_client: Any, settings: Settings, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import hypothesis
 import hypothesis.errors
+import pytest
 import schemathesis
 from aiohttp.test_utils import TestClient
 from hypothesis import strategies as st
@@ -48,13 +49,30 @@ async def test_document_describes_every_route(client: TestClient) -> None:
             assert "401" in operation["responses"], f"{method} {path} lacks 401"
 
 
+def _nothing_to_negate(doc: dict[str, Any], path: str, method: str) -> bool:
+    """Whether every request is valid: only free-text path parameters and bodies of any JSON.
+
+    Schemathesis would spend hundreds of rejected draws (seconds) finding no negative case.
+    """
+    item = doc["paths"][path]
+    operation = item[method.lower()]
+    parameters = [*item.get("parameters", []), *operation.get("parameters", [])]
+    bodies = operation.get("requestBody", {}).get("content", {}).values()
+    return all(
+        p.get("in") == "path" and p.get("schema") == {"type": "string"} for p in parameters
+    ) and all(body.get("schema") == {} for body in bodies)
+
+
 def _fuzz(doc: dict[str, Any], base_url: str, headers: dict[str, str], real_id: str) -> int:
     """Run every operation's positive and negative cases; return how many were sent."""
     schema = schemathesis.openapi.from_dict(doc)
     sent = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+        modes = [schemathesis.GenerationMode.POSITIVE]
+        if not _nothing_to_negate(doc, operation.path, operation.method):
+            modes.append(schemathesis.GenerationMode.NEGATIVE)
+        for mode in modes:
             strategy = operation.as_strategy(mode, headers=headers)
             if "{id}" in operation.path:  # half of the cases hit a real customer
                 strategy = st.one_of(
@@ -85,6 +103,7 @@ def _fuzz(doc: dict[str, Any], base_url: str, headers: dict[str, str], real_id: 
     return sent
 
 
+@pytest.mark.slow  # about 850 requests
 async def test_schemathesis_finds_no_server_error(
     client: TestClient, store: Store, shop: ShopFixture, other_shop: ShopFixture
 ) -> None:

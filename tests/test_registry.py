@@ -20,11 +20,11 @@ from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
 
 SAMPLE_SECRET = "sample-Secret_value-1"
-"""A value every platform's secret rules accept."""
+"""A value the secret rules accept, for secrets without an example of their shape."""
 
 
 def sample_secrets(connector: type[Connector]) -> dict[str, str]:
-    return {secret.name: SAMPLE_SECRET for secret in connector.secrets}
+    return {secret.name: secret.example or SAMPLE_SECRET for secret in connector.secrets}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

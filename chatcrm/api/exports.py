@@ -9,7 +9,7 @@ from aiohttp import web
 
 from chatcrm.domain import CustomerFilters, Shop, Sort
 from chatcrm.http import ApiError, caller_shop, json_body
-from chatcrm.keys import DATABASE
+from chatcrm.keys import DATABASE, EXPORT_LIMITS
 from chatcrm.report_query import FILTER_NAMES, SORT_FIELDS
 from chatcrm.store import ShopStore
 from reports.exports import (
@@ -55,7 +55,9 @@ async def _export_response(
     """Run the export and stream its file; 422 export_too_large beyond one file."""
     async with export_workdir() as workdir:
         try:
-            result = await export_customers(store, shop, export, actor=actor, workdir=workdir)
+            result = await export_customers(
+                store, shop, export, actor=actor, workdir=workdir, limits=request.app[EXPORT_LIMITS]
+            )
         except ExportTooLarge as err:
             raise ApiError(
                 422, err.code, str(err), None, count=err.count, limit=err.limit

@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chatcrm.bot.commands import is_link, looks_like_command
 from chatcrm.config import Settings
-from chatcrm.domain import Channel, as_utc
+from chatcrm.domain import Channel, DomainError, as_utc
 from chatcrm.ingest.activity import IngestActivity
+from chatcrm.orders import normalize_phone
 from chatcrm.store import Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
-from chatcrm.store.customers import Contact, Identity
+from chatcrm.store.customers import Contact, Identity, IfNull
 from chatcrm.store.inbox import Claim
-from connectors.base import ChatEvent, Connector, PayloadError, PlatformError, Profile
+from connectors.base import ChatEvent, ChatMessage, Connector, PayloadError, PlatformError, Profile
 from connectors.pool import ConnectorPool
 
 if TYPE_CHECKING:
@@ -222,20 +223,20 @@ class InboxWorker:
     async def _apply(self, shop_id: str, items: list[_Parsed], batch: _Batch) -> None:
         """One shop's events: customers (each written once), then messages."""
         shop = self.store.for_shop(shop_id)
-        pairs = await self._customer_events(shop, items)
+        pairs, formers = _current_identities(await self._customer_events(shop, items))
         if not pairs:
             return
         identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
-        existing = await shop.customers.by_identities(identities)
+        former = [(identity[0], f) for identity, ids in formers.items() for f in ids]
+        existing = await shop.customers.by_identities([*identities, *former])
+        for identity, ids in formers.items():
+            if identity not in existing and any((identity[0], f) in existing for f in ids):
+                moved = await shop.customers.rekey(identity[0], ids, identity[1])
+                if moved is not None:
+                    existing[identity] = moved
         profiles = await self._profiles(pairs, existing)
-        fields = {
-            identity: {
-                "name": profile.name,
-                "picture_url": profile.picture_url,
-                "profile_fetched_at": utcnow(),
-            }
-            for identity, profile in profiles.items()
-        }
+        now = utcnow()
+        fields = {identity: _profile_fields(p, now) for identity, p in profiles.items()}
         contacts = [
             Contact(e.customer_channel, e.user_id, item.connector.channel.id, e.at, e.status)
             for item, e in pairs
@@ -252,26 +253,11 @@ class InboxWorker:
             identity = (event.customer_channel, event.user_id)
             if identity in errors:
                 batch.fail(item.claim, f"customer: {errors[identity]}")
-                continue
-            if event.message is None:
-                continue
-            message = event.message
-            messages.append(
-                {
-                    "customer_id": customers[identity]["_id"],
-                    "channel": event.customer_channel,
-                    "channel_id": item.connector.channel.id,
-                    "direction": "in",
-                    "type": message.type,
-                    "text": message.text,
-                    "platform_message_id": message.platform_message_id,
-                    "sent_at": event.at,
-                    "conversation_type": event.conversation_type,
-                    "conversation_id": event.conversation_id,
-                    "meta": message.meta,
-                }
-            )
-            owners.append(item.claim)
+            elif event.message is not None:
+                customer_id = customers[identity]["_id"]
+                channel_id = item.connector.channel.id
+                messages.append(_message_doc(customer_id, channel_id, event, event.message))
+                owners.append(item.claim)
         for index, error in (await shop.messages.add_many(messages)).items():
             batch.fail(owners[index], f"message: {error}")
 
@@ -334,3 +320,73 @@ class InboxWorker:
         fetched = await asyncio.gather(*(one(c, e) for c, e in fetch.values()))
         profiles = {i: p for i, p in zip(fetch, fetched, strict=True) if p is not None}
         return {**profiles, **carried}
+
+
+def _current_identities(
+    pairs: list[tuple[_Parsed, ChatEvent]],
+) -> tuple[list[tuple[_Parsed, ChatEvent]], dict[Identity, list[str]]]:
+    """The events keyed by the id each user has now, and the former ids of each identity.
+
+    An event names the ids its user had before (`ChatEvent.former_user_ids`); an event of the
+    same batch keyed by one of them is about the same user, and is moved to the id it has now.
+    """
+    renamed = {
+        (event.customer_channel, former): event.user_id
+        for _, event in pairs
+        for former in event.former_user_ids
+        if former != event.user_id
+    }
+    formers: dict[Identity, list[str]] = {}
+    current: list[tuple[_Parsed, ChatEvent]] = []
+    for item, event in pairs:
+        channel, user_id = event.customer_channel, event.user_id
+        known = list(event.former_user_ids)
+        while (channel, user_id) in renamed and renamed[(channel, user_id)] not in known:
+            known.append(user_id)
+            user_id = renamed[(channel, user_id)]
+        if user_id != event.user_id:
+            event = replace(event, user_id=user_id)
+        if known:
+            ids = [*formers.get((channel, user_id), []), *(f for f in known if f != user_id)]
+            formers[(channel, user_id)] = list(dict.fromkeys(ids))
+        current.append((item, event))
+    return current, formers
+
+
+def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
+    """The customer fields a profile sets.
+
+    Name and picture always; the platform's username and phone number when it gives them;
+    the phone, normalised, also as the customer's ``phone`` where the customer has none.
+    """
+    fields: dict[str, Any] = {
+        "name": profile.name,
+        "picture_url": profile.picture_url,
+        "profile_fetched_at": now,
+    }
+    if profile.username is not None:
+        fields["platform_username"] = profile.username
+    if profile.phone is not None:
+        fields["platform_phone"] = profile.phone
+        try:
+            fields["phone"] = IfNull(normalize_phone(profile.phone))
+        except DomainError:
+            pass  # not a phone number chatcrm can use: kept as the platform wrote it only
+    return fields
+
+
+def _message_doc(customer_id: str, channel_id: str, event: ChatEvent, message: ChatMessage) -> Doc:
+    """The ``messages`` document of `event`'s incoming `message`."""
+    return {
+        "customer_id": customer_id,
+        "channel": event.customer_channel,
+        "channel_id": channel_id,
+        "direction": "in",
+        "type": message.type,
+        "text": message.text,
+        "platform_message_id": message.platform_message_id,
+        "sent_at": event.at,
+        "conversation_type": event.conversation_type,
+        "conversation_id": event.conversation_id,
+        "meta": message.meta,
+    }

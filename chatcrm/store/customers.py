@@ -89,6 +89,25 @@ class Contact:
         return (self.channel, self.platform_user_id)
 
 
+@dataclass(frozen=True)
+class IfNull:
+    """A value of `set_fields` written only where the customer has none (null or missing).
+
+    For what a platform tells that a seller may have typed already (a phone number).
+    """
+
+    value: Any
+
+
+def _set_fields(doc: Doc, fields: dict[str, Any] | None) -> None:
+    """Write `fields` onto `doc`, in place; an `IfNull` value only where `doc` has none."""
+    for name, value in (fields or {}).items():
+        if not isinstance(value, IfNull):
+            doc[name] = value
+        elif doc.get(name) is None:
+            doc[name] = value.value
+
+
 _CONTACT_FIELDS = (
     "_id",
     "version",
@@ -126,7 +145,7 @@ def _merge_contact(
     status: str | None,
 ) -> None:
     """Apply one contact at time `at` to a customer document, in place."""
-    doc.update(set_fields or {})
+    _set_fields(doc, set_fields)
     doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
     with_date_keys(doc)
@@ -403,6 +422,36 @@ class ShopCustomers(ShopScoped):
 
         found = await asyncio.gather(*(one(i) for i in identities))
         return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
+
+    async def rekey(
+        self, channel: str, former_ids: Sequence[str], platform_user_id: str
+    ) -> Doc | None:
+        """Move the customer known by the first of `former_ids` found to `platform_user_id`.
+
+        For a platform that changed how it names a user: the customer keeps its id, orders,
+        messages and everything a seller set, and lists the ids it had in
+        ``former_user_ids``. Returns the customer as moved, or None when there was nothing to
+        move: no customer has a former id, or one already has `platform_user_id` (two
+        customers are never merged). A guarded replacement, like every customer write; the
+        unique identity index refuses a concurrent creation of `platform_user_id`.
+        """
+        for _ in range(_MAX_WRITE_ATTEMPTS):
+            if await self.find_identity(channel, platform_user_id) is not None:
+                return None
+            doc = None
+            for former in former_ids:
+                if (doc := await self.find_identity(channel, former)) is not None:
+                    break
+            if doc is None:
+                return None
+            known = [*(doc.get("former_user_ids") or []), doc["platform_user_id"]]
+            moved = {"platform_user_id": platform_user_id, "former_user_ids": known}
+            try:
+                if await self.replace_guarded(doc, moved):
+                    return await self.find_identity(channel, platform_user_id)
+            except DuplicateKeyError:
+                return None  # created meanwhile under the new id
+        raise RuntimeError(f"customer {former_ids[0]} kept changing; not moved")
 
     async def count(self, query: dict[str, Any] | None = None) -> int:
         """How many of this shop's customers match `query`."""
