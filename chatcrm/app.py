@@ -17,6 +17,7 @@ from aiohttp import web
 import webhooks
 from chatcrm.api import MODULES, setup_routes
 from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
+from chatcrm.bot.lane import CommandLane
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.delivery import Deliverer
@@ -24,6 +25,7 @@ from chatcrm.http import SERVER_OPTIONS, error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
 from chatcrm.keys import (
+    COMMAND_LANE,
     CONNECTOR_POOL,
     DATABASE,
     DELIVERER,
@@ -66,6 +68,7 @@ def create_app(
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
+    app.cleanup_ctx.append(_command_lane)
     app.cleanup_ctx.append(_inbox_workers)
     app.cleanup_ctx.append(_aggregate_recovery)
     app.cleanup_ctx.append(_report_scheduler)
@@ -100,6 +103,17 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
         await pool.close()
 
 
+async def _command_lane(app: web.Application) -> AsyncIterator[None]:
+    """The chat bot's commands, answered apart from the ingest backlog (`chatcrm.bot.lane`)."""
+    lane = CommandLane(app[DATABASE].store, app[CONNECTOR_POOL], app[SETTINGS])
+    app[COMMAND_LANE] = lane
+    task = asyncio.create_task(lane.run(), name="command-lane")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     claim_lock = asyncio.Lock()  # one worker at a time waits for events and claims
@@ -110,6 +124,7 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
             settings,
             activity=app[INGEST_ACTIVITY],
             claim_lock=claim_lock,
+            commands=app[COMMAND_LANE],
         )
         for _ in range(settings.inbox_workers)
     ]

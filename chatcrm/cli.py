@@ -139,6 +139,20 @@ async def _user_list(database: Database, args: argparse.Namespace) -> dict[str, 
     }
 
 
+async def _admin_link_code(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.bot.admins import create_link_code
+
+    await _require_shop(database, args.shop)
+    code, expires = await create_link_code(database.store.for_shop(args.shop), args.role, "cli")
+    return {
+        "shop_id": args.shop,
+        "role": args.role,
+        "code": code,
+        "expires_at": expires.isoformat(),
+        "note": f"send /link {code} to any channel of the shop within 10 minutes; works once",
+    }
+
+
 async def _channel_add(database: Database, args: argparse.Namespace) -> dict[str, Any]:
     await _require_shop(database, args.shop)
     connector = CONNECTORS[args.platform]
@@ -540,6 +554,16 @@ def _add_user_commands(sub: Any) -> None:
     ulist.set_defaults(store_command=_user_list)
 
 
+def _add_admin_commands(sub: Any) -> None:
+    """``admin link-code``."""
+    admin = sub.add_parser("admin", help="chat admins (the shop's bot answers them)")
+    actions = admin.add_subparsers(dest="action", required=True)
+    code = command(actions, "link-code", "a one-time code that links a seller's chat account")
+    code.add_argument("--shop", required=True)
+    code.add_argument("--role", choices=ROLES, default="staff")
+    code.set_defaults(store_command=_admin_link_code)
+
+
 def _add_inbox_commands(sub: Any) -> None:
     """``inbox failed|retry``."""
     inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
@@ -619,6 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inbox_commands(sub)
     _add_user_commands(sub)
     _add_schedule_commands(sub)
+    _add_admin_commands(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from chatcrm.auth import LinkSender
+    from chatcrm.bot.lane import CommandLane
     from chatcrm.config import Settings
     from chatcrm.database import Database
     from chatcrm.delivery import Deliverer
@@ -27,6 +28,8 @@ REPORT_SCHEDULER: web.AppKey[ReportScheduler] = web.AppKey("report_scheduler")
 SCHEDULER_TUNING: web.AppKey[SchedulerTuning] = web.AppKey("scheduler_tuning")
 DELIVERER: web.AppKey[Deliverer] = web.AppKey("deliverer")
 """Report e-mails: the process's scheduler, its timings, and what sends a delivery."""
+COMMAND_LANE: web.AppKey[CommandLane] = web.AppKey("command_lane")
+"""Webhook routes and inbox workers -> the chat bot's command lane."""
 EXPORT_LIMITS: web.AppKey[ExportLimits] = web.AppKey("export_limits")
 """Rows per export file: 20,000 in the service, a few in tests."""
 LINK_SENDER: web.AppKey[LinkSender] = web.AppKey("link_sender")

@@ -13,9 +13,10 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
@@ -139,6 +140,31 @@ class ChatEvent:
     event's number, which orders events of the same `at`; otherwise the order of delivery."""
 
 
+@dataclass(frozen=True)
+class ChatText:
+    """A text a user wrote to the shop in a one-to-one chat, with what answering it needs.
+
+    What `Connector.command_text` finds in a raw event for the bot's command lane. `recipient`
+    is what the connector's `send_text` takes to reach the user (``platform_user_id`` and
+    whatever else the platform needs).
+    """
+
+    user_id: str
+    customer_channel: str
+    text: str
+    at: datetime | None = None
+    reply_token: str | None = None
+    """LINE's reply token: usable once, shortly after the event."""
+    name: str | None = None
+    """The user's display name when the event carries it."""
+    recipient: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(customer channel, platform user id), as a customer is identified."""
+        return (self.customer_channel, self.user_id)
+
+
 def clip(value: Any, limit: int = MAX_NAME_CHARS) -> str | None:
     """`value` as a string of at most `limit` characters, None when empty or missing."""
     if value is None:
@@ -218,6 +244,13 @@ class Connector(ABC):
     check); `verify_subscription` answers it."""
     registers_webhook: ClassVar[bool] = False
     """True when chatcrm can set the webhook URL through the platform's API."""
+    max_text_chars: ClassVar[int] = 2000
+    """Longest text message the platform takes, counted in UTF-16 code units (the strictest
+    way platforms count: an emoji outside the BMP is two)."""
+    texts_per_send: ClassVar[int] = 1
+    """Text messages one `reply` call may carry (LINE: 5 per reply or push)."""
+    sends_documents: ClassVar[bool] = False
+    """True when `send_document` can deliver a file into the chat (Telegram)."""
 
     def __init__(self, channel: Channel, settings: Settings, http: aiohttp.ClientSession) -> None:
         self.channel = channel
@@ -261,6 +294,28 @@ class Connector(ABC):
     @abstractmethod
     async def send_text(self, customer: Mapping[str, Any], text: str) -> str:
         """Send a text message to a customer of this channel; return the platform message id."""
+
+    def command_text(self, raw: Mapping[str, Any]) -> ChatText | None:
+        """The text of a one-to-one text message in a stored raw event, else None. No I/O.
+
+        Cheap enough for the webhook route, which hands command-shaped texts to the bot's
+        command lane. Events that must not be answered (LINE standby mode, group chats,
+        the page's own echoes) give None.
+        """
+        return None
+
+    async def reply(self, to: ChatText, texts: Sequence[str]) -> None:
+        """Answer the user who wrote `to` with up to `texts_per_send` texts, in order.
+
+        Each text fits `max_text_chars`. PlatformError when the platform refuses or cannot
+        be reached. The default sends each text with `send_text`.
+        """
+        for text in texts:
+            await self.send_text(to.recipient or {"platform_user_id": to.user_id}, text)
+
+    async def send_document(self, to: ChatText, path: Path, filename: str, caption: str) -> None:
+        """Send the file at `path` into the chat of `to` (only platforms with `sends_documents`)."""
+        raise PlatformError(f"{self.platform} chats do not take documents from chatcrm")
 
     async def close(self) -> None:  # noqa: B027 - a connector without SDK clients has none
         """Close the SDK clients this connector opened."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from linebot.v3 import SignatureValidator
@@ -13,6 +14,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     Configuration,
     PushMessageRequest,
+    ReplyMessageRequest,
     TextMessage,
 )
 
@@ -24,6 +26,7 @@ from connectors.base import (
     UNSEND,
     ChatEvent,
     ChatMessage,
+    ChatText,
     Connector,
     PayloadError,
     PlatformError,
@@ -35,6 +38,8 @@ from connectors.base import (
     from_millis,
     json_object,
 )
+
+log = logging.getLogger(__name__)
 
 _STATUS = {"follow": "following", "unfollow": "unfollowed"}
 _MEDIA_META = {
@@ -82,6 +87,8 @@ class LineConnector(Connector):
         Secret("access_token", "Messaging API > Channel access token (long-lived)"),
     )
     signature = "X-Line-Signature"
+    max_text_chars = MAX_TEXT_CHARS
+    texts_per_send = 5
     _client: AsyncApiClient | None = None
 
     def _api(self) -> AsyncMessagingApi:
@@ -149,6 +156,58 @@ class LineConnector(Connector):
             )
         ]
 
+    def command_text(self, raw: Mapping[str, Any]) -> ChatText | None:
+        """A text message of a user's one-to-one chat in active mode (standby is never answered)."""
+        source = raw.get("source")
+        message = raw.get("message")
+        if raw.get("type") != "message" or raw.get("mode", "active") != "active":
+            return None
+        if not isinstance(source, dict) or source.get("type") != "user":
+            return None
+        if not isinstance(message, dict) or message.get("type") != "text":
+            return None
+        user_id, text, token = source.get("userId"), message.get("text"), raw.get("replyToken")
+        if not isinstance(user_id, str) or not user_id or not isinstance(text, str):
+            return None
+        return ChatText(
+            user_id=user_id,
+            customer_channel="line",
+            text=text[:MAX_TEXT_CHARS],
+            at=from_millis(raw.get("timestamp"), datetime.now(UTC)),
+            reply_token=token if isinstance(token, str) and token else None,
+            recipient={"platform_user_id": user_id},
+        )
+
+    async def reply(self, to: ChatText, texts: Sequence[str]) -> None:
+        """The reply API with the event's reply token; push when LINE refuses the reply.
+
+        LINE refuses a reply token that expired or was used. A reply that fails without an
+        answer from LINE (network) is not pushed again: it may have arrived.
+        """
+        messages = [TextMessage(text=text) for text in texts]
+        if to.reply_token:
+            request = ReplyMessageRequest(reply_token=to.reply_token, messages=messages)
+            try:
+                await self._api().reply_message(request)
+                return
+            except ApiException as err:
+                log.info("LINE reply refused (HTTP %s): pushing instead", err.status)
+            except NETWORK_ERRORS as err:
+                raise PlatformError(f"LINE reply: {err}") from err
+        await self._push(to.user_id, messages)
+
+    async def _push(self, user_id: str, messages: list[TextMessage]) -> str:
+        """Push `messages` to a user; the id of the first message sent."""
+        try:
+            response = await self._api().push_message(
+                PushMessageRequest(to=user_id, messages=messages)
+            )
+        except ApiException as err:
+            raise PlatformError(f"LINE push: HTTP {err.status}", status=err.status) from err
+        except NETWORK_ERRORS as err:
+            raise PlatformError(f"LINE push: {err}") from err
+        return str(response.sent_messages[0].id)
+
     async def fetch_profile(self, event: ChatEvent) -> Profile:
         """Get Profile, or the group/room member profile for a speaker in a group or room."""
         api = self._api()
@@ -169,16 +228,8 @@ class LineConnector(Connector):
 
     async def send_text(self, customer: Mapping[str, Any], text: str) -> str:
         """Push a text message to the customer."""
-        request = PushMessageRequest(
-            to=customer["platform_user_id"], messages=[TextMessage(text=text[:MAX_TEXT_CHARS])]
-        )
-        try:
-            response = await self._api().push_message(request)
-        except ApiException as err:
-            raise PlatformError(f"LINE push: HTTP {err.status}", status=err.status) from err
-        except NETWORK_ERRORS as err:
-            raise PlatformError(f"LINE push: {err}") from err
-        return str(response.sent_messages[0].id)
+        messages = [TextMessage(text=text[:MAX_TEXT_CHARS])]
+        return await self._push(customer["platform_user_id"], messages)
 
     async def close(self) -> None:
         """Close the SDK's HTTP client."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from chatcrm.domain import RawEvent
@@ -14,6 +14,7 @@ from connectors.base import (
     UNSEND,
     ChatEvent,
     ChatMessage,
+    ChatText,
     PayloadError,
     PlatformError,
     Profile,
@@ -118,6 +119,7 @@ class MessengerConnector(GraphConnector):
         APP_SECRET,
         VERIFY_TOKEN,
     )
+    max_text_chars = MAX_SEND_CHARS
 
     def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
         """Check the HMAC-SHA256 of the raw body; one raw event per ``messaging`` or
@@ -150,6 +152,27 @@ class MessengerConnector(GraphConnector):
         at = from_epoch(item.get("timestamp"), received_at)
         event = ChatEvent(customer, channel, at, message=chat, sequence=_edit_number(item))
         return [event]
+
+    def command_text(self, raw: Mapping[str, Any]) -> ChatText | None:
+        """The text of a user's message to the page (not an echo, not a standby event)."""
+        channel = _OBJECTS.get(str(raw.get("object")))
+        item = raw.get("event")
+        if channel is None or not isinstance(item, dict) or raw.get("standby"):
+            return None
+        sender = (item.get("sender") or {}).get("id")
+        message = item.get("message")
+        if not sender or sender == raw.get("entry_id") or not isinstance(message, dict):
+            return None
+        text = message.get("text")
+        if message.get("is_echo") or message.get("is_deleted") or not isinstance(text, str):
+            return None
+        return ChatText(
+            user_id=str(sender),
+            customer_channel=channel,
+            text=text[:MAX_TEXT_CHARS],
+            at=from_epoch(item.get("timestamp"), datetime.now(UTC)),
+            recipient={"platform_user_id": str(sender)},
+        )
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:
         """Graph user profile of a page-scoped (or Instagram-scoped) id."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import telegram
@@ -18,6 +19,7 @@ from connectors.base import (
     NETWORK_ERRORS,
     ChatEvent,
     ChatMessage,
+    ChatText,
     Connector,
     PayloadError,
     PlatformError,
@@ -138,6 +140,8 @@ class TelegramConnector(Connector):
     )
     signature = "X-Telegram-Bot-Api-Secret-Token"
     registers_webhook = True
+    max_text_chars = 4096
+    sends_documents = True
     _sdk_bot: telegram.Bot | None = None
     _initialized = False
 
@@ -206,6 +210,41 @@ class TelegramConnector(Connector):
             if status is not None:
                 return [replace(event, at=member.date, status=status)]
         return []
+
+    def command_text(self, raw: Mapping[str, Any]) -> ChatText | None:
+        """The text of a new message (not an edit) in a private chat with a person."""
+        message = raw.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+            return None
+        chat, sender = message.get("chat"), message.get("from")
+        if not isinstance(chat, dict) or chat.get("type") != "private":
+            return None
+        if not isinstance(sender, dict) or sender.get("is_bot") or not sender.get("id"):
+            return None
+        date = message.get("date")
+        name = " ".join(str(sender[k]) for k in ("first_name", "last_name") if sender.get(k))
+        user_id = str(sender["id"])
+        return ChatText(
+            user_id=user_id,
+            customer_channel="telegram",
+            text=message["text"][:MAX_TEXT_CHARS],
+            at=datetime.fromtimestamp(date, UTC) if isinstance(date, int) else None,
+            name=clip(name),
+            recipient={"platform_user_id": user_id},
+        )
+
+    async def send_document(self, to: ChatText, path: Path, filename: str, caption: str) -> None:
+        """`send_document` into the user's private chat; the caption is plain text."""
+        try:
+            bot = await self._ready_bot()
+            with path.open("rb") as file:
+                await bot.send_document(
+                    chat_id=int(to.user_id), document=file, filename=filename, caption=caption
+                )
+        except TelegramError as err:
+            raise PlatformError(f"Telegram send_document: {err.message}") from err
+        except NETWORK_ERRORS as err:
+            raise PlatformError(f"Telegram send_document: {err}") from err
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:
         """Telegram sends the user with every update: its `from` user is the profile."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from chatcrm.domain import RawEvent
@@ -13,6 +13,7 @@ from connectors.base import (
     MAX_TEXT_CHARS,
     ChatEvent,
     ChatMessage,
+    ChatText,
     PayloadError,
     PlatformError,
     Profile,
@@ -204,6 +205,7 @@ class WhatsAppConnector(GraphConnector):
         ),
     )
     access_token_secret = "access_token"  # noqa: S105 - a name, not a secret
+    max_text_chars = MAX_SEND_CHARS
 
     def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
         """Check the HMAC-SHA256 of the raw body; one raw event per message and id change.
@@ -246,6 +248,30 @@ class WhatsAppConnector(GraphConnector):
         if field == "user_id_update" and isinstance(raw.get("update"), dict):
             return _user_id_update_events(raw, received_at)
         raise PayloadError("not a stored WhatsApp event")
+
+    def command_text(self, raw: Mapping[str, Any]) -> ChatText | None:
+        """The text of a customer's text message (WhatsApp chats with a business are 1:1)."""
+        message, contact = raw.get("message"), raw.get("contact") or {}
+        if raw.get("field") != "messages" or not isinstance(message, dict):
+            return None
+        body = message.get("text")
+        if message.get("type") != "text" or not isinstance(body, dict):
+            return None
+        text = body.get("body")
+        bsuid = _text(message.get("from_user_id")) or _text(contact.get("user_id"))
+        wa_id = _text(message.get("from")) or _text(contact.get("wa_id"))
+        user_id = bsuid or wa_id
+        if user_id is None or not isinstance(text, str):
+            return None
+        profile = _profile(contact, wa_id) if isinstance(contact, dict) else None
+        return ChatText(
+            user_id=user_id,
+            customer_channel="whatsapp",
+            text=text[:MAX_TEXT_CHARS],
+            at=_seconds(message.get("timestamp"), datetime.now(UTC)),
+            name=profile.name if profile else None,
+            recipient={"platform_user_id": user_id, "platform_phone": wa_id},
+        )
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:
         """WhatsApp has no profile API: the profile is the one that came with the event."""

@@ -216,6 +216,7 @@ async def other_shop(store: Store) -> ShopFixture:
     return await make_shop(store, "Shop B")
 
 
+from tests.bot_support import bot, thai_bot  # noqa: E402, F401 - chat bot test fixtures
 from tests.browser_support import (  # noqa: E402, F401 - browser fixtures, run last
     browser,
     demo,

@@ -15,13 +15,14 @@ from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.domain import Channel
 from chatcrm.ingest.worker import InboxWorker
-from chatcrm.keys import CONNECTOR_POOL, DATABASE, SETTINGS
+from chatcrm.keys import COMMAND_LANE, CONNECTOR_POOL, DATABASE, SETTINGS
 from chatcrm.store import Store
 from connectors.base import Connector
 from tests.fakes.graph import FakeGraph
 from tests.fakes.line import FakeLine
 from tests.fakes.signing import line_signature, load_fixture, meta_signature
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import FakeWhatsApp
 
 LINE_SECRET = "0123456789abcdef0123456789abcdef"
 LINE_TOKEN = "line-test-access-token"
@@ -43,7 +44,7 @@ IGSID = "1127384950617283"
 
 @dataclass
 class Fakes:
-    """The three fake platform API servers."""
+    """The three fake platform API servers (the Graph one serves the WhatsApp Cloud API too)."""
 
     line: FakeLine
     telegram: FakeTelegram
@@ -52,11 +53,11 @@ class Fakes:
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[Fakes]:
-    """Fake LINE, Telegram and Graph servers on 127.0.0.1."""
+    """Fake LINE, Telegram and Graph (with WhatsApp's Cloud API) servers on 127.0.0.1."""
     async with (
         FakeLine(access_token=LINE_TOKEN) as line,
         FakeTelegram() as telegram,
-        FakeGraph(access_token=GRAPH_TOKEN) as graph,
+        FakeWhatsApp(GRAPH_TOKEN) as graph,
     ):
         yield Fakes(line, telegram, graph)
 
@@ -155,9 +156,15 @@ class Ingest:
         )
 
     def worker(self, **options: Any) -> InboxWorker:
-        """A worker on the running service's store and connectors."""
+        """A worker on the running service's store, connectors and command lane."""
         app = self.client.server.app
-        return InboxWorker(app[DATABASE].store, app[CONNECTOR_POOL], app[SETTINGS], **options)
+        return InboxWorker(
+            app[DATABASE].store,
+            app[CONNECTOR_POOL],
+            app[SETTINGS],
+            commands=app[COMMAND_LANE],
+            **options,
+        )
 
     def connector(self, platform: str) -> Connector:
         """The running service's connector of the shop's channel on `platform`."""

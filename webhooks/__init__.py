@@ -16,7 +16,7 @@ from aiohttp import web
 
 from chatcrm.domain import Channel
 from chatcrm.http import ApiError, json_response
-from chatcrm.keys import CONNECTOR_POOL, DATABASE, INGEST_ACTIVITY
+from chatcrm.keys import COMMAND_LANE, CONNECTOR_POOL, DATABASE, INGEST_ACTIVITY
 from connectors.base import Connector, PayloadError, SignatureError
 from connectors.registry import CONNECTORS
 
@@ -45,7 +45,8 @@ async def receive(request: web.Request) -> web.Response:
     then retries). A redelivered event is not stored again and still gets 200.
 
     One database round trip on the usual path: the channel comes from the cache and every
-    event of the request is stored by one unordered ``insert_many``.
+    event of the request is stored by one unordered ``insert_many``. Once stored, text that
+    looks like a bot command goes to the command lane, not behind the inbox backlog.
     """
     activity = request.app[INGEST_ACTIVITY]
     with activity.acknowledging():
@@ -62,6 +63,7 @@ async def receive(request: web.Request) -> web.Response:
         new = await shop.inbox.put(channel.platform, channel.id, events)
     if new:
         activity.stored()
+        request.app[COMMAND_LANE].offer(channel, connector, events)  # stored: answer at once
     return json_response({"received": len(events), "new": new})
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from chatcrm.api import (
     auth,
     channels,
+    chat_admins,
     customer_detail,
     customers,
     dashboard,
@@ -37,6 +38,7 @@ MODULES = (
     imports,
     exports,
     downloads,
+    chat_admins,
     openapi,
 )
 """Every route module: each has `routes` and `OPENAPI_PATHS` describing them."""

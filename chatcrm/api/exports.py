@@ -8,12 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.api.spec import filters_object
+from chatcrm.domain import CustomerFilters, Shop, Sort
 from chatcrm.http import ApiError, caller_shop, json_body
-from chatcrm.keys import EXPORT_LIMITS
+from chatcrm.keys import DATABASE, EXPORT_LIMITS
 from chatcrm.report_query import SORT_FIELDS
+from chatcrm.store import ShopStore
 from reports.exports import (
     EXPORT_ROW_LIMIT,
     MODES,
+    ExportRequest,
     ExportTooLarge,
     export_customers,
     export_workdir,
@@ -32,15 +35,29 @@ async def create_export(request: web.Request) -> web.StreamResponse:
     caller = await caller_shop(request, "owner", "staff")
     body = await json_body(request)
     export = parse_export_request(body, caller.shop.timezone)
+    return await _export_response(request, caller.store, caller.shop, export, caller.who.actor)
+
+
+@routes.get("/api/v1/exports/{token}")
+async def download_export(request: web.Request) -> web.StreamResponse:
+    """A download link the chat bot handed out: every customer, once, within 15 minutes."""
+    store = request.app[DATABASE].store
+    link = await store.export_links.redeem(request.match_info["token"])
+    shop = await store.shops.get(link["shop_id"]) if link else None
+    if link is None or shop is None:
+        raise ApiError(404, "not_found", "unknown, used or expired download link")
+    export = ExportRequest("all", link["format"], CustomerFilters(), Sort())
+    return await _export_response(request, store.for_shop(shop.id), shop, export, link["actor"])
+
+
+async def _export_response(
+    request: web.Request, store: ShopStore, shop: Shop, export: ExportRequest, actor: str
+) -> web.StreamResponse:
+    """Run the export and stream its file; 422 export_too_large beyond one file."""
     async with export_workdir() as workdir:
         try:
             result = await export_customers(
-                caller.store,
-                caller.shop,
-                export,
-                actor=caller.who.actor,
-                workdir=workdir,
-                limits=request.app[EXPORT_LIMITS],
+                store, shop, export, actor=actor, workdir=workdir, limits=request.app[EXPORT_LIMITS]
             )
         except ExportTooLarge as err:
             raise ApiError(
@@ -142,6 +159,40 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "503": _error("the database does not answer"),
             },
         }
-    }
+    },
+    "/api/v1/exports/{token}": {
+        "get": {
+            "summary": "Download an export through a link the chat bot gave",
+            "description": (
+                "The chat bot's `/export` on LINE, Messenger and WhatsApp answers a link to "
+                "this route: every customer of the link's shop in the format asked for, the same "
+                "file as POST /api/v1/exports. The link is the credential: it works once, "
+                "within 15 minutes. Recorded in the audit trail as the chat admin's export."
+            ),
+            "operationId": "downloadExport",
+            "tags": ["exports"],
+            "security": [],
+            "parameters": [
+                {
+                    "name": "token",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 100},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "the export file",
+                    "content": {
+                        FORMATS["xlsx"][0]: {"schema": {"type": "string", "format": "binary"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "404": _error("unknown, used or expired link"),
+                "422": _error("export_too_large: more customers than one file holds"),
+                "503": _error("the database does not answer"),
+            },
+        }
+    },
 }
 """OpenAPI 3.1 path items of this module's routes."""

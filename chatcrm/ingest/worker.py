@@ -8,8 +8,9 @@ import logging
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chatcrm.bot.commands import is_link, looks_like_command
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, DomainError, as_utc, epoch_ms
 from chatcrm.ingest.activity import IngestActivity
@@ -29,10 +30,18 @@ from connectors.base import (
 )
 from connectors.pool import ConnectorPool
 
+if TYPE_CHECKING:
+    from chatcrm.bot.lane import CommandLane
+    from chatcrm.store import ShopStore
+
 log = logging.getLogger(__name__)
 
 PROFILE_FETCHES = 8
 """Profile fetches in flight at once per batch."""
+
+
+def _text(event: ChatEvent) -> str:
+    return (event.message.text or "") if event.message else ""
 
 
 class ChannelUnavailable(Exception):
@@ -86,6 +95,7 @@ class InboxWorker:
         batch_size: int | None = None,
         activity: IngestActivity | None = None,
         claim_lock: asyncio.Lock | None = None,
+        commands: CommandLane | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -98,6 +108,7 @@ class InboxWorker:
         self.batch_size = batch_size or settings.inbox_batch_size
         self.activity = activity or IngestActivity()
         self.claim_lock = claim_lock or asyncio.Lock()
+        self.commands = commands
         self._currency: dict[str, str] = {}
 
     async def run(self) -> None:
@@ -221,9 +232,7 @@ class InboxWorker:
     async def _apply(self, shop_id: str, items: list[_Parsed], batch: _Batch) -> None:
         """One shop's events: customers (each written once), then messages."""
         shop = self.store.for_shop(shop_id)
-        pairs, formers = _current_identities(
-            [(item, event) for item in items for event in item.events]
-        )
+        pairs, formers = _current_identities(await self._customer_events(shop, items))
         if not pairs:
             return
         identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
@@ -262,6 +271,31 @@ class InboxWorker:
             elif event.message is not None:
                 written.append((item, event, customers[identity]))
         await _store_messages(shop, written, batch)
+
+    async def _customer_events(
+        self, shop: ShopStore, items: list[_Parsed]
+    ) -> list[tuple[_Parsed, ChatEvent]]:
+        """The events that are about customers, each with its claimed event.
+
+        Chat admins are not customers: their events, every ``/link`` (it carries a code) and
+        every event the bot has answered are left out, and the first two handed to the
+        command lane, which answers each event once.
+        """
+        pairs = [(item, event) for item in items for event in item.events]
+        if not pairs:
+            return []
+        admins = await shop.chat_admins.identities()
+        commands = [i.claim.id for i, e in pairs if looks_like_command(_text(e))]
+        answered = await shop.bot_commands.claimed(commands)
+        kept = []
+        for item, event in pairs:
+            admin = (event.customer_channel, event.user_id) in admins
+            if admin or is_link(_text(event)):
+                if self.commands is not None:
+                    self.commands.offer_stored(item.claim, item.connector)
+            elif item.claim.id not in answered:
+                kept.append((item, event))
+        return kept
 
     async def _profiles(
         self, pairs: list[tuple[_Parsed, ChatEvent]], existing: dict[Identity, Doc]

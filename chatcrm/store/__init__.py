@@ -13,12 +13,16 @@ from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
 from chatcrm.store import (
     audit,
+    bot_commands,
     channels,
+    chat_admins,
     customers,
     downloads,
+    export_links,
     inbox,
     messages,
     orders,
+    period,
     schedules,
     segments,
     shops,
@@ -40,6 +44,10 @@ _MODULES = (
     schedules,
     downloads,
     users,
+    chat_admins,
+    bot_commands,
+    export_links,
+    period,
 )
 
 
@@ -101,6 +109,31 @@ class ShopStore:
         """The shop's audit trail."""
         return audit.ShopAudit(self._db, self.shop_id)
 
+    @cached_property
+    def chat_admins(self) -> chat_admins.ShopChatAdmins:
+        """The shop's chat admins (sellers' chat accounts the bot answers)."""
+        return chat_admins.ShopChatAdmins(self._db, self.shop_id)
+
+    @cached_property
+    def link_codes(self) -> chat_admins.ShopLinkCodes:
+        """The shop's one-time codes that link a chat account."""
+        return chat_admins.ShopLinkCodes(self._db, self.shop_id)
+
+    @cached_property
+    def bot_commands(self) -> bot_commands.ShopBotCommands:
+        """The shop's answered chat commands (claims, outcomes, delivery)."""
+        return bot_commands.ShopBotCommands(self._db, self.shop_id)
+
+    @cached_property
+    def export_links(self) -> export_links.ShopExportLinks:
+        """The shop's one-time export links (the chat bot's `/export`)."""
+        return export_links.ShopExportLinks(self._db, self.shop_id)
+
+    @cached_property
+    def period(self) -> period.ShopPeriod:
+        """The shop's activity in a period (the bot's report)."""
+        return period.ShopPeriod(self._db, self.shop_id)
+
 
 class Store:
     """The database handle: one `AsyncMongoClient` per event loop."""
@@ -121,7 +154,9 @@ class Store:
         self.attempts = users.Attempts(self.db)
         self.schedule_feed = schedules.ScheduleFeed(self.db)
         self.delivery_queue = schedules.DeliveryQueue(self.db)
+        self.command_leases = bot_commands.CommandLeases(self.db)
         self.downloads = downloads.Downloads(self.db)
+        self.export_links = export_links.ExportLinks(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:

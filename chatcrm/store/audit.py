@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo.errors import DuplicateKeyError
+
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 
 INDEXES = {
@@ -22,17 +24,28 @@ class ShopAudit(ShopScoped):
     async def record(self, actor: str, action: str, **details: Any) -> str:
         """Append an entry; return its id."""
         entry_id = new_id("aud")
-        await self.coll.insert_one(
-            {
-                "_id": entry_id,
-                "shop_id": self.shop_id,
-                "at": utcnow(),
-                "actor": actor,
-                "action": action,
-                **details,
-            }
-        )
+        await self.record_once(entry_id, actor, action, **details)
         return entry_id
+
+    async def record_once(self, entry_id: str, actor: str, action: str, **details: Any) -> bool:
+        """Append an entry under a given id unless it exists; False when it did.
+
+        For work that may be re-run after a crash (a bot command taken over): one entry.
+        """
+        try:
+            await self.coll.insert_one(
+                {
+                    "_id": entry_id,
+                    "shop_id": self.shop_id,
+                    "at": utcnow(),
+                    "actor": actor,
+                    "action": action,
+                    **details,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def recent(self, limit: int = 50, action: str | None = None) -> list[Doc]:
         """Newest entries first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -95,12 +96,24 @@ def _own_query(filters: CustomerFilters, sorted_page: bool) -> Doc:
             {"name": {"$regex": text, "$options": "i"}},
             {"email": {"$regex": text, "$options": "i"}},
         ]
-        digits = re.sub(r"\D", "", filters.q)
-        if len(digits) >= 3:
+        for digits in phone_forms(filters.q):
             alternatives.append({"phone": {"$regex": re.escape(digits)}})
         alternatives.append({"platform_user_id": {"$eq": filters.q.strip()}})
         query["$or"] = alternatives
     return query
+
+
+def phone_forms(q: str) -> list[str]:
+    """The digits of `q` to find in phone numbers (none under 3 digits): as typed, and a Thai
+    number in the other form too (``+66 81…`` finds ``081…`` and the other way round)."""
+    digits = "".join(str(unicodedata.decimal(c)) for c in q if c.isdecimal())  # Thai digits too
+    if len(digits) < 3:
+        return []
+    if digits.startswith("66") and len(digits) == 11:
+        return [digits, "0" + digits[2:]]
+    if digits.startswith("0") and len(digits) == 10:
+        return [digits, "66" + digits[1:]]
+    return [digits]
 
 
 def sort_key(field: str) -> str:

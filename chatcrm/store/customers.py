@@ -52,6 +52,7 @@ INDEXES = {
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "email", name="by_email"),
         index("shop_id", "postal_code", name="by_postal_code"),
+        index("shop_id", "chat_admin", name="by_chat_admin"),
     ]
 }
 
@@ -227,6 +228,23 @@ class ShopCustomers(ShopScoped):
     """One shop's customers."""
 
     collection_name = "customers"
+    _any_chat_admin: bool | None = None
+
+    async def report_filter(self, filters: CustomerFilters, *, sorted_page: bool = False) -> Doc:
+        """`filters_query` of a report, leaving out customers linked as chat admins.
+
+        The exclusion is added only when the shop has such customers (one lookup on the
+        ``by_chat_admin`` index, once per repository): ``{"chat_admin": {"$nin": [true]}}``
+        is exact on both servers but costs nx-27017 its index-only totals
+        (docs/mongodb-compat.md#flags-with-nin-true).
+        """
+        query = filters_query(filters, sorted_page=sorted_page)
+        if self._any_chat_admin is None:
+            hidden = self.where({"chat_admin": {"$eq": True}})
+            self._any_chat_admin = await self.coll.find_one(hidden, {"_id": 1}) is not None
+        if self._any_chat_admin:
+            query["chat_admin"] = {"$nin": [True]}
+        return query
 
     async def upsert_contact(
         self,
@@ -494,7 +512,7 @@ class ShopCustomers(ShopScoped):
         After a cursor, the page is read from the consecutive ranges `after_cursor` gives (one
         query per range, until the page is full): each a flat filter an index serves in order.
         """
-        base = filters_query(filters, sorted_page=True)
+        base = await self.report_filter(filters, sorted_page=True)
         ranges = after_cursor(sort, cursor) if cursor else [{}]
         rows: list[Doc] = []
         for extra in ranges:
@@ -518,7 +536,7 @@ class ShopCustomers(ShopScoped):
         collection). A date condition compares the integer copy (`DATE_KEYS`): nx-27017
         compares dates wrongly inside an aggregation ``$match``.
         """
-        match = self.where(filters_query(filters))
+        match = self.where(await self.report_filter(filters))
         result = await (await self.coll.aggregate([{"$match": match}, {"$count": "n"}])).to_list(
             None
         )
@@ -605,7 +623,7 @@ class ShopCustomers(ShopScoped):
         """
         field = sort_key(sort.field)
         cursor = self.coll.find(
-            self.where(filters_query(filters)), {"_id": 1, "_key": 1, field: 1}
+            self.where(await self.report_filter(filters)), {"_id": 1, "_key": 1, field: 1}
         ).batch_size(5000)
         if not filters.ids:
             cursor = cursor.hint(IDENTITY_INDEX)
@@ -633,7 +651,7 @@ class ShopCustomers(ShopScoped):
         than the extra bytes. With `limit`, the scan stops after `limit` documents.
         """
         coll = self.coll.with_options(codec_options=RAW_BSON)
-        cursor = coll.find(self.scope(filters_query(filters))).batch_size(batch)
+        cursor = coll.find(self.scope(await self.report_filter(filters))).batch_size(batch)
         if not filters.ids:
             cursor = cursor.hint(IDENTITY_INDEX)
         if limit is not None:
@@ -674,7 +692,7 @@ class ShopCustomers(ShopScoped):
         integer copy (`DATE_KEYS`): nx-27017 compares dates wrongly inside an aggregation
         ``$match``.
         """
-        match = self.where(filters_query(filters))
+        match = self.where(await self.report_filter(filters))
         totals = await self._group(match, "currency", paid_total={"$sum": "$paid_total"})
         channels = await self._group(match, "channel")
         tag_lists = await self._group(match, "tags")
@@ -716,6 +734,21 @@ class ShopCustomers(ShopScoped):
         new = self._next(doc, changes, utcnow())
         result = await self.coll.replace_one(guard, new)
         return new if result.matched_count == 1 else None
+
+    async def set_chat_admin(self, identity: Identity, linked: bool) -> int:
+        """Hide (`linked`) or show again the customer of a chat identity linked as a chat admin.
+
+        Reports, summaries and exports leave out customers with ``chat_admin`` true
+        (`report_filter`); the record itself (spend, history) is kept. A
+        boolean ``$set`` (no date) that bumps ``version`` like every customer writer, only when
+        the flag changes; how many customers changed (0 or 1).
+        """
+        query = self.exact({"channel": identity[0], "platform_user_id": identity[1]})
+        result = await self.coll.update_many(
+            {**query, "chat_admin": {"$nin": [linked]}},  # not $ne: see report_filter
+            {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
+        )
+        return result.modified_count
 
 
 async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:

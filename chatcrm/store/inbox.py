@@ -55,6 +55,15 @@ def event_id(shop_id: str, platform: str, channel_id: str, event_key: str) -> st
     return "evt_" + hashlib.sha256(material).hexdigest()[:40]
 
 
+MAX_KEY_CHARS = 200
+"""Longest event key kept (longer keys are cut before the id is computed)."""
+
+
+def raw_event_id(shop_id: str, platform: str, channel_id: str, event: RawEvent) -> str:
+    """The inbox id `ShopInbox.put` gives a raw event of a channel."""
+    return event_id(shop_id, platform, channel_id, event.key[:MAX_KEY_CHARS])
+
+
 def now_ms() -> int:
     """Milliseconds since the epoch.
 
@@ -145,7 +154,7 @@ class ShopInbox(ShopScoped):
             key = event.key[:200].encode("utf-8", "backslashreplace").decode()
             docs.append(
                 {
-                    "_id": event_id(self.shop_id, platform, channel_id, key),
+                    "_id": raw_event_id(self.shop_id, platform, channel_id, event),
                     "shop_id": self.shop_id,
                     "platform": platform,
                     "channel_id": channel_id,

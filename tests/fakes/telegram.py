@@ -106,19 +106,20 @@ def _parse_multipart(body: bytes, content_type: str) -> dict[str, Any]:
         payload = part.get_payload(decode=True) or b""
         filename = part.get_filename()
         if filename is not None:
-            params[str(name)] = {"filename": filename, "size": len(payload)}
+            params[str(name)] = {"filename": filename, "size": len(payload), "content": payload}
         else:
             params[str(name)] = _decode_value(str(name), payload.decode("utf-8"))
     return params
 
 
 class FakeTelegram(FakeServer):
-    """Fake Bot API: getMe, sendMessage, setWebhook, deleteWebhook, getWebhookInfo.
+    """Fake Bot API: getMe, sendMessage, sendDocument, setWebhook, deleteWebhook, getWebhookInfo.
 
     Constructor: ``FakeTelegram(token=DEFAULT_BOT_TOKEN, *, username="chatcrm_demo_bot",
     first_name="ChatCRM Bot", host="127.0.0.1", port=0)``. Requests for any other token get
     401 Unauthorized. ``calls_for(method)`` gives the decoded arguments of each call;
-    ``sent_messages`` holds the Message objects returned by sendMessage. Put chat ids in
+    ``sent_messages`` holds the Message objects returned by sendMessage and sendDocument (an
+    uploaded file as ``{"filename", "size", "content"}`` in ``calls_for``). Put chat ids in
     ``blocked_chats`` (403 "bot was blocked by the user") or ``missing_chats`` (400 "chat not
     found"); set ``chats[id]`` to control the Chat object echoed back.
     """
@@ -155,6 +156,7 @@ class FakeTelegram(FakeServer):
         self._methods: dict[str, Handler] = {
             "getme": self._get_me,
             "sendmessage": self._send_message,
+            "senddocument": self._send_document,
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
@@ -265,6 +267,34 @@ class FakeTelegram(FakeServer):
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
+        self.sent_messages.append(message)
+        return _ok(message)
+
+    async def _send_document(self, params: dict[str, Any]) -> web.Response:
+        chat_id = params.get("chat_id")
+        document = params.get("document")
+        if chat_id in (None, ""):
+            return _fail(400, "Bad Request: chat_id is empty")
+        if not isinstance(document, dict) or not document.get("size"):
+            return _fail(400, "Bad Request: there is no document in the request")
+        if len(str(params.get("caption") or "")) > 1024:
+            return _fail(400, "Bad Request: message caption is too long")
+        if chat_id in self.blocked_chats:
+            return _fail(403, "Forbidden: bot was blocked by the user")
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "from": dict(self.bot_user),
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "document": {
+                "file_id": f"BQACAgIAAxkBAAI{next(self._message_ids)}",
+                "file_unique_id": f"AgAD{len(self.sent_messages)}",
+                "file_name": document["filename"],
+                "file_size": document["size"],
+            },
+        }
+        if params.get("caption"):
+            message["caption"] = str(params["caption"])
         self.sent_messages.append(message)
         return _ok(message)
 
