@@ -18,6 +18,7 @@ from chatcrm.api import MODULES, setup_routes
 from chatcrm.api.openapi import OPENAPI_DOCUMENT, openapi_document
 from chatcrm.config import Settings
 from chatcrm.database import open_database
+from chatcrm.embedded import supervise
 from chatcrm.http import error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
@@ -48,6 +49,7 @@ def create_app(
     app[EXPORT_LIMITS] = export_limits
     app[INGEST_ACTIVITY] = IngestActivity()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_embedded_supervisor)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
     app.cleanup_ctx.append(_inbox_workers)
@@ -64,6 +66,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[SETTINGS]) as database:
         app[DATABASE] = database
         yield
+
+
+async def _embedded_supervisor(app: web.Application) -> AsyncIterator[None]:
+    """Restart the embedded database if it dies (nothing to do with MONGODB_URI)."""
+    embedded = app[DATABASE].embedded
+    task = supervise(embedded) if embedded else None
+    tasks = [asyncio.create_task(task, name="embedded-supervisor")] if task else []
+    yield
+    await _cancel(tasks)
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
@@ -99,11 +110,7 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
     if tasks:
         log.info("inbox workers: %s", len(tasks))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _cancel(tasks)
 
 
 async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
@@ -112,6 +119,13 @@ async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
         recover_aggregates_forever(app[DATABASE].store), name="aggregate-recovery"
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _cancel([task])
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait until they have stopped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -32,6 +32,8 @@ class Database:
     store: Store
     kind: str  # "embedded" or "mongodb"
     settings: Settings | None = None
+    embedded: EmbeddedMongo | None = None
+    """The embedded server this process uses (started or found), None with MONGODB_URI."""
 
 
 @asynccontextmanager
@@ -53,7 +55,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         try:
             await store.ensure_indexes()
             log.info("database: %s (%s), db %s", kind, _redact(uri), settings.mongodb_db)
-            yield Database(store=store, kind=kind, settings=settings)
+            yield Database(store=store, kind=kind, settings=settings, embedded=embedded)
         finally:
             await store.close()
     finally:
