@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from chatcrm.config import Settings, SettingsError
-from chatcrm.database import Database, DatabaseUnavailable, open_database
+from chatcrm.database import Database, DatabaseUnavailable, driver_reason, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
 from chatcrm.http import json_default
@@ -249,7 +249,7 @@ def _run_store_command(settings: Settings, command: Command, args: argparse.Name
         print(f"chatcrm: {where}{err}", file=sys.stderr)
         return 2
     except DATABASE_ERRORS as err:
-        print(f"chatcrm: the database stopped answering: {err}".splitlines()[0], file=sys.stderr)
+        print(f"chatcrm: the database stopped answering: {driver_reason(err)}", file=sys.stderr)
         return 1
     _print(result, args.json)
     return 1 if result.get("rejected") else 0

@@ -70,7 +70,7 @@ async def _connect(uri: str, db_name: str, box: SecretBox, *, check: bool) -> St
     try:
         store = Store.connect(uri, db_name, box)  # an unknown mongodb+srv host fails here
     except (PyMongoError, ValueError) as err:  # ValueError: a port out of range
-        raise DatabaseUnavailable(f"MONGODB_URI: {_reason(err)}") from None
+        raise DatabaseUnavailable(f"MONGODB_URI: {driver_reason(err)}") from None
     try:
         with pymongo.timeout(STARTUP_CHECK_SECONDS):
             await store.ping()
@@ -80,12 +80,12 @@ async def _connect(uri: str, db_name: str, box: SecretBox, *, check: bool) -> St
             problem = f"does not answer within {STARTUP_CHECK_SECONDS:g} s"
         else:  # refused by the server: authentication, authorisation
             problem = "refuses the connection"
-        message = f"MONGODB_URI: {_redact(uri)} {problem}: {_reason(err)}"
+        message = f"MONGODB_URI: {_redact(uri)} {problem}: {driver_reason(err)}"
         raise DatabaseUnavailable(message) from None
     return store
 
 
-def _reason(err: Exception) -> str:
+def driver_reason(err: Exception) -> str:
     """The first clause of a driver error, on one line, without the topology dump."""
     text = " ".join(str(err).split())
     for tail in (" (configured timeouts", ", Timeout:", ", full error:"):
