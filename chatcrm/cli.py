@@ -1,4 +1,4 @@
-"""The `chatcrm` command: serve, demo data, shops, tokens, channels and exports."""
+"""The `chatcrm` command: serve, demo data, shops, tokens, users, channels and exports."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from chatcrm.config import Settings, SettingsError
+from chatcrm.config import Settings, SettingsError, local_base_url
 from chatcrm.database import Database, DatabaseUnavailable, driver_reason, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
@@ -74,6 +74,68 @@ async def _token_create(database: Database, args: argparse.Namespace) -> dict[st
     await _require_shop(database, args.shop)
     token = await database.store.tokens.create(args.shop, args.role, args.label)
     return {"shop_id": args.shop, "role": args.role, "label": args.label, "token": token}
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: one line of standard input, or typed twice at a prompt."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise DomainError("no terminal to ask for a password: use --password-stdin", "password")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise DomainError("the two passwords differ", field="password")
+    return first
+
+
+async def _user_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.auth import check_password, hash_password, normalise_email
+
+    await _require_shop(database, args.shop)
+    email = normalise_email(args.email)
+    password = check_password(await asyncio.to_thread(_read_password, args))
+    user = await database.store.users.create(
+        args.shop, email, args.role, await hash_password(password)
+    )
+    await database.store.for_shop(args.shop).audit.record("cli", "user.create", email=email)
+    return {"user_id": user.id, "shop_id": user.shop_id, "email": email, "role": user.role}
+
+
+async def _user_reset_link(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.auth import link_url, normalise_email, reset_link
+
+    user = await database.store.users.by_email(normalise_email(args.email))
+    if user is None:
+        raise DomainError(f"no user with e-mail {args.email}", field="email")
+    token, expires = await reset_link(database.store, user)
+    link = link_url(local_base_url(database.settings or Settings()), "reset", token)
+    return {"email": user.email, "link": link, "expires_at": expires.isoformat()}
+
+
+async def _user_invite(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.auth import invite, link_url, normalise_email
+
+    await _require_shop(database, args.shop)
+    email = normalise_email(args.email)
+    token, expires = await invite(database.store, args.shop, email, args.role, "cli")
+    await database.store.for_shop(args.shop).audit.record(
+        "cli", "user.invite", email=email, role=args.role
+    )
+    link = link_url(local_base_url(database.settings or Settings()), "invite", token)
+    return {"email": email, "role": args.role, "link": link, "expires_at": expires.isoformat()}
+
+
+async def _user_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    await _require_shop(database, args.shop)
+    users = await database.store.users.of_shop(args.shop)
+    return {
+        "users": [
+            {"email": u.email, "role": u.role, "password_set": u.password_hash is not None}
+            for u in users
+        ]
+    }
 
 
 async def _channel_add(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -364,6 +426,32 @@ def _add_shop_commands(sub: Any) -> None:
     tcreate.set_defaults(store_command=_token_create)
 
 
+def _add_user_commands(sub: Any) -> None:
+    """``user create|invite|reset-link|list``: dashboard accounts."""
+    user = sub.add_parser("user", help="dashboard users").add_subparsers(
+        dest="action", required=True
+    )
+    create = command(user, "create", "add a user with a password (prompted, or --password-stdin)")
+    create.add_argument("--shop", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=ROLES, default="staff")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create.set_defaults(store_command=_user_create)
+    inv = command(user, "invite", "print a one-time invitation link (valid 7 days)")
+    inv.add_argument("--shop", required=True)
+    inv.add_argument("--email", required=True)
+    inv.add_argument("--role", choices=ROLES, default="staff")
+    inv.set_defaults(store_command=_user_invite)
+    reset = command(user, "reset-link", "print a one-time link to set a new password (24 h)")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(store_command=_user_reset_link)
+    ulist = command(user, "list", "a shop's users")
+    ulist.add_argument("--shop", required=True)
+    ulist.set_defaults(store_command=_user_list)
+
+
 def _add_inbox_commands(sub: Any) -> None:
     """``inbox failed|retry``."""
     inbox = sub.add_parser("inbox", help="raw webhook events").add_subparsers(
@@ -407,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     clist.add_argument("--shop", required=True)
     clist.set_defaults(store_command=_channel_list)
     _add_inbox_commands(sub)
+    _add_user_commands(sub)
     return parser
 
 

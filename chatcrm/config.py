@@ -70,6 +70,9 @@ class Settings:
     inbox_workers: int = 2
     inbox_batch_size: int = 50
     channel_cache_seconds: int = 10
+    trusted_proxies: int = 0
+    """Reverse proxies in front of the service that append to X-Forwarded-For: the client's
+    address (sign-in limits) is that many entries from the right; 0 uses the peer address."""
 
     @property
     def embedded(self) -> bool:
@@ -135,4 +138,13 @@ class Settings:
             channel_cache_seconds=_int(
                 env, "CHATCRM_CHANNEL_CACHE_SECONDS", cls.channel_cache_seconds, 0, 3600
             ),
+            trusted_proxies=_int(env, "CHATCRM_TRUSTED_PROXIES", cls.trusted_proxies, 0, 10),
         )
+
+
+def local_base_url(settings: Settings) -> str:
+    """Where the dashboard is reached: CHATCRM_PUBLIC_URL, else this host and port."""
+    if settings.public_url:
+        return settings.public_url
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"

@@ -7,7 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from chatcrm.auth import demo_link, link_url
+from chatcrm.config import local_base_url
 from chatcrm.demo_data import generate
+from chatcrm.domain import DomainError
 from chatcrm.keys import DATABASE, SETTINGS
 from chatcrm.provinces import province_key
 from chatcrm.store import Store
@@ -16,6 +19,8 @@ from chatcrm.store.base import utcnow
 log = logging.getLogger(__name__)
 
 DEMO_SHOP_ID = "shop_demo"
+DEMO_OWNER_EMAIL = "demo@example.com"
+"""The demo shop's owner: no password; the demo's sign-in link signs them in."""
 DEMO_SECRETS: dict[str, dict[str, str | None]] = {
     "line": {"channel_secret": "demo-line-channel-secret", "access_token": "demo-line-token"},
     "telegram": {"bot_token": "123456:demo-telegram-token", "secret_token": "demo-secret-token"},
@@ -57,6 +62,7 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
     secret = store.box.derive(f"demo-token:{shop.id}")
     token = await store.tokens.install(shop.id, "owner", "demo", secret)
     return {
+        "sign_in_token": await _owner_sign_in_token(store, shop.id),
         "shop_id": shop.id,
         "customers": await scoped.customers.count(),
         "inserted": inserted,
@@ -65,19 +71,28 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
     }
 
 
+async def _owner_sign_in_token(store: Store, shop_id: str) -> str:
+    """The demo owner's sign-in token (the same at every start; see `auth.demo_link`)."""
+    owner = await store.users.by_email(DEMO_OWNER_EMAIL)
+    if owner is None:
+        owner = await store.users.create(shop_id, DEMO_OWNER_EMAIL, "owner", None)
+    if owner.shop_id != shop_id:
+        raise DomainError(f"{DEMO_OWNER_EMAIL} belongs to another shop", field="email")
+    return await demo_link(store, owner)
+
+
 async def demo_on_startup(app: web.Application) -> None:
     """`chatcrm serve --demo`: seed, then tell the user where to look and with which token."""
     summary = await seed_demo(app[DATABASE].store)
     settings = app[SETTINGS]
-    base = f"http://{settings.host}:{settings.port}"
+    base = local_base_url(settings)
     log.info(
         "demo shop %s ready with %s customers\n\n"
-        "  Dashboard: %s/#token=%s\n"
+        "  Dashboard (signs you in): %s\n"
         "  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/customers\n",
         summary["shop_id"],
         summary["customers"],
-        base,
-        summary["token"],
+        link_url(base, "demo", summary["sign_in_token"]),
         summary["token"],
         base,
     )

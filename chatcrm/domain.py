@@ -111,16 +111,21 @@ def validate_shop(name: str, timezone: str, currency: str, locale: str) -> None:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a shop user's API token, resolved."""
+    """Who is calling: a shop user's API token or a signed-in user's session, resolved."""
 
     shop_id: str
     role: str
-    token_id: str
-    label: str
+    token_id: str = ""
+    label: str = ""
+    user: str | None = None
+    """The signed-in user's e-mail (a dashboard session); None for an API token."""
 
     @property
     def actor(self) -> str:
-        """How the audit trail names this caller: its token's label and id, ``token:staff#1a2b``."""
+        """How the audit trail names this caller: ``user:<email>``, or for an API token its
+        label and id, ``token:staff#1a2b``."""
+        if self.user is not None:
+            return f"user:{self.user}"
         return f"token:{self.label}#{self.token_id}"
 
 

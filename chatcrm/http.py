@@ -1,7 +1,8 @@
-"""HTTP plumbing shared by every route: JSON errors, bearer-token auth, request parsing."""
+"""HTTP plumbing shared by every route: JSON errors, the caller (token or session), parsing."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chatcrm.auth import session_principal
 from chatcrm.domain import DomainError, Principal, Shop, iso_utc
 from chatcrm.keys import DATABASE
 from chatcrm.store import ShopStore
@@ -99,18 +101,51 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return ApiError(500, "internal", "internal server error").response()
 
 
+SESSION_COOKIE = "chatcrm_session"
+"""The dashboard's session cookie (HttpOnly, SameSite=Lax, Secure over https)."""
+CSRF_HEADER = "X-CSRF-Token"
+"""Header carrying the session's CSRF token on every unsafe request made with the cookie."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def principal(request: web.Request, *roles: str) -> Principal:
-    """Resolve the request's bearer token; 401 without a valid one, 403 for another role."""
-    header = request.headers.get("Authorization", "")
+    """Resolve the caller: a bearer token, else a session cookie (with the CSRF token on unsafe
+    methods); 401 without either, 403 for another role or a missing CSRF token."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        who = await _bearer(request, header)
+    elif SESSION_COOKIE in request.cookies:
+        found = await session_principal(
+            request.app[DATABASE].store, request.cookies[SESSION_COOKIE]
+        )
+        if found is None:
+            raise ApiError(401, "unauthorized", "the session has ended: sign in again")
+        who, session = found
+        require_csrf(request, session.csrf)
+    else:
+        raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <token>")
+    if roles and who.role not in roles:
+        raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
+    return who
+
+
+async def _bearer(request: web.Request, header: str) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
     who = await request.app[DATABASE].store.tokens.resolve(token.strip())
     if who is None:
         raise ApiError(401, "unauthorized", "unknown or revoked token")
-    if roles and who.role not in roles:
-        raise ApiError(403, "forbidden", f"this needs the {' or '.join(roles)} role")
     return who
+
+
+def require_csrf(request: web.Request, expected: str) -> None:
+    """403 unless an unsafe request carries the session's CSRF token in `CSRF_HEADER`."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise ApiError(403, "csrf_failed", f"send the session's {CSRF_HEADER} header")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pymongo import MongoClient
 
 from chatcrm.app import create_app
 from chatcrm.config import Settings
@@ -81,26 +82,97 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+class DatabasePool:
+    """Test databases handed on from test to test emptied, instead of built anew and dropped.
+
+    Creating every index in a new database took about a quarter of the suite's time. A
+    database comes back when its test ends and is emptied when the next test takes it (by then
+    every service of the earlier test has stopped); it is dropped instead when its collections
+    or indexes are no longer those of a new database after `Store.ensure_indexes`.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.returned: list[str] = []
+        self.created: list[str] = []
+        self.indexes: dict[str, Any] | None = None
+        """Every collection's indexes in a new database after `ensure_indexes`."""
+
+    async def take(self) -> tuple[Store, bool]:
+        """A store on a database of the test's own, and whether its indexes exist already."""
+        while self.returned:
+            store = self._connect(self.returned.pop())
+            if await self._emptied(store):
+                return store, True
+            await store.client.drop_database(store.db.name)
+            await store.close()
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self.created.append(name)
+        return self._connect(name), False
+
+    async def learn(self, store: Store) -> None:
+        """Remember the indexes of a new database that `ensure_indexes` has just built."""
+        if self.indexes is None:
+            self.indexes = await self._indexes(store)
+
+    async def _emptied(self, store: Store) -> bool:
+        names = await store.db.list_collection_names()
+        if self.indexes is None or set(names) != set(self.indexes):
+            return False
+        for name in names:
+            await store.db[name].delete_many({})
+        return await self._indexes(store) == self.indexes
+
+    @staticmethod
+    async def _indexes(store: Store) -> dict[str, Any]:
+        names = await store.db.list_collection_names()
+        return {name: await store.db[name].index_information() for name in names}
+
+    def _connect(self, name: str) -> Store:
+        return Store.connect(self.uri, name, SecretBox(SECRET_KEY))
+
+
+@pytest.fixture(scope="session")
+def database_pool(mongo_uri: str) -> Iterator[DatabasePool]:
+    """The session's test databases; on MONGODB_URI every one is dropped at the end."""
+    pool = DatabasePool(mongo_uri)
+    yield pool
+    if os.environ.get("MONGODB_URI"):
+        with MongoClient(mongo_uri) as client:
+            for name in pool.created:
+                client.drop_database(name)
+
+
 @pytest.fixture
-def settings(mongo_uri: str, tmp_path: Path) -> Settings:
+async def own_database(database_pool: DatabasePool) -> AsyncIterator[tuple[Store, bool]]:
+    """The test's own database, empty: a store on it and whether its indexes exist."""
+    store, indexed = await database_pool.take()
+    yield store, indexed
+    database_pool.returned.append(store.db.name)
+    await store.close()
+
+
+@pytest.fixture
+def settings(mongo_uri: str, tmp_path: Path, own_database: tuple[Store, bool]) -> Settings:
     """Settings of a service on the session's server, with a database of its own."""
     return Settings(
         mongodb_uri=mongo_uri,
-        mongodb_db=f"t_{uuid.uuid4().hex[:12]}",
+        mongodb_db=own_database[0].db.name,
         data_dir=tmp_path / "var",
         secret_key=SECRET_KEY,
     )
 
 
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    """A store on the test's own database, indexes created; dropped after the test."""
-    assert settings.mongodb_uri is not None
-    st = Store.connect(settings.mongodb_uri, settings.mongodb_db, SecretBox(SECRET_KEY))
-    await st.ensure_indexes()
-    yield st
-    await st.client.drop_database(settings.mongodb_db)
-    await st.close()
+async def store(
+    settings: Settings, own_database: tuple[Store, bool], database_pool: DatabasePool
+) -> Store:
+    """A store on the test's own database, every index created, no documents."""
+    st, indexed = own_database
+    if not indexed:
+        await st.ensure_indexes()
+        await database_pool.learn(st)
+    return st
 
 
 @pytest.fixture
@@ -144,4 +216,12 @@ async def other_shop(store: Store) -> ShopFixture:
     return await make_shop(store, "Shop B")
 
 
+from tests.browser_support import (  # noqa: E402, F401 - browser fixtures, run last
+    browser,
+    demo,
+    live,
+    page,
+    playwright,
+    pytest_collection_modifyitems,
+)
 from tests.ingest_support import fakes, ingest  # noqa: E402, F401 - ingestion test fixtures

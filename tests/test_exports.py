@@ -211,7 +211,7 @@ async def test_limit_split_and_every_row_once(
 ) -> None:
     client, limit = small_client, SMALL.rows
     total = 2 * limit + 1
-    line = {i for i in range(0, 2 * limit, 2)}  # exactly `limit`, between the others
+    line = set(range(0, 2 * limit, 2))  # exactly `limit`, between the others
     docs = [
         customer(
             shop.id,

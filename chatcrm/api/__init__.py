@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatcrm.api import (
+    auth,
     channels,
     customer_detail,
     customers,
@@ -21,6 +22,7 @@ from chatcrm.api import (
 MODULES = (
     health,
     dashboard,
+    auth,
     shop,
     channels,
     customers,

@@ -22,8 +22,8 @@ _ERROR_TEXT = {
     503: "The database does not answer",
 }
 
-BEARER = [{"bearerAuth": []}]
-"""Security requirement of the authenticated routes."""
+BEARER = [{"bearerAuth": []}, {"sessionCookie": []}]
+"""Security requirement of the authenticated routes: an API token or a dashboard session."""
 
 
 def ref(name: str) -> dict[str, str]:
@@ -95,7 +95,14 @@ COMPONENTS: dict[str, Any] = {
             "type": "http",
             "scheme": "bearer",
             "description": "A shop user's API token (role owner or staff)",
-        }
+        },
+        "sessionCookie": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "chatcrm_session",
+            "description": "The dashboard's session (POST /api/v1/session); unsafe methods "
+            "also need the session's X-CSRF-Token header",
+        },
     },
     "schemas": {
         "Error": {

@@ -6,9 +6,26 @@ const TEXT = {
   en: {
     statPaid: "Paid total", statOrders: "Orders", statAverage: "Average order",
     statRecent: "Last 3 months", statUnpaid: "Unpaid", statLast: "Last order",
+    inviteTitle: "Join the shop: choose your password", resetTitle: "Choose a new password",
+    mismatch: "The two passwords differ", sessionEnded: "Your session has ended: sign in again",
+    linkSent: "If the address has an account, a link is on its way.",
+    err_wrong_credentials: "Wrong e-mail or password",
+    err_too_many_attempts: "Too many failed sign-ins: try again in {minutes} min",
+    err_link_expired: "This link has expired or was already used: ask for a new one",
+    err_mail_unavailable: "E-mail is not set up here: ask your shop's owner for a reset link",
   },
   th: {
-    signOut: "ออกจากระบบ", pasteToken: "วางโทเค็น API ของร้าน", signIn: "เข้าสู่ระบบ",
+    signOut: "ออกจากระบบ", signIn: "เข้าสู่ระบบ", signInTitle: "เข้าสู่ระบบร้านของคุณ",
+    email: "อีเมล", password: "รหัสผ่าน", forgot: "ลืมรหัสผ่าน?", forgotTitle: "ตั้งรหัสผ่านใหม่",
+    sendLink: "ส่งลิงก์ให้ฉัน", newPassword: "รหัสผ่านใหม่ (อย่างน้อย 10 ตัวอักษร)",
+    repeatPassword: "พิมพ์รหัสผ่านอีกครั้ง", savePassword: "บันทึกรหัสผ่านและเข้าสู่ระบบ",
+    inviteTitle: "เข้าร่วมร้าน: ตั้งรหัสผ่านของคุณ", resetTitle: "ตั้งรหัสผ่านใหม่",
+    mismatch: "รหัสผ่านทั้งสองช่องไม่ตรงกัน", sessionEnded: "เซสชันหมดอายุ กรุณาเข้าสู่ระบบอีกครั้ง",
+    linkSent: "หากอีเมลนี้มีบัญชีอยู่ เราได้ส่งลิงก์ไปให้แล้ว",
+    err_wrong_credentials: "อีเมลหรือรหัสผ่านไม่ถูกต้อง",
+    err_too_many_attempts: "เข้าสู่ระบบผิดหลายครั้งเกินไป ลองใหม่ในอีก {minutes} นาที",
+    err_link_expired: "ลิงก์นี้หมดอายุหรือถูกใช้ไปแล้ว กรุณาขอลิงก์ใหม่",
+    err_mail_unavailable: "ระบบนี้ยังไม่ได้ตั้งค่าอีเมล กรุณาขอลิงก์ตั้งรหัสผ่านจากเจ้าของร้าน",
     customers: "ลูกค้า", paidTotal: "ยอดชำระรวม", byChannel: "ตามช่องทางแชท (มากสุด → น้อยสุด)",
     byTag: "ตามแท็ก", byProvince: "ตามจังหวัด", channel: "ช่องทาง", province: "จังหวัด",
     postalCode: "รหัสไปรษณีย์", updatedFrom: "อัปเดตตั้งแต่", updatedTo: "ถึง", tag: "แท็ก",
@@ -23,7 +40,7 @@ const TEXT = {
 };
 
 const state = {
-  token: null, shop: null, role: null, filters: new URLSearchParams(), order: "asc",
+  csrf: null, shop: null, role: null, filters: new URLSearchParams(), order: "asc",
   cursor: null, selected: new Set(), current: null, messagesCursor: null,
 };
 
@@ -51,18 +68,40 @@ function when(iso) {
     { timeZone: tz, dateStyle: "medium", timeStyle: "short" });
 }
 
+function uiLocale() {
+  if (state.shop) return state.shop.locale;
+  return (navigator.language || "en").toLowerCase().startsWith("th") ? "th" : "en";
+}
+
+function t(key, values = {}) {
+  const text = (TEXT[uiLocale()] || {})[key] || TEXT.en[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+// Calls the JSON API with the session cookie; unsafe methods carry the session's CSRF token.
+// `anonymous` calls (sign-in and its links) answer their own errors instead of signing out.
 async function api(path, options = {}) {
-  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
-  const response = await fetch(path, { ...options, headers });
-  if (response.status === 401) { signOut(); throw new Error("unauthorized"); }
+  const { anonymous, json, ...init } = options;
+  const headers = { ...(init.headers || {}) };
+  if (json !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(json); }
+  if (state.csrf && !["GET", "HEAD"].includes((init.method || "GET").toUpperCase())) {
+    headers["X-CSRF-Token"] = state.csrf;
+  }
+  const response = await fetch(path, { ...init, headers, credentials: "same-origin" });
+  if (response.status === 401 && !anonymous) { showSignIn(t("sessionEnded")); throw new Error("unauthorized"); }
   if (!response.ok) {
     let message = `${response.status}`;
+    let code = null;
+    let retryAfter = 0;
     try {
       const body = await response.json();
+      code = body.error.code; retryAfter = body.error.retry_after || 0;
       message = body.error.message + (body.error.field ? ` (${body.error.field})` : "");
     } catch (_) { /* not JSON */ }
+    const key = `err_${code}`;
+    if (TEXT.en[key]) message = t(key, { minutes: Math.ceil(retryAfter / 60) });
     const err = new Error(message);
-    err.status = response.status;
+    err.status = response.status; err.code = code;
     throw err;
   }
   return response;
@@ -78,29 +117,101 @@ function translate(locale) {
   }
 }
 
-function signOut() {
-  sessionStorage.removeItem("chatcrm-token");
-  state.token = null;
-  $("#report").hidden = true; $("#detail").hidden = true; $("#sign-out").hidden = true;
-  $("#sign-in").hidden = false;
+function show(section) {
+  for (const id of ["sign-in", "set-password", "report"]) $(`#${id}`).hidden = id !== section;
+  $("#sign-out").hidden = section !== "report";
+  if (section !== "report") $("#detail").hidden = true;
 }
 
-async function signIn(token) {
-  state.token = token;
-  try {
-    const shop = await (await api("/api/v1/shop")).json();
-    state.shop = shop; state.role = shop.role;
-  } catch (err) {
-    $("#sign-in-error").textContent = err.message === "unauthorized" ? "Unknown token" : err.message;
-    return;
-  }
-  sessionStorage.setItem("chatcrm-token", token);
-  $("#shop-name").textContent = state.shop.name;
-  translate(state.shop.locale);
-  $("#sign-in").hidden = true; $("#report").hidden = false; $("#sign-out").hidden = false;
+function showSignIn(message = "") {
+  state.csrf = null; state.shop = null; state.role = null; state.current = null;
+  $("#shop-name").textContent = ""; $("#user-email").textContent = "";
+  $("#customers tbody").replaceChildren();
+  translate(uiLocale());
+  $("#sign-in-form").hidden = false; $("#forgot-form").hidden = true;
+  $("#sign-in-error").textContent = message;
+  show("sign-in");
+}
+
+async function signOut() {
+  try { await api("/api/v1/session", { method: "DELETE", anonymous: true }); } catch (_) { /* gone already */ }
+  showSignIn();
+}
+
+// A live session: its CSRF token, then the shop and the report.
+async function enter(session) {
+  state.csrf = session.csrf_token;
+  const shop = await (await api("/api/v1/shop")).json();
+  state.shop = shop; state.role = shop.role;
+  $("#shop-name").textContent = shop.name;
+  $("#user-email").textContent = session.email;
+  translate(shop.locale);
+  show("report");
   await refresh();
   const linked = new URLSearchParams(location.hash.slice(1)).get("customer");
   if (linked) await openCustomer(linked).catch((e) => { $("#report-error").textContent = e.message; });
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const form = event.target;
+  $("#sign-in-error").textContent = "";
+  try {
+    const session = await (await api("/api/v1/session", {
+      method: "POST", anonymous: true,
+      json: { email: form.elements.email.value.trim(), password: form.elements.password.value },
+    })).json();
+    form.reset();
+    await enter(session);
+  } catch (err) {
+    $("#sign-in-error").textContent = err.message;
+  }
+}
+
+async function requestReset(event) {
+  event.preventDefault();
+  try {
+    await api("/api/v1/password-resets", {
+      method: "POST", anonymous: true, json: { email: event.target.elements.email.value.trim() },
+    });
+    $("#forgot-status").textContent = t("linkSent");
+  } catch (err) {
+    $("#forgot-status").textContent = err.message;
+  }
+}
+
+// An invitation or reset link: choose a password, then the new session.
+function askPassword(kind, token) {
+  translate(uiLocale());
+  $("#set-password-title").textContent = t(kind === "invite" ? "inviteTitle" : "resetTitle");
+  show("set-password");
+  const form = $("#set-password-form");
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const password = form.elements.password.value;
+    if (password !== form.elements.repeat.value) { $("#set-password-error").textContent = t("mismatch"); return; }
+    const path = kind === "invite" ? "/api/v1/invitations/accept" : "/api/v1/password-resets/complete";
+    try {
+      const session = await (await api(path, { method: "POST", anonymous: true, json: { token, password } })).json();
+      form.reset();
+      await enter(session);
+    } catch (err) {
+      $("#set-password-error").textContent = err.message;
+    }
+  };
+}
+
+async function demoSignIn(token) {
+  try {
+    await enter(await (await api("/api/v1/session", { method: "POST", anonymous: true, json: { demo: token } })).json());
+  } catch (err) {
+    showSignIn(err.message);
+  }
+}
+
+async function resume() {
+  const session = await (await api("/api/v1/session", { anonymous: true })).json();
+  if (session.signed_in) await enter(session); else showSignIn();
 }
 
 function currentQuery(extra = {}) {
@@ -292,10 +403,12 @@ function readFilters() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("#sign-in-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    signIn($("#token-input").value.trim());
+  $("#sign-in-form").addEventListener("submit", signIn);
+  $("#forgot").addEventListener("click", () => {
+    $("#sign-in-form").hidden = true; $("#forgot-form").hidden = false;
+    $("#forgot-email").value = $("#email-input").value;
   });
+  $("#forgot-form").addEventListener("submit", requestReset);
   $("#sign-out").addEventListener("click", signOut);
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault(); state.filters = readFilters(); refresh();
@@ -321,11 +434,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#show-history").addEventListener("click", loadMessages);
   $("#more-messages").addEventListener("click", loadMessages);
 
+  // Links carry their token in the fragment (never sent to a server); it leaves the address bar.
   const fragment = new URLSearchParams(location.hash.slice(1));
-  const token = fragment.get("token") || sessionStorage.getItem("chatcrm-token");
-  if (fragment.get("token")) {  // keep the token out of the address bar and history
-    fragment.delete("token");
-    history.replaceState(null, "", `${location.pathname}${fragment.size ? `#${fragment}` : ""}`);
-  }
-  if (token) signIn(token); else signOut();
+  const kind = ["demo", "invite", "reset"].find((name) => fragment.get(name));
+  if (kind) history.replaceState(null, "", location.pathname);
+  if (kind === "demo") demoSignIn(fragment.get(kind));
+  else if (kind) askPassword(kind, fragment.get(kind));
+  else resume().catch((err) => showSignIn(err.message));
 });

@@ -11,12 +11,12 @@ from pymongo.errors import OperationFailure
 
 from chatcrm.domain import Channel
 from chatcrm.secrets_box import SecretBox
-from chatcrm.store import audit, channels, customers, inbox, messages, orders, shops
+from chatcrm.store import audit, channels, customers, inbox, messages, orders, shops, users
 from chatcrm.store.base import Doc
 
 log = logging.getLogger(__name__)
 
-_MODULES = (shops, channels, customers, messages, orders, inbox, audit)
+_MODULES = (shops, channels, customers, messages, orders, inbox, audit, users)
 
 
 class ShopStore:
@@ -71,6 +71,10 @@ class Store:
         self.shops = shops.Shops(self.db)
         self.tokens = shops.Tokens(self.db)
         self.inbox_queue = inbox.InboxQueue(self.db)
+        self.users = users.Users(self.db)
+        self.sessions = users.Sessions(self.db)
+        self.links = users.Links(self.db)
+        self.attempts = users.Attempts(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, box: SecretBox, *, timeout_ms: int = 5000) -> Store:
