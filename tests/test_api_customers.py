@@ -17,6 +17,7 @@ BASE = datetime(2026, 11, 1, tzinfo=UTC)
 ROW_FIELDS = {
     "id",
     "name",
+    "profile_name",
     "channel",
     "platform_user_id",
     "province",

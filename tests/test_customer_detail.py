@@ -28,6 +28,7 @@ async def test_detail_shows_profile_stats_and_timeline(
                 tags=["VIP"],
                 notes="โทรก่อนส่ง",
                 province="Chiang Mai",
+                status="following",
             ),
             customer(shop.id, 12, channel="telegram", platform_user_id="42", phone="0811111111"),
         ]

@@ -9,7 +9,7 @@ from aiohttp import web
 from chatcrm.api.common import json_media
 from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.customer_edit import etag
-from chatcrm.domain import as_utc
+from chatcrm.domain import SELLER_FIELDS, as_utc
 from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
 from chatcrm.provinces import UNKNOWN_PROVINCE
@@ -54,6 +54,8 @@ async def customer_detail(request: web.Request) -> web.Response:
         {
             "id": doc["_id"],
             "name": doc.get("name"),
+            "profile_name": doc.get("profile_name"),
+            "seller_fields": doc.get("seller_fields") or [],
             "picture_url": doc.get("picture_url"),
             "phone": doc.get("phone"),
             "email": doc.get("email"),
@@ -134,6 +136,13 @@ OPENAPI_PATHS: dict[str, Any] = {
                             "properties": {
                                 "id": {"type": "string"},
                                 "name": {"type": ["string", "null"]},
+                                "profile_name": {"type": ["string", "null"]},
+                                "seller_fields": {
+                                    "type": "array",
+                                    "items": {"enum": list(SELLER_FIELDS)},
+                                    "description": "name, phone, e-mail the seller typed: "
+                                    "no platform profile overwrites them",
+                                },
                                 "channels": {"type": "array", "items": {"type": "object"}},
                                 "tags": {"type": "array", "items": {"type": "string"}},
                                 "notes": {"type": "string"},
