@@ -21,6 +21,7 @@ from chatcrm.bot.lane import CommandLane
 from chatcrm.config import Settings
 from chatcrm.database import open_database
 from chatcrm.delivery import Deliverer
+from chatcrm.embedded import supervise
 from chatcrm.http import SERVER_OPTIONS, error_middleware
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.ingest.worker import InboxWorker
@@ -66,6 +67,7 @@ def create_app(
     app[SCHEDULER_TUNING] = scheduler or SchedulerTuning()
     app[INGEST_ACTIVITY] = IngestActivity()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_embedded_supervisor)
     app.cleanup_ctx.append(_http_session)
     app.cleanup_ctx.append(_connectors)
     app.cleanup_ctx.append(_command_lane)
@@ -85,6 +87,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[SETTINGS]) as database:
         app[DATABASE] = database
         yield
+
+
+async def _embedded_supervisor(app: web.Application) -> AsyncIterator[None]:
+    """Restart the embedded database if it dies (nothing to do with MONGODB_URI)."""
+    embedded = app[DATABASE].embedded
+    task = supervise(embedded) if embedded else None
+    tasks = [asyncio.create_task(task, name="embedded-supervisor")] if task else []
+    yield
+    await _cancel(tasks)
 
 
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
@@ -132,11 +143,7 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
     if tasks:
         log.info("inbox workers: %s", len(tasks))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _cancel(tasks)
 
 
 async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
@@ -145,9 +152,7 @@ async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
         recover_aggregates_forever(app[DATABASE].store), name="aggregate-recovery"
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _cancel([task])
 
 
 async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:
@@ -183,3 +188,12 @@ async def _long_lived_heap(_app: web.Application) -> AsyncIterator[None]:
     freeze_long_lived()
     yield
     gc.unfreeze()
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait until they have stopped."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -8,13 +8,13 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import aiohttp
 
 from chatcrm.config import Settings, SettingsError, local_base_url
-from chatcrm.database import Database, DatabaseUnavailable, open_database
+from chatcrm.database import Database, DatabaseUnavailable, driver_reason, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
 from chatcrm.http import json_default
@@ -37,9 +37,14 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
         if isinstance(value, list):
             print(f"{key}:")
             for item in value:
-                print("  " + "  ".join(f"{k}={v}" for k, v in item.items()))
+                print("  " + "  ".join(f"{k}={_text(v)}" for k, v in item.items()))
         else:
-            print(f"{key}: {value}")
+            print(f"{key}: {_text(value)}")
+
+
+def _text(value: Any) -> Any:
+    """A value as the human output shows it: times in the API's one format."""
+    return json_default(value) if isinstance(value, date) else value
 
 
 async def _shop_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +117,7 @@ async def _user_reset_link(database: Database, args: argparse.Namespace) -> dict
         raise DomainError(f"no user with e-mail {args.email}", field="email")
     token, expires = await reset_link(database.store, user)
     link = link_url(local_base_url(database.settings or Settings()), "reset", token)
-    return {"email": user.email, "link": link, "expires_at": expires.isoformat()}
+    return {"email": user.email, "link": link, "expires_at": expires}
 
 
 async def _user_invite(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -125,7 +130,7 @@ async def _user_invite(database: Database, args: argparse.Namespace) -> dict[str
         "cli", "user.invite", email=email, role=args.role
     )
     link = link_url(local_base_url(database.settings or Settings()), "invite", token)
-    return {"email": email, "role": args.role, "link": link, "expires_at": expires.isoformat()}
+    return {"email": email, "role": args.role, "link": link, "expires_at": expires}
 
 
 async def _user_list(database: Database, args: argparse.Namespace) -> dict[str, Any]:
@@ -412,7 +417,7 @@ def _run_store_command(settings: Settings, command: Command, args: argparse.Name
         print(f"chatcrm: {where}{err}", file=sys.stderr)
         return 2
     except DATABASE_ERRORS as err:
-        print(f"chatcrm: the database stopped answering: {err}".splitlines()[0], file=sys.stderr)
+        print(f"chatcrm: the database stopped answering: {driver_reason(err)}", file=sys.stderr)
         return 1
     code = result.pop("exit_code", 0)
     _print(result, args.json)

@@ -32,6 +32,8 @@ class Database:
     store: Store
     kind: str  # "embedded" or "mongodb"
     settings: Settings | None = None
+    embedded: EmbeddedMongo | None = None
+    """The embedded server this process uses (started or found), None with MONGODB_URI."""
 
 
 @asynccontextmanager
@@ -53,7 +55,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         try:
             await store.ensure_indexes()
             log.info("database: %s (%s), db %s", kind, _redact(uri), settings.mongodb_db)
-            yield Database(store=store, kind=kind, settings=settings)
+            yield Database(store=store, kind=kind, settings=settings, embedded=embedded)
         finally:
             await store.close()
     finally:
@@ -68,7 +70,7 @@ async def _connect(uri: str, db_name: str, box: SecretBox, *, check: bool) -> St
     try:
         store = Store.connect(uri, db_name, box)  # an unknown mongodb+srv host fails here
     except (PyMongoError, ValueError) as err:  # ValueError: a port out of range
-        raise DatabaseUnavailable(f"MONGODB_URI: {_reason(err)}") from None
+        raise DatabaseUnavailable(f"MONGODB_URI: {driver_reason(err)}") from None
     try:
         with pymongo.timeout(STARTUP_CHECK_SECONDS):
             await store.ping()
@@ -78,12 +80,12 @@ async def _connect(uri: str, db_name: str, box: SecretBox, *, check: bool) -> St
             problem = f"does not answer within {STARTUP_CHECK_SECONDS:g} s"
         else:  # refused by the server: authentication, authorisation
             problem = "refuses the connection"
-        message = f"MONGODB_URI: {_redact(uri)} {problem}: {_reason(err)}"
+        message = f"MONGODB_URI: {_redact(uri)} {problem}: {driver_reason(err)}"
         raise DatabaseUnavailable(message) from None
     return store
 
 
-def _reason(err: Exception) -> str:
+def driver_reason(err: Exception) -> str:
     """The first clause of a driver error, on one line, without the topology dump."""
     text = " ".join(str(err).split())
     for tail in (" (configured timeouts", ", Timeout:", ", full error:"):

@@ -22,6 +22,7 @@ from chatcrm.store import Store
 from tests.conftest import ShopFixture
 from tests.test_api_customers import seed_shop
 from tests.test_embedded import CLI
+from tests.test_timestamps import ONE_FORMAT
 
 PASSWORD = "correct horse battery"
 
@@ -328,3 +329,5 @@ async def test_cli_bootstraps_an_owner_and_prints_links(
         _cli, settings, "user", "invite", "--shop", shop.id, "--email", "s@x.example", "--json"
     )
     assert json.loads(invite.stdout)["link"].startswith("http://127.0.0.1:8080/#invite=")
+    assert ONE_FORMAT.match(json.loads(invite.stdout)["expires_at"])  # the API's time format
+    assert re.search(r"^expires_at: \S+\.\d{3}\+00:00$", reset.stdout, re.M)

@@ -20,10 +20,12 @@ import pytest
 from pymongo import MongoClient
 
 from chatcrm.embedded import EmbeddedMongo
+from tests.fakes.signing import line_signature, load_fixture
 
 pytestmark = pytest.mark.slow  # real service and CLI processes, each starting nx-27017
 
 CLI = [sys.executable, "-m", "chatcrm.cli"]
+LINE_SECRET = "0123456789abcdef0123456789abcdef"
 Service = tuple[subprocess.Popen[bytes], int, Path]
 
 
@@ -90,12 +92,12 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 3
             time.sleep(0.05)
 
 
-def start_service(data_dir: Path, port: int | None = None) -> Service:
+def start_service(data_dir: Path, port: int | None = None, **env: str) -> Service:
     """Start `chatcrm serve` on the embedded default and wait until /healthz answers 200."""
     port = port or _free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
-        env=_env(data_dir),
+        env=_env(data_dir, **env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -112,12 +114,23 @@ def start_service(data_dir: Path, port: int | None = None) -> Service:
             time.sleep(0.2)
 
 
-def call(port: int, path: str, token: str, body: Any = None) -> tuple[int, bytes]:
-    """A request to the service as the dashboard makes it (POST with a JSON body): status, body."""
+def call(
+    port: int,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """A request to the service (a POST with a body: JSON, or raw bytes): status and body."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(  # noqa: S310 - a local test server
         f"http://127.0.0.1:{port}{path}",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        data=data,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+            **(headers or {}),
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
@@ -242,3 +255,73 @@ def test_stop_waits_for_clients_to_leave(tmp_path: Path) -> None:
     log = (tmp_path / "nx-27017.log").read_text()
     assert "Listening on" in log and "Traceback" not in log
     assert 0.4 < stopped_in < 5  # it waited for the client, not for its 5 s limit
+
+
+def _wait_ok(port: int, path: str, token: str | None = None, timeout: float = 30) -> float:
+    """Seconds until `path` answers 200 (503 while the database is down)."""
+    started = time.monotonic()
+    while (status := call(port, path, token)[0]) != 200:
+        assert status == 503 and time.monotonic() - started < timeout, status
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def _line_webhook(port: int, channel: dict[str, Any], fixture: str) -> int:
+    body = load_fixture("line", fixture)
+    signature = {"X-Line-Signature": line_signature(LINE_SECRET, body)}
+    return call(port, channel["webhook_path"], body=body, headers=signature)[0]
+
+
+def test_killed_database_is_restarted_on_the_same_data(tmp_path: Path) -> None:
+    offline = {"CHATCRM_INBOX_WORKERS": "0", "LINE_API_BASE_URL": "http://127.0.0.1:9"}
+    proc, port, _ = start_service(tmp_path, **offline)
+    try:
+        shop = json.loads(run_cli(tmp_path, "shop", "create", "ร้านทนทาน", "--json").stdout)
+        line = ["--platform", "line", "--channel-secret", LINE_SECRET, "--access-token", "t"]
+        added = run_cli(tmp_path, "channel", "add", "--shop", shop["shop_id"], *line, "--json")
+        channel = json.loads(added.stdout)
+        assert _line_webhook(port, channel, "text_user") == 200
+        [killed] = nx_pids(tmp_path)
+        os.kill(killed, signal.SIGKILL)
+        assert _wait_ok(port, "/api/v1/shop", shop["token"]) < 20  # 503 meanwhile, no restart
+        assert _line_webhook(port, channel, "follow") == 200
+        status, body = call(port, "/api/v1/shop", shop["token"])
+        assert status == 200 and "ร้านทนทาน" in body.decode()  # the same data
+        [restarted] = nx_pids(tmp_path)
+        state = json.loads((tmp_path / "nx-27017.json").read_text())
+        assert restarted != killed and state == {
+            "pid": restarted,
+            "port": state["port"],
+            "owner": proc.pid,
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert _wait_gone(tmp_path)
+
+
+def test_services_sharing_the_database_do_not_fight_over_restarting_it(tmp_path: Path) -> None:
+    first, first_port, _ = start_service(tmp_path)
+    second, second_port, _ = start_service(tmp_path)  # uses the first one's server
+    try:
+        [killed] = nx_pids(tmp_path)
+        os.kill(killed, signal.SIGKILL)
+        _wait_ok(first_port, "/healthz")
+        _wait_ok(second_port, "/healthz")
+        for _ in range(20):  # the owner restarted it; the other never starts a second one
+            [restarted] = nx_pids(tmp_path)
+            time.sleep(0.1)
+        state = json.loads((tmp_path / "nx-27017.json").read_text())
+        assert state["pid"] == restarted != killed and state["owner"] == first.pid
+        first.send_signal(signal.SIGTERM)  # the owner leaves and stops it: the other takes over
+        assert first.wait(timeout=60) == 0
+        _wait_ok(second_port, "/healthz")
+        [taken_over] = nx_pids(tmp_path)
+        state = json.loads((tmp_path / "nx-27017.json").read_text())
+        assert state["pid"] == taken_over and state["owner"] == second.pid
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+    assert _wait_gone(tmp_path)
