@@ -13,10 +13,12 @@ from typing import Any
 import aiohttp
 
 from chatcrm.config import Settings, SettingsError, local_base_url
-from chatcrm.database import Database, open_database
+from chatcrm.database import Database, DatabaseUnavailable, open_database
 from chatcrm.domain import ROLES, Channel, DomainError, Shop
 from chatcrm.embedded import EmbeddedError
+from chatcrm.http import json_default
 from chatcrm.report_query import FILTER_NAMES, REPORT_FILTERS, ReportFilter
+from chatcrm.store.base import DATABASE_ERRORS
 from connectors.base import PlatformError
 from connectors.registry import CONNECTORS, PLATFORMS, SECRETS
 
@@ -28,7 +30,7 @@ Command = Callable[[Database, argparse.Namespace], Awaitable[dict[str, Any]]]
 
 def _print(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, ensure_ascii=False, default=str))
+        print(json.dumps(result, ensure_ascii=False, default=json_default))
         return
     for key, value in result.items():
         if isinstance(value, list):
@@ -308,6 +310,9 @@ def _run_store_command(settings: Settings, command: Command, args: argparse.Name
         where = f"{err.field}: " if err.field else ""
         print(f"chatcrm: {where}{err}", file=sys.stderr)
         return 2
+    except DATABASE_ERRORS as err:
+        print(f"chatcrm: the database stopped answering: {err}".splitlines()[0], file=sys.stderr)
+        return 1
     _print(result, args.json)
     return 1 if result.get("rejected") else 0
 
@@ -338,10 +343,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _secret_key(settings: Settings, args: argparse.Namespace) -> int:
+def _secret_key(args: argparse.Namespace) -> int:
+    """Print a new key; reads no configuration (it makes the key a MONGODB_URI set-up lacks)."""
     from chatcrm.secrets_box import SecretBox
 
-    print(SecretBox.generate_key())
+    key = SecretBox.generate_key()
+    print(json.dumps({"secret_key": key}) if args.json else key)  # plain: for $(...)
     return 0
 
 
@@ -465,9 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_service_commands(sub)
     _add_export_command(sub)
-    sub.add_parser("secret-key", help="print a new CHATCRM_SECRET_KEY").set_defaults(
-        run=_secret_key, json=False
-    )
+    command(sub, "secret-key", "print a new CHATCRM_SECRET_KEY")
     _add_shop_commands(sub)
 
     channel = sub.add_parser("channel", help="chat channels").add_subparsers(
@@ -497,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `chatcrm` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "secret-key":
+        return _secret_key(args)
     try:
         settings = Settings.from_env()
     except SettingsError as err:
@@ -513,6 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(settings, args))
     except EmbeddedError as err:
         print(f"chatcrm: embedded database: {err}", file=sys.stderr)
+        return 1
+    except DatabaseUnavailable as err:
+        print(f"chatcrm: {err}", file=sys.stderr)
         return 1
 
 

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
-from chatcrm.domain import DomainError
+from chatcrm.domain import DomainError, seller_fields_after
 from chatcrm.provinces import find_province
 
 EDITABLE = ("name", "tags", "notes", "phone", "email", "province", "postal_code")
@@ -123,6 +123,11 @@ def parse_customer_edit(body: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def etag(version: int) -> str:
+    """The ETag of a customer's edit version (``"3"``): what ``If-Match`` sends back."""
+    return f'"{version}"'
+
+
 def parse_version(if_match: str | None, body_version: Any) -> int | None:
     """The version the client edits: from ``If-Match: "<version>"`` or the body's ``version``.
 
@@ -143,3 +148,19 @@ def parse_version(if_match: str | None, body_version: Any) -> int | None:
     if not 1 <= body_version <= 2**53:
         raise DomainError("version is out of range", field="version")
     return body_version
+
+
+def as_seller_changes(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A seller's `changes` of the customer `current`, with ``seller_fields`` kept up to date.
+
+    A name, phone or e-mail the seller gives is theirs from then on: no platform profile
+    overwrites it. One they clear goes back to the platforms; a cleared name shows the
+    platform's name (``profile_name``) again at once.
+    """
+    result = dict(changes)
+    if "name" in changes and changes["name"] is None:
+        result["name"] = current.get("profile_name")
+    seller_fields = seller_fields_after(current, changes)
+    if seller_fields != (current.get("seller_fields") or []):
+        result["seller_fields"] = seller_fields
+    return result

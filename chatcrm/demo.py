@@ -58,8 +58,9 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
         inserted["customers"] = await scoped.customers.insert_new(data.customers)
         inserted["orders"] = await scoped.orders.insert_new(data.orders)
         inserted["messages"] = await scoped.messages.insert_new(data.messages)
-    await store.tokens.revoke_label(shop.id, "demo")
-    token = await store.tokens.create(shop.id, "owner", "demo")
+    # the same token on every run (derived from the secret key): a restart keeps links working
+    secret = store.box.derive(f"demo-token:{shop.id}")
+    token = await store.tokens.install(shop.id, "owner", "demo", secret)
     return {
         "sign_in_token": await _owner_sign_in_token(store, shop.id),
         "shop_id": shop.id,

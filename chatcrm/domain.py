@@ -13,7 +13,13 @@ from typing import Any
 from chatcrm.provinces import UNKNOWN_PROVINCE
 
 ROLES = ("owner", "staff")
-CUSTOMER_STATUSES = ("following", "unfollowed", "blocked")
+CUSTOMER_STATUSES = ("following", "unfollowed", "blocked", "unknown")
+"""A customer's relation to the shop's chat account. ``unknown``: no follow, unfollow or
+block seen (someone met in a group, a Messenger or Instagram contact, an imported customer)."""
+UNKNOWN_STATUS = "unknown"
+SELLER_FIELDS = ("name", "phone", "email")
+"""Customer fields a seller may type and a platform may also tell; what the seller typed
+wins (the customer's ``seller_fields`` lists them), the platform's name is ``profile_name``."""
 ORDER_STATUSES = ("placed", "paid", "refunded", "cancelled")
 
 
@@ -151,6 +157,15 @@ def as_utc(value: datetime | str | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def iso_utc(value: datetime) -> str:
+    """The one timestamp format of the API and the CLI: ``2026-11-02T03:00:00.000+00:00``.
+
+    ISO 8601 in UTC with milliseconds, the precision BSON dates keep; a naive value is UTC.
+    """
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return utc.isoformat(timespec="milliseconds")
+
+
 def whole_ms(value: datetime) -> datetime:
     """`value` truncated to whole milliseconds, the precision BSON dates keep."""
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
@@ -189,6 +204,8 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
     """Every field a customer document carries, at its empty value (null written explicitly)."""
     return {
         "name": None,
+        "profile_name": None,
+        "seller_fields": [],
         "picture_url": None,
         "phone": None,
         "email": None,
@@ -197,7 +214,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "postal_code": None,
         "tags": [],
         "notes": "",
-        "status": "following",
+        "status": UNKNOWN_STATUS,
         "currency": currency,
         "paid_total": 0,
         "order_count": 0,
@@ -208,6 +225,23 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "profile_fetched_at": None,
         "version": 1,
     }
+
+
+def seller_fields_after(doc: dict[str, Any], changes: dict[str, Any]) -> list[str]:
+    """The customer's ``seller_fields`` once a seller's `changes` apply.
+
+    A `SELLER_FIELDS` field given a value becomes the seller's; one cleared (None) goes back
+    to the platforms.
+    """
+    fields = [f for f in doc.get("seller_fields") or [] if f in SELLER_FIELDS]
+    for name in SELLER_FIELDS:
+        if name not in changes:
+            continue
+        if changes[name] is None:
+            fields = [f for f in fields if f != name]
+        elif name not in fields:
+            fields.append(name)
+    return fields
 
 
 SORT_FIELDS = ("paid_total", "updated_at", "last_order_at", "order_count", "name")

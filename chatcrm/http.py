@@ -7,12 +7,13 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 
 from chatcrm.auth import session_principal
-from chatcrm.domain import DomainError, Principal, Shop
+from chatcrm.domain import DomainError, Principal, Shop, iso_utc
 from chatcrm.keys import DATABASE
 from chatcrm.store import ShopStore
 from chatcrm.store.base import DATABASE_ERRORS
@@ -23,18 +24,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
-    """A JSON response in readable UTF-8 (Thai text stays Thai), dates as ISO 8601."""
+    """A JSON response in readable UTF-8 (Thai text stays Thai), times as `iso_utc` writes."""
     return web.json_response(data, status=status, dumps=_dumps, **kwargs)
 
 
-def _default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
+def json_default(value: Any) -> Any:
+    """JSON for what `json` cannot write: a datetime in the one format (`iso_utc`), a date."""
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, default=_default)
+    return json.dumps(data, ensure_ascii=False, default=json_default)
 
 
 class ApiError(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import DomainError, new_customer_fields
+from chatcrm.domain import DomainError, new_customer_fields, seller_fields_after
 from chatcrm.orders import (
     Conflict,
     NotFound,
@@ -175,8 +175,15 @@ def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any
 
 
 def customer_changes(doc: Doc, fields: dict[str, Any]) -> dict[str, Any]:
-    """What setting `fields` would change on `doc` (tags are added to the existing ones)."""
+    """What setting `fields` would change on `doc` (tags are added to the existing ones).
+
+    A name, phone or e-mail the file gives becomes the seller's (``seller_fields``): no
+    platform profile overwrites it.
+    """
     changes: dict[str, Any] = {}
+    seller_fields = seller_fields_after(doc, fields)
+    if seller_fields != (doc.get("seller_fields") or []):
+        changes["seller_fields"] = seller_fields
     for key, value in fields.items():
         if key == "tags":
             merged = list(doc.get("tags") or [])
@@ -201,6 +208,7 @@ def _new_customer(
     doc = {
         **new_customer_fields(currency),
         **fields,
+        "seller_fields": seller_fields_after({}, fields),
         "_id": cid,
         "_key": cid,
         "shop_id": shop_id,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -17,7 +20,9 @@ class SecretBox:
     """Encrypts and decrypts short secrets; the first key encrypts, every key decrypts."""
 
     def __init__(self, keys: str) -> None:
-        self._fernet = MultiFernet([Fernet(k.strip()) for k in keys.split(",") if k.strip()])
+        parts = [k.strip() for k in keys.split(",") if k.strip()]
+        self._fernet = MultiFernet([Fernet(k) for k in parts])
+        self._primary = parts[0].encode()
 
     @staticmethod
     def check_key(keys: str) -> None:
@@ -37,6 +42,15 @@ class SecretBox:
     def generate_key() -> str:
         """Return a new random key."""
         return Fernet.generate_key().decode()
+
+    def derive(self, purpose: str) -> str:
+        """A secret for `purpose` that stays the same while the encrypting key does.
+
+        HMAC-SHA256 of `purpose` under the first key, URL-safe base64 (256 bits): unguessable
+        without the key, and the same in every process and after every restart.
+        """
+        digest = hmac.new(self._primary, purpose.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def encrypt(self, plaintext: str) -> str:
         """Return the token for `plaintext`."""

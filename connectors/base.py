@@ -97,14 +97,26 @@ class Profile:
     phone: str | None = None
 
 
+EDIT = "edit"
+"""`ChatMessage.change` of an edit: `text` replaces the text of the message with that id."""
+UNSEND = "unsend"
+"""`ChatMessage.change` of a withdrawal: its sender took the message with that id back."""
+
+
 @dataclass(frozen=True)
 class ChatMessage:
-    """An incoming message; media is described by `meta`, never downloaded."""
+    """A message of a conversation; media is described by `meta`, never downloaded."""
 
     platform_message_id: str
     type: str
     text: str | None
     meta: dict[str, Any] = field(default_factory=dict)
+    direction: str = "in"
+    """``in`` from the customer, ``out`` the shop's own (a reply echoed by the platform)."""
+    change: str | None = None
+    """None for a new message; `EDIT` or `UNSEND` for a change of the message with this id."""
+    sent_at: datetime | None = None
+    """For a change: when the message itself was sent, where the platform tells (Telegram)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,9 @@ class ChatEvent:
     former_user_ids: tuple[str, ...] = ()
     """Other ids the platform knew this user by (an older kind of id, the id before a change):
     a customer known by one of them is the same customer, now known by `user_id`."""
+    sequence: int | None = None
+    """Where the platform numbers its events (Telegram ``update_id``, Meta ``num_edit``): the
+    event's number, which orders events of the same `at`; otherwise the order of delivery."""
 
 
 def clip(value: Any, limit: int = MAX_NAME_CHARS) -> str | None:
@@ -135,22 +150,45 @@ def clip(value: Any, limit: int = MAX_NAME_CHARS) -> str | None:
 def from_millis(value: Any, default: datetime) -> datetime:
     """A UTC datetime from epoch milliseconds (LINE, Meta), or `default` when unusable."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, UTC)
+        except (OverflowError, ValueError, OSError):
+            return default
+    return default
+
+
+SECONDS_BELOW = 100_000_000_000
+"""Epoch values below this are seconds (up to the year 5138), above it milliseconds (from
+1973): `from_epoch` tells them apart by size."""
+
+
+def from_epoch(value: Any, default: datetime) -> datetime:
+    """A UTC datetime from epoch seconds or milliseconds, a number or a string of digits.
+
+    Meta writes milliseconds in live deliveries and a string of seconds in its documented
+    examples and test notifications; `default` when the value is unusable.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e16:
+        return from_millis(value * 1000 if value < SECONDS_BELOW else value, default)
     return default
 
 
 def digest(data: Any) -> str:
-    """A stable key for an event that has no id of its own."""
+    """A stable key for an event that has no id of its own (lone surrogates included)."""
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; PayloadError otherwise."""
+    """The body as a JSON object; PayloadError otherwise (too deeply nested included)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise PayloadError("the body is not valid JSON") from None
+    except RecursionError:
+        raise PayloadError("the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError("the body must be a JSON object")
     return data

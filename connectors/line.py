@@ -18,8 +18,10 @@ from linebot.v3.messaging import (
 
 from chatcrm.domain import RawEvent
 from connectors.base import (
+    EDIT,
     MAX_TEXT_CHARS,
     NETWORK_ERRORS,
+    UNSEND,
     ChatEvent,
     ChatMessage,
     Connector,
@@ -54,6 +56,19 @@ def _meta(message: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             meta[key] = value if not isinstance(value, str) else value[:500]
     return meta
+
+
+def _message(content: Any, change: str | None) -> ChatMessage:
+    """A LINE ``message`` object (of a message event, or the new state of an edited one)."""
+    if not isinstance(content, dict) or not content.get("id"):
+        raise PayloadError("a LINE message event without message.id")
+    return ChatMessage(
+        platform_message_id=str(content["id"]),
+        type=str(content.get("type") or "unknown")[:40],
+        text=clip(content.get("text"), MAX_TEXT_CHARS),
+        meta=_meta(content),
+        change=change,
+    )
 
 
 class LineConnector(Connector):
@@ -96,7 +111,8 @@ class LineConnector(Connector):
         return [RawEvent(str(e.get("webhookEventId") or digest(e)), e) for e in events]
 
     def parse(self, raw: dict[str, Any], received_at: datetime) -> list[ChatEvent]:
-        """A LINE webhook event: message, follow, unfollow, postback; others are ignored."""
+        """A LINE webhook event: message, its edit or withdrawal (``messageEdited``,
+        ``unsend``), follow, unfollow, postback; others are ignored."""
         source = raw.get("source")
         kind = raw.get("type")
         if not isinstance(source, dict) or not source.get("userId"):
@@ -105,16 +121,13 @@ class LineConnector(Connector):
         conversation_id = source.get("groupId") or source.get("roomId")
         at = from_millis(raw.get("timestamp"), received_at)
         message: ChatMessage | None = None
-        if kind == "message":
-            content = raw.get("message")
-            if not isinstance(content, dict) or not content.get("id"):
-                raise PayloadError("a LINE message event without message.id")
-            message = ChatMessage(
-                platform_message_id=str(content["id"]),
-                type=str(content.get("type") or "unknown")[:40],
-                text=clip(content.get("text"), MAX_TEXT_CHARS),
-                meta=_meta(content),
-            )
+        if kind in ("message", "messageEdited"):
+            message = _message(raw.get("message"), EDIT if kind == "messageEdited" else None)
+        elif kind == "unsend":
+            unsend = raw.get("unsend")
+            if not isinstance(unsend, dict) or not unsend.get("messageId"):
+                raise PayloadError("a LINE unsend event without unsend.messageId")
+            message = ChatMessage(str(unsend["messageId"]), "unsent", None, change=UNSEND)
         elif kind == "postback":
             postback = raw.get("postback") or {}
             message = ChatMessage(

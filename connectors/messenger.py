@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from chatcrm.domain import RawEvent
 from connectors.base import (
+    EDIT,
     MAX_TEXT_CHARS,
+    UNSEND,
     ChatEvent,
     ChatMessage,
     PayloadError,
@@ -17,7 +20,7 @@ from connectors.base import (
     Secret,
     clip,
     digest,
-    from_millis,
+    from_epoch,
 )
 from connectors.meta import APP_SECRET, VERIFY_TOKEN, GraphConnector
 
@@ -25,6 +28,72 @@ _OBJECTS = {"page": "messenger", "instagram": "instagram"}
 _PROFILE_FIELDS = {"messenger": "first_name,last_name,profile_pic", "instagram": "name,profile_pic"}
 MAX_SEND_CHARS = 2000
 """Longest text the Send API takes."""
+THREADS = ("messaging", "standby")
+"""Where an entry lists its events: ``standby`` while another app owns the thread (the
+handover protocol, e.g. the Page inbox), in the shape of ``messaging``."""
+
+
+def _entry_items(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of one ``entry``: its ``messaging`` and ``standby`` items, and the value of
+    its ``changes`` of a messaging field (Meta's documented example and test form)."""
+    items: list[Any] = []
+    for name in THREADS:
+        listed = entry.get(name, [])
+        if not isinstance(listed, list):
+            raise PayloadError(f"entry.{name} must be a list")
+        items += listed
+    changes = entry.get("changes", [])
+    if not isinstance(changes, list):
+        raise PayloadError("entry.changes must be a list")
+    for change in changes:
+        if isinstance(change, dict) and str(change.get("field", "")).startswith("messag"):
+            items.append(change.get("value"))
+    if not all(isinstance(item, dict) for item in items):
+        raise PayloadError("messaging items must be objects")
+    return items
+
+
+def _event_key(raw: dict[str, Any], item: dict[str, Any]) -> str:
+    """A message's or postback's ``mid``; for anything else (an edit or deletion names the
+    ``mid`` of the message it changes) a digest of the event."""
+    for part in (item.get("message"), item.get("postback")):
+        if isinstance(part, dict) and part.get("mid") and not part.get("is_deleted"):
+            return str(part["mid"])
+    return digest(raw)
+
+
+def _customer_message(item: dict[str, Any], raw: dict[str, Any]) -> ChatMessage | None:
+    """What a customer's event says: a message, its edit or deletion, a postback; or None."""
+    message, edit, postback = item.get("message"), item.get("message_edit"), item.get("postback")
+    if isinstance(message, dict) and message.get("mid"):
+        mid = str(message["mid"])
+        if message.get("is_deleted"):
+            return ChatMessage(mid, "unsent", None, change=UNSEND)
+        if message.get("is_unsupported"):
+            return ChatMessage(mid, "unsupported", None)
+        return _attachment_message(mid, message)
+    if isinstance(edit, dict) and edit.get("mid"):
+        text = clip(edit.get("text"), MAX_TEXT_CHARS)
+        return ChatMessage(str(edit["mid"]), "text", text, change=EDIT)
+    if isinstance(postback, dict):
+        mid = str(postback.get("mid") or digest(raw))
+        return ChatMessage(mid, "postback", clip(postback.get("payload"), MAX_TEXT_CHARS))
+    return None
+
+
+def _user_id(party: Any) -> str | None:
+    """The id of a ``sender`` or ``recipient``."""
+    user_id = party.get("id") if isinstance(party, dict) else None
+    return str(user_id) if user_id else None
+
+
+def _edit_number(item: dict[str, Any]) -> int | None:
+    """``message_edit.num_edit``: which edit of the message this is."""
+    edit = item.get("message_edit")
+    number = edit.get("num_edit") if isinstance(edit, dict) else None
+    if isinstance(number, str) and number.isascii() and number.isdigit():
+        number = int(number)
+    return number if isinstance(number, int) and 0 <= number < 2**31 else None
 
 
 def _attachment_message(mid: str, message: dict[str, Any]) -> ChatMessage:
@@ -51,40 +120,36 @@ class MessengerConnector(GraphConnector):
     )
 
     def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
-        """Check the HMAC-SHA256 of the raw body; one raw event per ``entry[].messaging[]``."""
+        """Check the HMAC-SHA256 of the raw body; one raw event per ``messaging`` or
+        ``standby`` item of each entry, in order."""
         obj, entries = self.signed_body(body, headers, tuple(_OBJECTS))
         events = []
         for entry in entries:
-            if not isinstance(entry.get("messaging", []), list):
-                raise PayloadError("entry items must be objects with a messaging list")
-            for item in entry.get("messaging", []):
-                if not isinstance(item, dict):
-                    raise PayloadError("messaging items must be objects")
+            for item in _entry_items(entry):
                 raw = {"object": obj, "entry_id": str(entry.get("id")), "event": item}
-                mid = (item.get("message") or item.get("postback") or {}).get("mid")
-                events.append(RawEvent(str(mid) if mid else digest(raw), raw))
+                events.append(RawEvent(_event_key(raw, item), raw))
         return events
 
     def parse(self, raw: dict[str, Any], received_at: datetime) -> list[ChatEvent]:
-        """Messages and postbacks; echoes, deliveries, reads and the rest are ignored."""
+        """A customer's messages (their edits and deletions) and postbacks, and the page's
+        own replies (echoes, from any app: outgoing messages of the recipient's conversation);
+        deliveries, reads and the rest are ignored. The time may be in seconds or ms."""
         channel = _OBJECTS.get(raw.get("object", ""))
         item = raw.get("event")
         if channel is None or not isinstance(item, dict):
             raise PayloadError("not a stored Messenger event")
-        sender = (item.get("sender") or {}).get("id")
         message = item.get("message")
-        postback = item.get("postback")
-        if not sender or sender == raw.get("entry_id"):
-            return []  # sent by the page / account itself
-        at = from_millis(item.get("timestamp"), received_at)
-        if isinstance(message, dict) and not message.get("is_echo") and message.get("mid"):
-            chat = _attachment_message(str(message["mid"]), message)
-        elif isinstance(postback, dict):
-            mid = str(postback.get("mid") or digest(raw))
-            chat = ChatMessage(mid, "postback", clip(postback.get("payload"), MAX_TEXT_CHARS))
+        if isinstance(message, dict) and message.get("is_echo"):
+            customer = _user_id(item.get("recipient"))
+            chat = _customer_message(item, raw)
+            chat = replace(chat, direction="out") if chat is not None else None
         else:
-            return []
-        return [ChatEvent(user_id=str(sender), customer_channel=channel, at=at, message=chat)]
+            customer, chat = _user_id(item.get("sender")), _customer_message(item, raw)
+        if customer is None or customer == raw.get("entry_id") or chat is None:
+            return []  # nothing said, or the page / account itself as the customer
+        at = from_epoch(item.get("timestamp"), received_at)
+        event = ChatEvent(customer, channel, at, message=chat, sequence=_edit_number(item))
+        return [event]
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:
         """Graph user profile of a page-scoped (or Instagram-scoped) id."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from telegram.error import TelegramError
 
 from chatcrm.domain import RawEvent
 from connectors.base import (
+    EDIT,
     MAX_TEXT_CHARS,
     NETWORK_ERRORS,
     ChatEvent,
@@ -32,37 +34,60 @@ ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_membe
 _MEMBER_STATUS = {"kicked": "blocked", "left": "unfollowed", "member": "following"}
 
 
-def _message(msg: telegram.Message) -> ChatMessage:
-    """Type, text and media metadata of a Telegram message (media is never downloaded)."""
+_CONTENT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("sticker", "sticker", ("emoji", "set_name")),
+    ("photo", "image", ("file_unique_id", "width")),
+    ("animation", "animation", ("file_name", "duration", "width", "height")),
+    ("document", "file", ("file_name", "file_size")),
+    ("venue", "venue", ("title", "address", "latitude", "longitude", "foursquare_id")),
+    ("location", "location", ("latitude", "longitude")),
+    ("video_note", "video_note", ("duration", "length")),
+    ("video", "video", ("duration",)),
+    ("voice", "audio", ("duration",)),
+    ("audio", "audio", ("duration",)),
+    ("contact", "contact", ("phone_number", "first_name", "last_name", "user_id")),
+    ("poll", "poll", ("options", "type")),
+    ("dice", "dice", ("emoji", "value")),
+)
+"""Message contents other than text, as (Message attribute, message type, metadata kept), in
+the order to look for them: Telegram sets `location` beside `venue` and `document` beside
+`animation`."""
+
+
+def _describe(content: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The metadata `keys` of a message's content, from its Bot API JSON form."""
+    data = (content[-1] if isinstance(content, tuple) else content).to_dict()  # photo: biggest
+    data = {**data.pop("location", {}), **data}  # a venue's place
+    if isinstance(data.get("options"), list):  # a poll's answers
+        data["options"] = [clip(option.get("text")) for option in data["options"]]
     meta: dict[str, Any] = {}
-    if msg.text is not None:
-        kind = "text"
-    elif msg.sticker is not None:
-        kind = "sticker"
-        meta = {"emoji": msg.sticker.emoji, "set_name": msg.sticker.set_name}
-    elif msg.photo:
-        kind = "image"
-        biggest = msg.photo[-1]
-        meta = {"file_unique_id": biggest.file_unique_id, "width": biggest.width}
-    elif msg.document is not None:
-        kind = "file"
-        meta = {"file_name": msg.document.file_name, "file_size": msg.document.file_size}
-    elif msg.location is not None:
-        kind = "location"
-        meta = {"latitude": msg.location.latitude, "longitude": msg.location.longitude}
-    elif msg.video is not None:
-        kind = "video"
-    elif msg.voice is not None or msg.audio is not None:
-        kind = "audio"
-    elif msg.contact is not None:
-        kind = "contact"
-    else:
-        kind = "other"
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str):
+            meta[key] = clip(value, 500)
+        elif isinstance(value, int | float | list) and not isinstance(value, bool):
+            meta[key] = value
+    return meta
+
+
+def _message(msg: telegram.Message, change: str | None = None) -> ChatMessage:
+    """Type, text and media metadata of a Telegram message (media is never downloaded)."""
+    kind, meta = ("text" if msg.text is not None else "other"), {}
+    for attribute, name, keys in _CONTENT:
+        content = getattr(msg, attribute)
+        if content:
+            kind, meta = name, _describe(content, keys)
+            break
+    text = msg.text if msg.text is not None else msg.caption
+    if msg.poll is not None:
+        text = msg.poll.question
     return ChatMessage(
         platform_message_id=f"{msg.chat.id}:{msg.message_id}",
         type=kind,
-        text=clip(msg.text if msg.text is not None else msg.caption, MAX_TEXT_CHARS),
+        text=clip(text, MAX_TEXT_CHARS),
         meta={k: v for k, v in meta.items() if v is not None},
+        change=change,
+        sent_at=msg.date if change is not None else None,
     )
 
 
@@ -70,6 +95,30 @@ def _conversation(chat: telegram.Chat | None) -> tuple[str, str | None]:
     if chat is None or chat.type == telegram.constants.ChatType.PRIVATE:
         return "user", None
     return "group", str(chat.id)
+
+
+def _message_event(event: ChatEvent, msg: telegram.Message, *, edited: bool) -> ChatEvent:
+    """`event` (of the update's user) about a message, or its edit (at the edit's time).
+
+    A contact the user shares of themselves gives their phone number to the profile.
+    """
+    kind, conversation = _conversation(msg.chat)
+    status = None
+    if not edited and kind == "user" and (msg.text or "").split(" ")[0] == "/start":
+        status = "following"
+    contact = msg.contact
+    profile = event.profile
+    if profile is not None and contact is not None and contact.user_id == int(event.user_id):
+        profile = replace(profile, phone=contact.phone_number)
+    return replace(
+        event,
+        at=(msg.edit_date or msg.date) if edited else msg.date,
+        status=status,
+        message=_message(msg, EDIT if edited else None),
+        conversation_type=kind,
+        conversation_id=conversation,
+        profile=profile,
+    )
 
 
 class TelegramConnector(Connector):
@@ -117,10 +166,13 @@ class TelegramConnector(Connector):
         update_id = update.get("update_id")
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise PayloadError("update_id must be an integer")
+        if not 0 <= update_id < 2**53:
+            raise PayloadError("update_id is out of range")
         return [RawEvent(str(update_id), update)]
 
     def parse(self, raw: dict[str, Any], received_at: datetime) -> list[ChatEvent]:
-        """An update parsed by `Update.de_json`: messages, button presses, blocks and unblocks."""
+        """An update parsed by `Update.de_json`: messages and their edits, button presses,
+        blocks and unblocks. ``/start`` in a private chat starts the bot: a follow."""
         try:
             update = telegram.Update.de_json(raw, self._bot())
         except (TypeError, ValueError, KeyError) as err:
@@ -129,43 +181,30 @@ class TelegramConnector(Connector):
         if user is None or user.is_bot:
             return []
         profile = Profile(clip(user.full_name))
+        event = ChatEvent(
+            str(user.id), "telegram", received_at, profile=profile, sequence=update.update_id
+        )
         msg = update.message or update.edited_message
         if msg is not None:
-            kind, conversation = _conversation(msg.chat)
-            return [
-                ChatEvent(
-                    user_id=str(user.id),
-                    customer_channel="telegram",
-                    at=msg.date,
-                    message=_message(msg),
-                    conversation_type=kind,
-                    conversation_id=conversation,
-                    profile=profile,
-                )
-            ]
+            return [_message_event(event, msg, edited=msg is update.edited_message)]
         if update.callback_query is not None:
             query = update.callback_query
             chat = query.message.chat if query.message is not None else None
             kind, conversation = _conversation(chat)
             postback = ChatMessage(f"callback:{query.id}", "postback", clip(query.data))
             return [
-                ChatEvent(
-                    user_id=str(user.id),
-                    customer_channel="telegram",
-                    at=received_at,
+                replace(
+                    event,
                     message=postback,
                     conversation_type=kind,
                     conversation_id=conversation,
-                    profile=profile,
                 )
             ]
         member = update.my_chat_member
         if member is not None and member.chat.type == telegram.constants.ChatType.PRIVATE:
             status = _MEMBER_STATUS.get(member.new_chat_member.status)
             if status is not None:
-                return [
-                    ChatEvent(str(user.id), "telegram", member.date, status=status, profile=profile)
-                ]
+                return [replace(event, at=member.date, status=status)]
         return []
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:

@@ -49,8 +49,18 @@ CURRENCY_SYMBOLS: dict[str, str] = {
 }
 
 STATUS_LABELS = {
-    "en": {"following": "following", "unfollowed": "unfollowed", "blocked": "blocked"},
-    "th": {"following": "ติดตาม", "unfollowed": "เลิกติดตาม", "blocked": "บล็อก"},
+    "en": {
+        "following": "following",
+        "unfollowed": "unfollowed",
+        "blocked": "blocked",
+        "unknown": "unknown",
+    },
+    "th": {
+        "following": "ติดตาม",
+        "unfollowed": "เลิกติดตาม",
+        "blocked": "บล็อก",
+        "unknown": "ไม่ทราบสถานะ",
+    },
 }
 SHEET_NAMES = {"en": "Customers", "th": "ลูกค้า"}
 

@@ -9,6 +9,7 @@ from chatcrm.provinces import UNKNOWN_PROVINCE, province_key
 ROW_FIELDS = (
     "id",
     "name",
+    "profile_name",
     "channel",
     "platform_user_id",
     "province",
@@ -44,6 +45,7 @@ def customer_row(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": doc["_id"],
         "name": doc.get("name"),
+        "profile_name": doc.get("profile_name"),
         "channel": doc.get("channel"),
         "platform_user_id": doc.get("platform_user_id"),
         "province": effective_province(doc),

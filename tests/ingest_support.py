@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -28,6 +29,16 @@ TG_SECRET = "tg_Secret-token_42"
 META_APP_SECRET = "meta-app-secret"
 META_VERIFY = "verify-me-please"
 GRAPH_TOKEN = "EAAGgraphTestToken"
+
+# the users of the fixtures
+LINE_USER = "Ua69f03e594eefbb87cde656abf334c1d"
+LINE_GROUP = "C2d8bf7e5aa5e893bd6419f9510a93a10"
+LINE_SPEAKER = "U1fcd0443e3b10a9c6400e4388b9f8ebd"
+TG_USER = "5123456789"
+TG_GROUP_SPEAKER = "6234567890"
+PAGE_ID = "104857392018374"
+PSID = "7304918273645512"
+IGSID = "1127384950617283"
 
 
 @dataclass
@@ -79,6 +90,21 @@ async def add_channels(store: Store, shop_id: str, fakes: Fakes) -> dict[str, Ch
             },
         ),
     }
+
+
+def fixture(platform: str, name: str) -> dict[str, Any]:
+    """A fixture as a JSON object, to change before sending."""
+    return json.loads(load_fixture(platform, name))
+
+
+def ms(value: int) -> datetime:
+    """Epoch milliseconds (LINE, Meta) as a time."""
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def api_time(value: str | None) -> datetime | None:
+    """A time as the API writes it."""
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def body_of(platform: str, payload: str | bytes | dict[str, Any]) -> bytes:
@@ -155,6 +181,39 @@ class Ingest:
     async def inbox(self, **query: Any) -> list[dict[str, Any]]:
         """The shop's raw inbox documents."""
         return await self.store.db["inbox"].find({"shop_id": self.shop_id, **query}).to_list(None)
+
+    async def send(self, platform: str, *payloads: str | bytes | dict[str, Any]) -> None:
+        """POST each payload to the platform's webhook (each must get 200), then drain."""
+        post = getattr(self, platform)
+        for payload in payloads:
+            resp = await post(payload)
+            assert resp.status == 200, await resp.text()
+        await self.drain()
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the shop's API as its owner; the answer, JSON decoded (any status but 2xx fails)."""
+        if not hasattr(self, "_token"):
+            self._token = await self.store.tokens.create(self.shop_id, "owner", "owner")
+        headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
+        resp = await self.client.request(method, path, headers=headers, **kwargs)
+        assert resp.status < 300, await resp.text()
+        return await resp.json() if resp.content_type == "application/json" else await resp.read()
+
+    async def rows(self, **params: str) -> dict[str, dict[str, Any]]:
+        """The customer report's rows (GET /api/v1/customers), by platform user id."""
+        page = await self.api("GET", "/api/v1/customers", params={"limit": "200", **params})
+        return {row["platform_user_id"]: row for row in page["items"]}
+
+    async def detail(self, platform_user_id: str) -> dict[str, Any]:
+        """The customer detail (GET /api/v1/customers/{id}) of a platform user."""
+        row = (await self.rows())[platform_user_id]
+        return await self.api("GET", f"/api/v1/customers/{row['id']}")
+
+    async def history(self, platform_user_id: str) -> list[dict[str, Any]]:
+        """A platform user's chat history as the API shows it, oldest first."""
+        row = (await self.rows())[platform_user_id]
+        page = await self.api("GET", f"/api/v1/customers/{row['id']}/messages?limit=200")
+        return page["items"][::-1]
 
 
 @pytest.fixture

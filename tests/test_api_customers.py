@@ -17,6 +17,7 @@ BASE = datetime(2026, 11, 1, tzinfo=UTC)
 ROW_FIELDS = {
     "id",
     "name",
+    "profile_name",
     "channel",
     "platform_user_id",
     "province",
@@ -116,7 +117,7 @@ async def test_report_lists_every_customer_of_the_shop_only(
     by_id = {r["id"]: r for r in items}
     first = by_id["cus_0001"]
     assert first["province"] == "Bangkok" and first["average_order_value"] == 33000
-    assert first["updated_at"] == BASE.isoformat()
+    assert first["updated_at"] == BASE.isoformat(timespec="milliseconds")
     assert by_id["cus_0003"]["province"] == "Samut Prakan"  # derived from the postal code
 
 

@@ -28,6 +28,7 @@ async def test_detail_shows_profile_stats_and_timeline(
                 tags=["VIP"],
                 notes="โทรก่อนส่ง",
                 province="Chiang Mai",
+                status="following",
             ),
             customer(shop.id, 12, channel="telegram", platform_user_id="42", phone="0811111111"),
         ]
@@ -105,3 +106,20 @@ def test_every_route_is_described_in_openapi() -> None:
             assert route.method.lower() in module.OPENAPI_PATHS[path], (path, route.method)
             for answer in module.OPENAPI_PATHS[path][route.method.lower()]["responses"].values():
                 assert answer["description"]
+
+
+async def test_detail_etag_is_the_version_patch_expects(
+    client: TestClient, shop: ShopFixture, store: Store
+) -> None:
+    await store.for_shop(shop.id).customers.insert_new([customer(shop.id, 21, name="Ploy")])
+    url = "/api/v1/customers/cus_0021"
+    got = await client.get(url, headers=shop.auth("staff"))
+    assert got.status == 200 and got.headers["ETag"] == '"1"'
+    assert (await got.json())["version"] == 1
+    edit = {**shop.auth("staff"), "If-Match": got.headers["ETag"]}
+    patched = await client.patch(url, json={"notes": "ส่งไว"}, headers=edit)
+    assert patched.status == 200 and patched.headers["ETag"] == '"2"'
+    again = await client.get(url, headers=shop.auth("staff"))
+    assert again.headers["ETag"] == '"2"' and (await again.json())["notes"] == "ส่งไว"
+    stale = await client.patch(url, json={"notes": "x"}, headers=edit)  # the first ETag
+    assert stale.status == 409

@@ -83,7 +83,7 @@ async def test_every_writer_keeps_the_date_filter_and_sorts_right(
     # the API still shows the dates themselves
     body = await report(ingest, shop, sort="updated_at", order="asc")
     assert [r["id"] for r in body["items"]][0] == "cus_0000"
-    assert body["items"][0]["updated_at"] == OLD.isoformat()
+    assert body["items"][0]["updated_at"] == OLD.isoformat(timespec="milliseconds")
     assert all("updated_ms" not in row for row in body["items"])
 
 

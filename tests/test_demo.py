@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import json
+import signal
+from pathlib import Path
+
+import pytest
 
 from chatcrm.cli import build_parser
 from chatcrm.demo import DEMO_SHOP_ID, seed_demo
 from chatcrm.demo_data import generate
 from chatcrm.store import Store
+from tests.test_embedded import call, run_cli, start_service
 
 N = 300
 """Customers seeded here: the default 5,000 in proportion, for 6 % of the writes."""
@@ -30,9 +36,9 @@ async def test_demo_seed_is_populated_and_idempotent(store: Store) -> None:
     assert second["inserted"] == {"customers": 0, "orders": 0, "messages": 0}
     assert await store.db["orders"].count_documents({"shop_id": DEMO_SHOP_ID}) == orders
     assert len(await demo.channels.list()) == 3
-    # only the newest demo token works
-    assert await store.tokens.resolve(first["token"]) is None
-    assert await store.tokens.resolve(second["token"]) is not None
+    # the same demo token every time: a link printed earlier keeps working
+    assert second["token"] == first["token"]
+    assert await store.tokens.resolve(first["token"]) is not None
 
 
 def test_the_demo_has_5000_customers_by_default() -> None:
@@ -40,3 +46,23 @@ def test_the_demo_has_5000_customers_by_default() -> None:
     assert build_parser().parse_args(["demo"]).customers == 5000
     assert inspect.signature(seed_demo).parameters["customers"].default == 5000
     assert inspect.signature(generate).parameters["customers"].default == 5000
+
+
+@pytest.mark.slow  # the service twice and the CLI twice, as processes
+def test_demo_link_survives_reseeding_and_service_restarts(tmp_path: Path) -> None:
+    proc, port, _ = start_service(tmp_path)
+    try:
+        first = run_cli(tmp_path, "demo", "--customers", "30", "--json")
+        assert first.returncode == 0, first.stderr
+        token = json.loads(first.stdout)["token"]
+        assert call(port, "/api/v1/customers", token)[0] == 200  # the dashboard, signed in
+        again = run_cli(tmp_path, "demo", "--customers", "30", "--json")
+        assert json.loads(again.stdout)["token"] == token
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        proc, port, _ = start_service(tmp_path, port)
+        assert call(port, "/api/v1/customers", token)[0] == 200  # still signed in
+        assert call(port, "/api/v1/customers", token[:-2] + "xx")[0] == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -8,12 +8,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo import MongoClient
+
+from chatcrm.embedded import EmbeddedMongo
 
 pytestmark = pytest.mark.slow  # real service and CLI processes, each starting nx-27017
 
@@ -78,13 +84,12 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 3
             time.sleep(0.05)
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    """`chatcrm serve` on the embedded default, as a real process."""
-    port = _free_port()
+def start_service(data_dir: Path, port: int | None = None) -> Service:
+    """Start `chatcrm serve` on the embedded default and wait until /healthz answers 200."""
+    port = port or _free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
-        env=_env(tmp_path),
+        env=_env(data_dir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -93,13 +98,33 @@ def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:  # noqa: S310
                 assert json.loads(r.read()) == {"status": "ok", "database": "embedded"}
-                break
+                return proc, port, data_dir
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise
             time.sleep(0.2)
-    yield proc, port, tmp_path
+
+
+def call(port: int, path: str, token: str, body: Any = None) -> tuple[int, bytes]:
+    """A request to the service as the dashboard makes it (POST with a JSON body): status, body."""
+    request = urllib.request.Request(  # noqa: S310 - a local test server
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """`chatcrm serve` on the embedded default, as a real process."""
+    proc, port, data_dir = start_service(tmp_path)
+    yield proc, port, data_dir
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -177,3 +202,37 @@ def test_stale_server_is_replaced_not_duplicated(tmp_path: Path) -> None:
     finally:
         if stale.poll() is None:
             stale.kill()
+
+
+def test_stopping_after_exports_leaves_no_traceback_in_the_database_log(tmp_path: Path) -> None:
+    demo = run_cli(tmp_path, "demo", "--customers", "30", "--json")
+    assert demo.returncode == 0, demo.stderr
+    token = json.loads(demo.stdout)["token"]
+    export = ["export", "--shop", "shop_demo", "--format", "csv", "-q", "-o"]
+    exported = run_cli(tmp_path, *export, str(tmp_path / "customers.csv"))
+    assert exported.returncode == 0, exported.stderr
+    proc, port, _ = start_service(tmp_path)
+    try:
+        status, body = call(port, "/api/v1/exports", token, {"mode": "all", "format": "xlsx"})
+        assert status == 200 and body.startswith(b"PK")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    log = (tmp_path / "nx-27017.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log
+    assert log.count("Listening on") == 3  # the demo, the export and the service: once each
+
+
+def test_stop_waits_for_clients_to_leave(tmp_path: Path) -> None:
+    server = EmbeddedMongo(tmp_path)
+    client: MongoClient[dict[str, Any]] = MongoClient(server.start())
+    client.admin.command("ping")  # connected: the server has a task per connection
+    leaving = threading.Timer(0.5, client.close)
+    leaving.start()
+    started = time.monotonic()
+    server.stop()
+    stopped_in = time.monotonic() - started
+    leaving.join()
+    log = (tmp_path / "nx-27017.log").read_text()
+    assert "Listening on" in log and "Traceback" not in log
+    assert 0.4 < stopped_in < 5  # it waited for the client, not for its 5 s limit

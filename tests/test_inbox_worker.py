@@ -24,6 +24,7 @@ from connectors.pool import ConnectorPool
 from tests.conftest import SECRET_KEY, make_shop
 from tests.fakes.telegram import FakeTelegram
 from tests.ingest_support import Fakes, Ingest, add_channels, settings_for
+from tests.test_timestamps import ONE_FORMAT
 
 USER = "Ua69f03e594eefbb87cde656abf334c1d"
 
@@ -140,13 +141,15 @@ async def test_stopped_service_leaves_events_for_the_next_one(
     assert len(await ingest.customers()) == 3 and len(await ingest.messages()) == 2
 
 
-async def _cli(settings: Settings, fakes: Fakes | None, *args: str) -> tuple[int, str, str]:
+async def _cli(
+    settings: Settings, fakes: Fakes | None, *args: str, public_url: str = "https://crm.example.com"
+) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "MONGODB_URI": settings.mongodb_uri or "",
         "MONGODB_DB": settings.mongodb_db,
         "CHATCRM_SECRET_KEY": SECRET_KEY,
-        "CHATCRM_PUBLIC_URL": "https://crm.example.com",
+        "CHATCRM_PUBLIC_URL": public_url,
     }
     if fakes is not None:
         env["TELEGRAM_API_BASE_URL"] = fakes.telegram.base_url
@@ -182,6 +185,7 @@ async def test_failed_event_backoff_listing_and_retry(
     assert code == 0
     [listed] = json.loads(out)["failed"]
     assert listed["id"] == event["_id"] and listed["attempts"] == 2
+    assert ONE_FORMAT.match(listed["received_at"])  # the API's timestamp format
     await ingest.shop.channels.set_enabled(channels["line"].id, True)
     code, out, _ = await _cli(settings, None, "inbox", "retry", event["_id"])
     assert code == 0 and "pending" in out
@@ -208,6 +212,25 @@ async def test_channel_add_registers_the_telegram_webhook(
     [hook] = fakes.telegram.calls_for("setWebhook")
     assert hook["url"] == result["webhook_url"] and hook["secret_token"] == "tg_abc-123"
     assert "tg_abc-123" not in out + err
+
+
+async def test_channel_add_whose_webhook_is_refused_leaves_no_channel(
+    settings: Settings, store: Store, fakes: Fakes
+) -> None:
+    shop = await make_shop(store)
+    add = (
+        "channel", "add", "--shop", shop.id, "--platform", "telegram",
+        "--bot-token", fakes.telegram.token, "--secret-token", "tg_abc-123", "--register-webhook",
+    )  # fmt: skip
+    for _ in range(2):  # the operator retries: still no channel
+        code, out, err = await _cli(settings, fakes, *add, public_url="http://crm.example.com")
+        assert code == 2 and out == "" and "Traceback" not in err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("chatcrm: register_webhook: the channel was not added: ")
+        assert "https url must be provided" in last.lower()  # Telegram's own reason
+    assert len(fakes.telegram.calls_for("setWebhook")) == 2
+    code, out, _ = await _cli(settings, None, "channel", "list", "--shop", shop.id, "--json")
+    assert code == 0 and json.loads(out) == {"channels": []}
 
 
 class RestartableMongo:

@@ -46,7 +46,7 @@ async def test_create_is_idempotent_and_conflicts_on_other_content(
     first = await client.post("/api/v1/orders", json=ORDER, headers=shop.auth())
     assert first.status == 201, await first.text()
     created = await first.json()
-    assert created["paid_at"] == "2026-11-20T03:15:00+00:00"
+    assert created["paid_at"] == "2026-11-20T03:15:00.000+00:00"
     assert created["items"] == ORDER["items"] and created["status"] == "paid"
     retry = await client.post("/api/v1/orders", json=ORDER, headers=shop.auth())
     assert retry.status == 200

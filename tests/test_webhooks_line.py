@@ -33,7 +33,7 @@ async def test_text_message_creates_customer_with_profile_and_message(
     assert customer["channel"] == "line" and customer["platform_user_id"] == USER
     assert customer["name"] == "สมชาย ใจดี"
     assert customer["picture_url"] == "https://profile.line-scdn.net/abc"
-    assert customer["status"] == "following"
+    assert customer["status"] == "unknown"  # a message, but no follow seen
     assert customer["channel_id"] == ingest.channels["line"].id
     assert customer["profile_fetched_at"] is not None and customer["updated_at"] is not None
     assert customer["first_seen_at"] == customer["last_contact_at"] == _ms(1763608512345)

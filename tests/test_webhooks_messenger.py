@@ -51,11 +51,15 @@ async def test_instagram_two_entries_image_postback(ingest: Ingest, fakes: Fakes
     assert image["meta"]["url"].startswith("https://scontent")
 
 
-async def test_echo_delivery_read_store_no_customers(ingest: Ingest) -> None:
+async def test_echo_is_the_pages_reply_delivery_and_read_store_nothing(
+    ingest: Ingest, fakes: Fakes
+) -> None:
+    fakes.graph.add_profile(PSID, "Mali")
     for name in ("echo", "delivery", "read"):
         assert (await ingest.messenger(name)).status == 200
     await ingest.drain()
-    assert await ingest.customers() == [] and await ingest.messages() == []
+    assert [c["platform_user_id"] for c in await ingest.customers()] == [PSID]  # the recipient
+    assert [m["direction"] for m in await ingest.messages()] == ["out"]
 
 
 async def test_bad_signature_redelivery_and_malformed(ingest: Ingest, fakes: Fakes) -> None:

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from chatcrm.api.common import json_media
 from chatcrm.api.spec import BEARER, error_responses
-from chatcrm.domain import as_utc
+from chatcrm.customer_edit import etag
+from chatcrm.domain import SELLER_FIELDS, as_utc
 from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
 from chatcrm.provinces import UNKNOWN_PROVINCE
@@ -53,6 +54,8 @@ async def customer_detail(request: web.Request) -> web.Response:
         {
             "id": doc["_id"],
             "name": doc.get("name"),
+            "profile_name": doc.get("profile_name"),
+            "seller_fields": doc.get("seller_fields") or [],
             "picture_url": doc.get("picture_url"),
             "phone": doc.get("phone"),
             "email": doc.get("email"),
@@ -86,7 +89,8 @@ async def customer_detail(request: web.Request) -> web.Response:
                 },
             },
             "orders": [public_order(o) for o in orders],
-        }
+        },
+        headers={"ETag": etag(doc["version"])} if isinstance(doc.get("version"), int) else None,
     )
 
 
@@ -123,13 +127,22 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "the customer; `orders` newest first (at most 100), "
-                    "`channels` includes other profiles with the same phone or e-mail",
+                    "`channels` includes other profiles with the same phone or e-mail; "
+                    'the ETag is the edit version (`"3"`) that PATCH\'s If-Match expects',
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
                     "content": json_media(
                         {
                             "type": "object",
                             "properties": {
                                 "id": {"type": "string"},
                                 "name": {"type": ["string", "null"]},
+                                "profile_name": {"type": ["string", "null"]},
+                                "seller_fields": {
+                                    "type": "array",
+                                    "items": {"enum": list(SELLER_FIELDS)},
+                                    "description": "name, phone, e-mail the seller typed: "
+                                    "no platform profile overwrites them",
+                                },
                                 "channels": {"type": "array", "items": {"type": "object"}},
                                 "tags": {"type": "array", "items": {"type": "string"}},
                                 "notes": {"type": "string"},

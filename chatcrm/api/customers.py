@@ -16,7 +16,7 @@ from chatcrm.api.spec import (
     path_id,
     ref,
 )
-from chatcrm.customer_edit import parse_customer_edit, parse_version
+from chatcrm.customer_edit import as_seller_changes, etag, parse_customer_edit, parse_version
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, query_params
 from chatcrm.provinces import province_key
 from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_page, parse_sort
@@ -85,6 +85,7 @@ async def edit_customer(request: web.Request) -> web.Response:
             "If-Match",
             current_version=current.get("version"),
         )
+    changes = as_seller_changes(current, changes)
     if "province" in changes or "postal_code" in changes:
         changes["province_key"] = province_key(
             changes.get("province", current.get("province")),
@@ -100,7 +101,8 @@ async def edit_customer(request: web.Request) -> web.Response:
             "version",
             current_version=now.get("version"),
         )
-    changed = [k for k in changes if k != "province_key" and current.get(k) != updated.get(k)]
+    internal = ("province_key", "seller_fields")
+    changed = [k for k in changes if k not in internal and current.get(k) != updated.get(k)]
     if changed:
         await shop.audit.record(
             caller.who.actor,
@@ -110,7 +112,7 @@ async def edit_customer(request: web.Request) -> web.Response:
             before={k: current.get(k) for k in changed},
             after={k: updated.get(k) for k in changed},
         )
-    return json_response(edited_view(updated), headers={"ETag": f'"{updated["version"]}"'})
+    return json_response(edited_view(updated), headers={"ETag": etag(updated["version"])})
 
 
 @routes.get("/api/v1/customers/{id}/messages")
@@ -135,6 +137,10 @@ async def customer_messages(request: web.Request) -> web.Response:
             "type": d.get("type"),
             "text": d.get("text"),
             "sent_at": d.get("sent_at"),
+            "meta": d.get("meta") or {},
+            "edited_at": d.get("edited_at"),
+            "earlier_texts": d.get("earlier_texts") or [],
+            "unsent_at": d.get("unsent_at"),
         }
         for d in docs
     ]
@@ -189,7 +195,10 @@ OPENAPI_PATHS: dict[str, Any] = {
             "description": (
                 'Optimistic concurrency: send `If-Match: "<version>"` (or `version` in the '
                 "body). A stale version gets 409 `version_conflict` with `current_version`; "
-                "no version gets 428. The response's ETag is the new version. Audited."
+                "no version gets 428. The response's ETag is the new version. Audited. "
+                "A name, phone or e-mail given here is the seller's: no platform profile "
+                "overwrites it (the platform's name stays in `profile_name`); null gives it "
+                "back to the platforms (a null name shows `profile_name` at once)."
             ),
             "operationId": "editCustomer",
             "tags": ["customers"],

@@ -125,7 +125,14 @@ COMPONENTS: dict[str, Any] = {
             "required": list(ROW_FIELDS),
             "properties": {
                 "id": {"type": "string"},
-                "name": {"type": ["string", "null"]},
+                "name": {
+                    "type": ["string", "null"],
+                    "description": "the name the seller typed, else the platform's",
+                },
+                "profile_name": {
+                    "type": ["string", "null"],
+                    "description": "the name the platform's profile gives",
+                },
                 "channel": {"enum": list(CUSTOMER_CHANNELS)},
                 "platform_user_id": {"type": "string"},
                 "province": {
@@ -244,8 +251,30 @@ COMPONENTS: dict[str, Any] = {
                 "channel": {"type": "string"},
                 "direction": {"enum": ["in", "out"]},
                 "type": {"type": "string"},
-                "text": {"type": ["string", "null"]},
+                "text": {
+                    "type": ["string", "null"],
+                    "description": "the current text; null for media and withdrawn messages",
+                },
                 "sent_at": _DATETIME,
+                "meta": {
+                    "type": "object",
+                    "description": "what the message carries besides text: a sticker, a "
+                    "location or venue, a shared contact's phone number, a poll's options",
+                },
+                "edited_at": {
+                    **_DATETIME,
+                    "description": "when the sender last edited it (null: never)",
+                },
+                "earlier_texts": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "the texts it had before the edits, oldest first",
+                },
+                "unsent_at": {
+                    **_DATETIME,
+                    "description": "when the sender withdrew it (null: not withdrawn); a "
+                    "withdrawn message keeps no text",
+                },
             },
         },
         "AuditEntry": {

@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from chatcrm.config import Settings
-from chatcrm.domain import Channel, DomainError, as_utc
+from chatcrm.domain import Channel, DomainError, as_utc, epoch_ms
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.orders import normalize_phone
-from chatcrm.store import Store
+from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.customers import Contact, Identity, IfNull
 from chatcrm.store.inbox import Claim
-from connectors.base import ChatEvent, ChatMessage, Connector, PayloadError, PlatformError, Profile
+from connectors.base import (
+    EDIT,
+    ChatEvent,
+    ChatMessage,
+    Connector,
+    PayloadError,
+    PlatformError,
+    Profile,
+)
 from connectors.pool import ConnectorPool
 
 log = logging.getLogger(__name__)
@@ -185,7 +194,7 @@ class InboxWorker:
             return None
         connector = self.pool.get(channel)
         try:
-            raw = json.loads(claim.raw)
+            raw = load_event(claim.raw)
             if not isinstance(raw, dict):
                 raise PayloadError("the stored event is not a JSON object")
             events = connector.parse(raw, as_utc(claim.received_at) or utcnow())
@@ -229,7 +238,14 @@ class InboxWorker:
         now = utcnow()
         fields = {identity: _profile_fields(p, now) for identity, p in profiles.items()}
         contacts = [
-            Contact(e.customer_channel, e.user_id, item.connector.channel.id, e.at, e.status)
+            Contact(
+                e.customer_channel,
+                e.user_id,
+                item.connector.channel.id,
+                e.at,
+                e.status,
+                _delivery_order(item.claim, e),
+            )
             for item, e in pairs
         ]
         customers, errors = await shop.customers.record_contacts(
@@ -238,19 +254,14 @@ class InboxWorker:
             currency=await self._shop_currency(shop_id),
             set_fields=fields,
         )
-        messages: list[Doc] = []
-        owners: list[Claim] = []
+        written: list[tuple[_Parsed, ChatEvent, Doc]] = []
         for item, event in pairs:
             identity = (event.customer_channel, event.user_id)
             if identity in errors:
                 batch.fail(item.claim, f"customer: {errors[identity]}")
             elif event.message is not None:
-                customer_id = customers[identity]["_id"]
-                channel_id = item.connector.channel.id
-                messages.append(_message_doc(customer_id, channel_id, event, event.message))
-                owners.append(item.claim)
-        for index, error in (await shop.messages.add_many(messages)).items():
-            batch.fail(owners[index], f"message: {error}")
+                written.append((item, event, customers[identity]))
+        await _store_messages(shop, written, batch)
 
     async def _profiles(
         self, pairs: list[tuple[_Parsed, ChatEvent]], existing: dict[Identity, Doc]
@@ -265,7 +276,9 @@ class InboxWorker:
         for item, event in pairs:
             identity = (event.customer_channel, event.user_id)
             if event.profile is not None:
-                carried[identity] = event.profile
+                before = carried.get(identity)
+                phone = event.profile.phone or (before.phone if before else None)
+                carried[identity] = replace(event.profile, phone=phone)
             elif identity not in wanted:
                 wanted[identity] = (item.connector, event)
         fetch = {
@@ -286,6 +299,28 @@ class InboxWorker:
         fetched = await asyncio.gather(*(one(c, e) for c, e in fetch.values()))
         profiles = {i: p for i, p in zip(fetch, fetched, strict=True) if p is not None}
         return {**profiles, **carried}
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def load_event(raw: str) -> Any:
+    """A stored event's JSON, text that is not valid Unicode replaced by U+FFFD.
+
+    Such an event is stored failed (`stored_json`); an operator's retry processes it so.
+    """
+    data = json.loads(raw)
+    if not _SURROGATE_ESCAPE.search(raw):
+        return data
+    text = json.dumps(data, ensure_ascii=False)
+    return json.loads(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+
+def _delivery_order(claim: Claim, event: ChatEvent) -> tuple[int, ...]:
+    """What orders `event` among events of the same time: the platform's own number of it
+    (`ChatEvent.sequence`), else when its request came; then its place in the request."""
+    came = event.sequence if event.sequence is not None else epoch_ms(claim.received_at)
+    return (came or 0, claim.position)
 
 
 def _current_identities(
@@ -320,13 +355,15 @@ def _current_identities(
 
 
 def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
-    """The customer fields a profile sets.
+    """The customer fields a profile sets (what the seller typed is kept: see the store).
 
-    Name and picture always; the platform's username and phone number when it gives them;
-    the phone, normalised, also as the customer's ``phone`` where the customer has none.
+    The name twice: as ``name``, unless the seller typed one, and always as ``profile_name``;
+    the picture; the platform's username and phone number when it gives them, the phone,
+    normalised, also as the customer's ``phone`` where the customer has none.
     """
     fields: dict[str, Any] = {
         "name": profile.name,
+        "profile_name": profile.name,
         "picture_url": profile.picture_url,
         "profile_fetched_at": now,
     }
@@ -342,17 +379,53 @@ def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
 
 
 def _message_doc(customer_id: str, channel_id: str, event: ChatEvent, message: ChatMessage) -> Doc:
-    """The ``messages`` document of `event`'s incoming `message`."""
-    return {
+    """The ``messages`` document of `event`'s `message` (for a change: as the change shows it)."""
+    doc = {
         "customer_id": customer_id,
         "channel": event.customer_channel,
         "channel_id": channel_id,
-        "direction": "in",
+        "direction": message.direction,
         "type": message.type,
         "text": message.text,
         "platform_message_id": message.platform_message_id,
-        "sent_at": event.at,
+        "sent_at": message.sent_at or event.at,
         "conversation_type": event.conversation_type,
         "conversation_id": event.conversation_id,
         "meta": message.meta,
     }
+    if message.change == EDIT:
+        doc["edited_at"] = event.at
+    return doc
+
+
+async def _store_messages(
+    shop: ShopStore, written: list[tuple[_Parsed, ChatEvent, Doc]], batch: _Batch
+) -> None:
+    """Store the batch's new messages (one write), then apply edits and withdrawals in order.
+
+    A change of a message of the same batch comes after it; changes apply oldest first.
+    """
+    new: list[Doc] = []
+    owners: list[Claim] = []
+    changes: list[tuple[tuple[int, ...], Claim, Doc, str]] = []
+    for item, event, customer in written:
+        assert event.message is not None
+        doc = _message_doc(customer["_id"], item.connector.channel.id, event, event.message)
+        if event.message.change is None:
+            new.append(doc)
+            owners.append(item.claim)
+        else:
+            order = (epoch_ms(event.at) or 0, *_delivery_order(item.claim, event))
+            changes.append((order, item.claim, doc, event.message.change))
+    for index, error in (await shop.messages.add_many(new)).items():
+        batch.fail(owners[index], f"message: {error}")
+    for order, claim, doc, change in sorted(changes, key=lambda c: c[0]):
+        try:
+            if change == EDIT:
+                await shop.messages.edit(doc, order)
+            else:
+                await shop.messages.withdraw(doc)
+        except DATABASE_ERRORS:
+            raise
+        except Exception as err:
+            batch.fail(claim, f"message {change}: {type(err).__name__}: {err}")

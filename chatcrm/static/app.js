@@ -283,7 +283,10 @@ function customerRow(row) {
   const select = el("td"); select.append(box);
   const tags = el("td");
   for (const tag of row.tags) tags.append(el("span", tag, "tag"));
-  tr.append(select, el("td", row.name || row.platform_user_id), el("td", row.channel),
+  const shown = row.name || row.platform_user_id;
+  const named = row.profile_name && row.profile_name !== row.name
+    ? `${shown} (${row.profile_name})` : shown;
+  tr.append(select, el("td", named), el("td", row.channel),
     el("td", row.province || ""), el("td", row.postal_code || ""), tags, el("td", row.status),
     el("td", money(row.paid_total, row.currency), "num"), el("td", row.order_count, "num"),
     el("td", when(row.updated_at)));
@@ -296,7 +299,9 @@ async function openCustomer(id) {
   state.current = detail;
   history.replaceState(null, "", `${location.pathname}#customer=${encodeURIComponent(id)}`);
   $("#detail").hidden = false;
-  $("#detail-name").textContent = detail.name || detail.platform_user_id;
+  const shown = detail.name || detail.platform_user_id;
+  $("#detail-name").textContent = detail.profile_name && detail.profile_name !== detail.name
+    ? `${shown} (${detail.profile_name})` : shown;
   $("#detail-meta").textContent = [detail.channel, detail.status, detail.phone, detail.email,
     detail.province, detail.postal_code].filter(Boolean).join(" · ");
   const s = detail.stats;

@@ -127,6 +127,9 @@ class Store:
         filled = await customers.backfill_date_keys(self.db.customers)
         if filled:
             log.info("backfilled date keys of %d customers", filled)
+        marked = await customers.backfill_seller_fields(self.db)
+        if marked:
+            log.info("backfilled what the seller typed of %d customers", marked)
 
     async def close(self) -> None:
         """Close the client."""

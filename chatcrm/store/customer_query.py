@@ -168,6 +168,7 @@ def report_fields() -> dict[str, Any]:
         "_id": 1,
         "_key": 1,
         "name": 1,
+        "profile_name": 1,
         "channel": 1,
         "channel_id": 1,
         "platform_user_id": 1,

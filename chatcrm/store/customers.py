@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from chatcrm.domain import (
     Sort,
     as_utc,
     date_keys,
+    epoch_ms,
     new_customer_fields,
     with_date_keys,
 )
@@ -81,6 +82,8 @@ class Contact:
     channel_id: str | None
     at: datetime
     status: str | None = None
+    order: tuple[int, ...] = ()
+    """Breaks ties of `at` between status events: greater is later (see `status_order`)."""
 
     @property
     def identity(self) -> Identity:
@@ -116,6 +119,7 @@ _CONTACT_FIELDS = (
     "first_seen_at",
     "status",
     "status_at",
+    "status_order",
 )
 
 
@@ -136,15 +140,45 @@ def _written(stored: Doc | None, intended: Doc, fields: dict[str, Any]) -> bool:
     return True
 
 
+def status_order(at: datetime, order: Sequence[int] = ()) -> list[int]:
+    """The order of a status event: its time in epoch ms, then `order` (ties, in delivery order).
+
+    Stored beside the status as ``status_order``; a status event applies only when its order
+    is greater than the stored one.
+    """
+    return [epoch_ms(at) or 0, *order]
+
+
+def _newer_status(doc: Doc, key: list[int]) -> bool:
+    """Whether a status event of order `key` is newer than the one that set `doc`'s status."""
+    current = doc.get("status_order")
+    if not isinstance(current, list) or not current:
+        status_at = epoch_ms(doc.get("status_at"))
+        if status_at is None:
+            return True
+        current = [status_at]  # written before ties had an order
+    return key > [int(part) for part in current]
+
+
+def _platform_fields(doc: Doc, fields: dict[str, Any] | None) -> dict[str, Any]:
+    """`fields` (a platform's) without those the seller set on `doc` (``seller_fields``)."""
+    mine = set(doc.get("seller_fields") or ())
+    return {name: value for name, value in (fields or {}).items() if name not in mine}
+
+
 def _merge_contact(
     doc: Doc,
     at: datetime,
     channel_id: str | None,
     set_fields: dict[str, Any] | None,
     status: str | None,
+    order: Sequence[int] = (),
 ) -> None:
-    """Apply one contact at time `at` to a customer document, in place."""
-    _set_fields(doc, set_fields)
+    """Apply one contact at time `at` to a customer document, in place.
+
+    `set_fields` never overwrite what the seller typed (the fields in ``seller_fields``).
+    """
+    _set_fields(doc, _platform_fields(doc, set_fields))
     doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
     with_date_keys(doc)
@@ -154,10 +188,11 @@ def _merge_contact(
     first = as_utc(doc.get("first_seen_at"))
     if first is None or at < first:
         doc["first_seen_at"] = at
-    status_at = as_utc(doc.get("status_at"))
-    if status is not None and (status_at is None or at > status_at):
+    key = status_order(at, order)
+    if status is not None and _newer_status(doc, key):
         doc["status"] = status
         doc["status_at"] = at
+        doc["status_order"] = key
 
 
 def _by_identity(contacts: Sequence[Contact]) -> dict[Identity, list[Contact]]:
@@ -200,13 +235,15 @@ class ShopCustomers(ShopScoped):
         currency: str = "THB",
         set_fields: dict[str, Any] | None = None,
         status: str | None = None,
+        order: Sequence[int] = (),
     ) -> Doc:
         """Create the customer on first contact or update it; idempotent for the same input.
 
         `at` moves ``last_contact_at`` forward and ``first_seen_at`` back only, so events
         arriving out of order never move them the wrong way; likewise `status` (following /
-        unfollowed / blocked) is applied only when `at` is newer than the event that set the
-        current one (``status_at``).
+        unfollowed / blocked) is applied only when the event is newer than the one that set
+        the current status: later `at`, or the same `at` and a greater `order` (its place in
+        delivery order), kept as ``status_order``. `set_fields` leave what the seller typed.
 
         Written as read, then insert or a `replace_one` guarded by ``version`` (retried on a
         concurrent change): nx-27017 stores a date written by ``$set`` as a string and ignores
@@ -220,14 +257,14 @@ class ShopCustomers(ShopScoped):
             doc = await self.find_identity(channel, platform_user_id)
             if doc is None:
                 doc = self._new_customer(channel, platform_user_id, at, currency)
-                _merge_contact(doc, at, channel_id, set_fields, status)
+                _merge_contact(doc, at, channel_id, set_fields, status, order)
                 try:
                     await self.coll.insert_one(doc)
                 except DuplicateKeyError:
                     continue  # created concurrently: update that one
                 return doc
             version = doc.get("version")
-            _merge_contact(doc, at, channel_id, set_fields, status)
+            _merge_contact(doc, at, channel_id, set_fields, status, order)
             doc["version"] = (version or 0) + 1
             guard = {"version": version} if version is not None else {"version": None}
             result = await self.coll.replace_one({**identity, "_id": doc["_id"], **guard}, doc)
@@ -247,6 +284,7 @@ class ShopCustomers(ShopScoped):
             "first_seen_at": at,
             "last_contact_at": at,
             "status_at": None,
+            "status_order": None,
         }
 
     async def record_contacts(
@@ -296,7 +334,7 @@ class ShopCustomers(ShopScoped):
             else:
                 doc = dict(read)
             for item in items:
-                _merge_contact(doc, item.at, item.channel_id, fields, item.status)
+                _merge_contact(doc, item.at, item.channel_id, fields, item.status, item.order)
             if read is None:
                 inserts.append((identity, doc))
             else:
@@ -373,6 +411,7 @@ class ShopCustomers(ShopScoped):
                         currency=currency,
                         set_fields=fields_of.get(identity),
                         status=item.status,
+                        order=item.order,
                     )
             except RuntimeError as err:  # it kept changing
                 outcome.errors[identity] = str(err)
@@ -684,14 +723,67 @@ async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     ``version`` read, which every customer writer bumps, and by the copy still missing, so a
     customer changed meanwhile keeps what its writer wrote.
     """
-    done = 0
     missing = {"updated_ms": {"$exists": False}}
     projection = {"_id": 1, "version": 1, "updated_at": 1, "last_order_at": 1}
-    cursor = coll.find(missing, projection).batch_size(batch)
+    return await _set_missing(coll, missing, projection, date_keys, batch)
+
+
+async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Set ``seller_fields`` and ``profile_name`` on customers written before they existed.
+
+    For every shop at once (a start-up migration); returns how many customers it set. Until
+    then no platform set an e-mail address, nor a phone number other than WhatsApp's (kept as
+    ``platform_phone``), so a customer's others were typed by the seller; so was the name if
+    the seller's last edit of it (the audit trail) is the name the customer has, or no
+    platform ever contacted the customer (an import). Any other name is the platform's, and
+    becomes ``profile_name`` too.
+    """
+    missing = {"seller_fields": {"$exists": False}}
+    if await db.customers.find_one(missing, {"_id": 1}) is None:
+        return 0
+    typed: dict[tuple[Any, Any], Any] = {}
+    edits = db.audit.find(
+        {"action": "customer.update", "after.name": {"$exists": True}},
+        {"shop_id": 1, "customer_id": 1, "after": 1},
+    ).sort("at", 1)
+    async for entry in edits:
+        typed[(entry["shop_id"], entry.get("customer_id"))] = entry["after"].get("name")
+
+    def seller_fields(doc: Doc) -> Doc:
+        fields = [name for name in ("phone", "email") if doc.get(name)]
+        if "phone" in fields and _same_number(doc["phone"], doc.get("platform_phone")):
+            fields.remove("phone")  # WhatsApp's, filled in where the customer had none
+        name = doc.get("name")
+        edited = typed.get((doc.get("shop_id"), doc["_id"])) == name
+        if name and (edited or doc.get("last_contact_at") is None):
+            fields.insert(0, "name")
+        return {"seller_fields": fields, "profile_name": None if "name" in fields else name}
+
+    fields = ("shop_id", "version", "name", "phone", "email", "platform_phone", "last_contact_at")
+    return await _set_missing(db.customers, missing, dict.fromkeys(fields, 1), seller_fields, batch)
+
+
+def _same_number(phone: Any, other: Any) -> bool:
+    """Whether two phone numbers, as written, end in the same nine digits."""
+    digits = [
+        "".join(c for c in str(p or "") if c.isascii() and c.isdigit()) for p in (phone, other)
+    ]
+    return len(digits[0]) >= 9 and digits[0][-9:] == digits[1][-9:]
+
+
+async def _set_missing(
+    coll: Any, missing: Doc, projection: Doc, values: Callable[[Doc], Doc], batch: int
+) -> int:
+    """``$set`` `values` of each customer matching `missing`, in batches; how many were set.
+
+    Each update is guarded by the ``version`` read, which every customer writer bumps, and by
+    `missing`, so a customer changed meanwhile keeps what its writer wrote.
+    """
+    done = 0
     ops: list[UpdateOne] = []
-    async for doc in cursor:
+    async for doc in coll.find(missing, projection).batch_size(batch):
         guard = {"_id": doc["_id"], "version": doc.get("version"), **missing}
-        ops.append(UpdateOne(guard, {"$set": date_keys(doc)}))
+        ops.append(UpdateOne(guard, {"$set": values(doc)}))
         if len(ops) >= batch:
             done += (await coll.bulk_write(ops, ordered=False)).modified_count
             ops = []

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -78,6 +79,8 @@ class Claim:
     attempts: int
     lease: str
     received_at: datetime
+    position: int = 0
+    """The event's place among the events of its request (delivery order within it)."""
 
 
 def _public(doc: Doc) -> Doc:
@@ -96,6 +99,32 @@ def _public(doc: Doc) -> Doc:
     }
 
 
+BAD_UNICODE = (
+    "the event holds text that is not valid Unicode (a lone surrogate); `chatcrm inbox retry` "
+    "processes it with such characters replaced by U+FFFD"
+)
+
+
+def stored_json(data: Any) -> tuple[str, str | None]:
+    """An event as the JSON text to store, and why it cannot be processed (None if it can).
+
+    Text that is not valid Unicode (a lone surrogate, such as JSON's ``"\\ud83d"``) cannot be
+    stored as such: such an event is kept with those characters escaped (the JSON is the same)
+    and fails with its reason, instead of failing the request with the other events in it.
+    """
+    try:
+        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        size = len(raw.encode())
+    except UnicodeEncodeError:
+        raw = json.dumps(data, separators=(",", ":"))
+        return raw[: MAX_EVENT_BYTES // 4], BAD_UNICODE
+    except RecursionError:
+        return "{}", "the event's JSON is nested too deeply"
+    if size > MAX_EVENT_BYTES:
+        return raw[: MAX_EVENT_BYTES // 4], f"event larger than {MAX_EVENT_BYTES} bytes"
+    return raw, None
+
+
 class ShopInbox(ShopScoped):
     """One shop's raw webhook events."""
 
@@ -105,15 +134,15 @@ class ShopInbox(ShopScoped):
         """Store events not seen before (a redelivery is a no-op); return how many were new.
 
         One unordered ``insert_many``; an event whose id (`event_id`) is stored already is a
-        duplicate, not an error.
+        duplicate, not an error. An event that cannot be processed (`stored_json`) is stored
+        failed, with its reason. Each event keeps its place in the request (``position``).
         """
         now = utcnow()
         due = now_ms()
         docs = []
-        for event in events:
-            raw = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
-            too_big = len(raw.encode()) > MAX_EVENT_BYTES
-            key = event.key[:200]
+        for position, event in enumerate(events):
+            raw, problem = stored_json(event.data)
+            key = event.key[:200].encode("utf-8", "backslashreplace").decode()
             docs.append(
                 {
                     "_id": event_id(self.shop_id, platform, channel_id, key),
@@ -121,14 +150,15 @@ class ShopInbox(ShopScoped):
                     "platform": platform,
                     "channel_id": channel_id,
                     "event_key": key,
-                    "raw": raw[: MAX_EVENT_BYTES // 4] if too_big else raw,
-                    "state": FAILED if too_big else PENDING,
+                    "raw": raw,
+                    "state": FAILED if problem else PENDING,
                     "attempts": 0,
-                    "due_ms": None if too_big else due,
+                    "due_ms": None if problem else due,
                     "lease": None,
-                    "last_error": f"event larger than {MAX_EVENT_BYTES} bytes" if too_big else None,
+                    "last_error": problem,
                     "received_at": now,
                     "processed_ms": None,
+                    "position": position,
                 }
             )
         if not docs:
@@ -219,6 +249,7 @@ class InboxQueue:
                 attempts=int(doc["attempts"]) + 1,
                 lease=lease,
                 received_at=doc["received_at"],
+                position=int(doc.get("position") or 0),
             )
             for doc in candidates
             if doc["_id"] in won

@@ -22,6 +22,13 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _token_doc(shop_id: str, role: str, label: str) -> Doc:
+    """A token's stored fields (its `_id` is the digest); DomainError for an unknown role."""
+    if role not in ROLES:
+        raise DomainError(f"role must be one of {', '.join(ROLES)}", field="role")
+    return {"shop_id": shop_id, "role": role, "label": label, "created_at": utcnow()}
+
+
 class Shops:
     """The shops collection: creating and reading tenants."""
 
@@ -73,18 +80,21 @@ class Tokens:
 
     async def create(self, shop_id: str, role: str = "owner", label: str = "owner") -> str:
         """Create a token and return it in clear text: the only time it is ever visible."""
-        if role not in ROLES:
-            raise DomainError(f"role must be one of {', '.join(ROLES)}", field="role")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        await self.coll.insert_one(
-            {
-                "_id": token_digest(token),
-                "shop_id": shop_id,
-                "role": role,
-                "label": label,
-                "created_at": utcnow(),
-            }
-        )
+        await self.coll.insert_one({"_id": token_digest(token), **_token_doc(shop_id, role, label)})
+        return token
+
+    async def install(self, shop_id: str, role: str, label: str, secret: str) -> str:
+        """Make the token made of `secret` the shop's only token with `label`; return it.
+
+        For a token derived from a stable secret (the demo link): idempotent, so running it
+        again keeps the token working, and a token of the label made otherwise is revoked.
+        """
+        token = TOKEN_PREFIX + secret
+        digest = token_digest(token)
+        doc = _token_doc(shop_id, role, label)
+        await self.coll.update_one({"_id": digest}, {"$setOnInsert": doc}, upsert=True)
+        await self.coll.delete_many({"shop_id": shop_id, "label": label, "_id": {"$ne": digest}})
         return token
 
     async def resolve(self, token: str) -> Principal | None:
@@ -97,8 +107,3 @@ class Tokens:
         return Principal(
             shop_id=doc["shop_id"], role=doc["role"], token_id=doc["_id"][:12], label=doc["label"]
         )
-
-    async def revoke_label(self, shop_id: str, label: str) -> int:
-        """Delete a shop's tokens with this label; return how many."""
-        result = await self.coll.delete_many({"shop_id": shop_id, "label": label})
-        return result.deleted_count
