@@ -20,7 +20,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from chatcrm.domain import DomainError, Principal, Shop
 from chatcrm.store import Store
-from chatcrm.store.shops import token_digest
 from chatcrm.store.users import Session, User, now_ms
 
 SESSION_IDLE = timedelta(days=7)
@@ -213,21 +212,13 @@ async def reset_password(store: Store, token: str, password: object) -> SignedIn
 async def demo_link(store: Store, user: User) -> str:
     """The demo owner's reusable sign-in token: the same across restarts of the demo.
 
-    Stored as a digest (to check it) and sealed with the secret key (to print it again at the
-    next start); valid only for the demo shop's owner.
+    Derived from the secret key (`SecretBox.derive`, as the demo's API token is) and stored as
+    a digest; it signs in only the demo shop's owner, and a link made otherwise is replaced.
     """
-    for doc in await store.links.of_shop(user.shop_id, "demo"):
-        try:
-            token = store.box.decrypt(doc["sealed"])
-        except (ValueError, KeyError):
-            continue
-        if token_digest(token) == doc["_id"] and doc.get("user_id") == user.id:
-            return token
-    await store.links.remove(user.shop_id, "demo")
-    token = secrets.token_urlsafe(32)
-    await store.links.create(
-        token, "demo", user.shop_id, None, user_id=user.id, sealed=store.box.encrypt(token)
-    )
+    token = store.box.derive(f"demo-sign-in:{user.shop_id}:{user.id}")
+    if await store.links.peek(token, "demo") is None:
+        await store.links.remove(user.shop_id, "demo")
+        await store.links.create(token, "demo", user.shop_id, None, user_id=user.id)
     return token
 
 
