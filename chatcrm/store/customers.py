@@ -563,8 +563,7 @@ class ShopCustomers(ShopScoped):
 
         Bumps ``version`` and ``updated_at``. The guard (version and update time as read)
         makes concurrent writers safe: the loser reads again. A replacement rather than
-        ``$set``: nx-27017 stores a date written by ``$set`` on an existing document as a
-        string.
+        ``$set`` (docs/mongodb-compat.md#whole-document-writes).
         """
         result = await self.coll.replace_one(self._guard(doc), self._next(doc, fields, utcnow()))
         return result.modified_count == 1
@@ -723,9 +722,8 @@ class ShopCustomers(ShopScoped):
         The customer as read at `version`, then one ``replace_one`` guarded by
         ``{_id, shop_id, version}`` bumping ``version`` and setting ``updated_at`` and its
         integer copy, so of two concurrent edits of the same version exactly one wins. A
-        replacement, not ``$set``: nx-27017 stores a date ``$set`` on an existing document as
-        a string. Returns None when the customer is missing or at another version (the caller
-        tells which with `get`).
+        replacement, not ``$set`` (docs/mongodb-compat.md#whole-document-writes). Returns None
+        when the customer is missing or at another version (the caller tells which with `get`).
         """
         guard = self.scope({"_id": customer_id, "version": version})
         doc = await self.coll.find_one(guard)

@@ -67,8 +67,8 @@ def raw_event_id(shop_id: str, platform: str, channel_id: str, event: RawEvent) 
 def now_ms() -> int:
     """Milliseconds since the epoch.
 
-    Queue times (``due_ms``, ``processed_ms``) are integers: they are rewritten with ``$set``,
-    and nx-27017 stores a date written by ``$set`` on an existing document as a string.
+    Queue times (``due_ms``, ``processed_ms``) are integers: they are rewritten with ``$set``
+    (docs/mongodb-compat.md#dates-as-integer-copies).
     """
     return int(time.time() * 1000)
 

@@ -147,7 +147,7 @@ class ShopMessages(ShopScoped):
     async def _rewrite(self, stored: Doc, changed: Doc) -> bool:
         """Replace `stored` by `changed` unless it changed meanwhile (guarded by ``revision``).
 
-        A replacement, not ``$set``: nx-27017 stores a date written by ``$set`` as a string.
+        A replacement, not ``$set`` (docs/mongodb-compat.md#whole-document-writes).
         """
         revision = stored.get("revision")
         guard = {"$eq": revision} if revision is not None else {"$exists": False}

@@ -45,8 +45,8 @@ class ShopOrders(ShopScoped):
         """Move the order read as `current` to `to_status`; only one concurrent caller wins.
 
         A replacement guarded by the status read: True for the winner, False when the order
-        is no longer in that status. (A replacement, not ``$set``: nx-27017 stores a date
-        written by ``$set`` on an existing document as a string.)
+        is no longer in that status. (A replacement, not ``$set``: see
+        docs/mongodb-compat.md#whole-document-writes.)
         """
         new = {**current, **fields, "status": to_status, "shop_id": self.shop_id}
         result = await self.coll.replace_one(

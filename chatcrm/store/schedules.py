@@ -1,7 +1,7 @@
 """Report schedules and their deliveries: one delivery per (schedule, fire time), claimed once.
 
-Times that are compared, sorted or rewritten are integer epoch milliseconds (``*_ms``):
-nx-27017 stores a date written by ``$set`` on an existing document as a string.
+Times that are compared, sorted or rewritten are integer epoch milliseconds (``*_ms``), see
+docs/mongodb-compat.md#dates-as-integer-copies.
 """
 
 from __future__ import annotations
