@@ -83,50 +83,27 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 class DatabasePool:
-    """Test databases handed on from test to test emptied, instead of built anew and dropped.
+    """A database of its own for every test, dropped when the next test starts.
 
-    Creating every index in a new database took about a quarter of the suite's time. A
-    database comes back when its test ends and is emptied when the next test takes it (by then
-    every service of the earlier test has stopped); it is dropped instead when its collections
-    or indexes are no longer those of a new database after `Store.ensure_indexes`.
+    Handing emptied databases on (to spare building indexes) was tried: nx-27017 then answered
+    a date-range query on a collection emptied by an earlier test differently from a new one,
+    so a test passed alone and failed after another. Every test gets a new database.
     """
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.returned: list[str] = []
         self.created: list[str] = []
-        self.indexes: dict[str, Any] | None = None
-        """Every collection's indexes in a new database after `ensure_indexes`."""
 
     async def take(self) -> tuple[Store, bool]:
-        """A store on a database of the test's own, and whether its indexes exist already."""
+        """A store on a new database of the test's own (no indexes yet)."""
         while self.returned:
             store = self._connect(self.returned.pop())
-            if await self._emptied(store):
-                return store, True
             await store.client.drop_database(store.db.name)
             await store.close()
         name = f"t_{uuid.uuid4().hex[:12]}"
         self.created.append(name)
         return self._connect(name), False
-
-    async def learn(self, store: Store) -> None:
-        """Remember the indexes of a new database that `ensure_indexes` has just built."""
-        if self.indexes is None:
-            self.indexes = await self._indexes(store)
-
-    async def _emptied(self, store: Store) -> bool:
-        names = await store.db.list_collection_names()
-        if self.indexes is None or set(names) != set(self.indexes):
-            return False
-        for name in names:
-            await store.db[name].delete_many({})
-        return await self._indexes(store) == self.indexes
-
-    @staticmethod
-    async def _indexes(store: Store) -> dict[str, Any]:
-        names = await store.db.list_collection_names()
-        return {name: await store.db[name].index_information() for name in names}
 
     def _connect(self, name: str) -> Store:
         return Store.connect(self.uri, name, SecretBox(SECRET_KEY))
@@ -171,7 +148,6 @@ async def store(
     st, indexed = own_database
     if not indexed:
         await st.ensure_indexes()
-        await database_pool.learn(st)
     return st
 
 
