@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from chatcrm.config import Settings, SmtpServer
+from chatcrm.domain import iso_utc
 from chatcrm.store import Store
 from chatcrm.store.schedules import ms_of
 from tests.conftest import ShopFixture, make_shop
@@ -67,7 +68,7 @@ async def test_two_services_firing_the_same_schedule_send_one_email(
         await until(lambda s=service: _fired(s), "both services firing")
         await scheduler_of(service).wait_idle()
     (delivery,) = await delivered(one, shop, schedule["id"], "sent")
-    assert delivery["fire_time"] == MONDAY_0800_BANGKOK.isoformat()
+    assert delivery["fire_time"] == iso_utc(MONDAY_0800_BANGKOK)
     assert delivery["attempts"] == 1 and delivery["kind"] == "scheduled"
     assert len(smtp.to("owner@shop.example")) == 1
     (entry,) = await store.for_shop(shop.id).audit.recent(action="report.send")
@@ -96,11 +97,11 @@ async def test_missed_fire_times_are_sent_within_6_hours_else_skipped(
     again = await start_service(mail_settings(settings, smtp), clock)
     items = await delivered(again, late, soon["id"], "sent")
     assert {d["fire_time"]: d["state"] for d in items} == {
-        "2026-11-02T06:00:00+00:00": "sent",  # Monday 13:00, 2.5 h late
-        "2026-11-01T06:00:00+00:00": "skipped",  # Sunday 13:00, 26.5 h late
+        "2026-11-02T06:00:00.000+00:00": "sent",  # Monday 13:00, 2.5 h late
+        "2026-11-01T06:00:00.000+00:00": "skipped",  # Sunday 13:00, 26.5 h late
     }
     (skipped,) = await delivered(again, very_late, early["id"], "skipped")
-    assert skipped["fire_time"] == MONDAY_0800_BANGKOK.isoformat()  # 7.5 h late
+    assert skipped["fire_time"] == iso_utc(MONDAY_0800_BANGKOK)  # 7.5 h late
     assert "missed" in skipped["last_error"] and "6 h" in skipped["last_error"]
     await scheduler_of(again).wait_idle()
     assert len(smtp.messages) == 1 and smtp.messages[0].recipients == ["owner@shop.example"]
@@ -115,17 +116,20 @@ async def test_daily_report_in_rome_across_the_spring_change(
     clock = ShiftedClock(datetime(2026, 3, 27, 12, tzinfo=UTC))
     first = await start_service(mail_settings(settings, smtp), clock)
     schedule = await create_schedule(first, rome, cadence=DAILY_0800, format="none")
-    assert schedule["next_fire_at"] == "2026-03-28T07:00:00+00:00"  # 08:00 CET
+    assert schedule["next_fire_at"] == "2026-03-28T07:00:00.000+00:00"  # 08:00 CET
     await first.close()
     clock.set(datetime(2026, 3, 29, 6, 5, tzinfo=UTC))  # 08:05 CEST, the day clocks moved on
     again = await start_service(mail_settings(settings, smtp), clock)
     items = await delivered(again, rome, schedule["id"], "sent")
     by_state = {d["state"]: d["fire_time"] for d in items}
-    assert by_state == {"sent": "2026-03-29T06:00:00+00:00", "skipped": "2026-03-28T07:00:00+00:00"}
+    assert by_state == {
+        "sent": "2026-03-29T06:00:00.000+00:00",
+        "skipped": "2026-03-28T07:00:00.000+00:00",
+    }
     (message,) = [m.message for m in smtp.messages]
     assert message["Subject"] == "Bottega: Report ลูกค้า VIP รายสัปดาห์ — 29 Mar 2026"
     resp = await again.get(f"/api/v1/report-schedules/{schedule['id']}", headers=rome.auth())
-    assert (await resp.json())["next_fire_at"] == "2026-03-30T06:00:00+00:00"  # 08:00 CEST
+    assert (await resp.json())["next_fire_at"] == "2026-03-30T06:00:00.000+00:00"  # 08:00 CEST
 
 
 async def send_now(client: TestClient, shop: ShopFixture, schedule_id: str) -> dict[str, Any]:

@@ -59,9 +59,14 @@ MAX_KEY_CHARS = 200
 """Longest event key kept (longer keys are cut before the id is computed)."""
 
 
+def stored_key(key: str) -> str:
+    """An event's key as the inbox keeps it: cut, and text that is not valid Unicode escaped."""
+    return key[:MAX_KEY_CHARS].encode("utf-8", "backslashreplace").decode()
+
+
 def raw_event_id(shop_id: str, platform: str, channel_id: str, event: RawEvent) -> str:
     """The inbox id `ShopInbox.put` gives a raw event of a channel."""
-    return event_id(shop_id, platform, channel_id, event.key[:MAX_KEY_CHARS])
+    return event_id(shop_id, platform, channel_id, stored_key(event.key))
 
 
 def now_ms() -> int:
@@ -151,7 +156,7 @@ class ShopInbox(ShopScoped):
         docs = []
         for position, event in enumerate(events):
             raw, problem = stored_json(event.data)
-            key = event.key[:200].encode("utf-8", "backslashreplace").decode()
+            key = stored_key(event.key)
             docs.append(
                 {
                     "_id": raw_event_id(self.shop_id, platform, channel_id, event),
