@@ -51,11 +51,6 @@ async def seed(bot: ChatBot) -> dict[str, dict[str, Any]]:
     return customers
 
 
-@pytest.mark.xfail(
-    reason="known open bug: in the full suite /report's period counts come back 0 on "
-    "nx-27017 after earlier tests (passes alone); under investigation",
-    strict=False,
-)
 @pytest.mark.parametrize("platform", PLATFORMS)
 async def test_each_command_on_each_platform(bot: ChatBot, platform: str) -> None:
     customers = await seed(bot)

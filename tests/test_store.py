@@ -109,3 +109,26 @@ async def test_tokens_are_stored_as_digests(store: Store, shop: ShopFixture) -> 
     assert await store.db["tokens"].count_documents({"_id": shop.owner}) == 0
     assert await store.tokens.resolve(shop.owner + "x") is None
     assert await store.tokens.resolve("garbage") is None
+
+
+async def test_period_counts_keep_exact_bounds_within_a_second(
+    store: Store, shop: ShopFixture
+) -> None:
+    """A customer first seen 125 ms into a second is in a period ending 334 ms into it, and not
+    in one ending at 100 ms (nx-27017 compares dates in whole seconds)."""
+    customers = store.for_shop(shop.id).customers
+    second = datetime(2026, 12, 2, 9, 34, 8, tzinfo=UTC)
+    await customers.upsert_contact("line", "U1", channel_id="c", at=second)
+    await customers.upsert_contact(
+        "telegram", "7", channel_id="c", at=second + timedelta(milliseconds=125)
+    )
+    period = store.for_shop(shop.id).period
+    start = second - timedelta(hours=1)
+    counts = await period.counts(start, second + timedelta(milliseconds=334), "THB")
+    assert counts.new == {"line": 1, "telegram": 1}
+    counts = await period.counts(start, second + timedelta(milliseconds=100), "THB")
+    assert counts.new == {"line": 1}
+    counts = await period.counts(
+        second + timedelta(milliseconds=1), second + timedelta(seconds=1), "THB"
+    )
+    assert counts.new == {"telegram": 1}
