@@ -302,3 +302,18 @@ class Sort:
 
     field: str = "paid_total"
     ascending: bool = True
+
+
+CURRENCY_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
+    ),
+    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+"""ISO 4217 minor-unit exponents that are not 2."""
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point of `currency` (2 unless listed)."""
+    return CURRENCY_EXPONENTS.get(currency, 2)

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chatcrm.domain import currency_exponent
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import channel_label
 
@@ -20,15 +21,6 @@ MAX_CELL_CHARS = 32_000
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0＝＋－＠")
 """Leading characters a spreadsheet may read as a formula (OWASP CSV Injection, ASVS: NUL;
 the full-width forms are turned into ASCII ones by some spreadsheet imports)."""
-
-CURRENCY_EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
-    ),
-    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
-"""ISO 4217 minor-unit exponents that are not 2."""
 
 CURRENCY_SYMBOLS: dict[str, str] = {
     "THB": "฿",
@@ -76,11 +68,6 @@ def neutralise(value: Any) -> str | None:
     if text and text[0] in FORMULA_TRIGGERS:
         return "'" + text
     return text
-
-
-def currency_exponent(currency: str) -> int:
-    """Digits after the decimal point of `currency` (2 unless listed)."""
-    return CURRENCY_EXPONENTS.get(currency, 2)
 
 
 def money_number_format(currency: str) -> str:
