@@ -126,7 +126,9 @@ def phone_match(q: str) -> list[Doc]:
     digits = phone_digits(q)
     if digits is None or len(digits) < MIN_PHONE_START:
         return []
-    starts = dict.fromkeys([digits, "0" + digits[2:] if digits.startswith("66") else digits])
+    starts = [digits]
+    if digits.startswith("66") and len(digits) > MIN_PHONE_START:  # +66 8… -> 08…
+        starts.append("0" + digits[2:])
     match: list[Doc] = [{"phone": prefix_range(start)} for start in starts]
     if len(digits) >= MIN_PHONE_END:
         match.append({PHONE_KEY: prefix_range(digits[::-1])})
