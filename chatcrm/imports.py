@@ -23,14 +23,18 @@ from chatcrm.domain import (
     new_customer_fields,
     seller_fields_after,
 )
-from chatcrm.input_rules import ascii_digits, clean_text, parse_whole
+from chatcrm.input_rules import (
+    ascii_digits,
+    clean_text,
+    normalise_email,
+    normalise_phone,
+    parse_whole,
+)
 from chatcrm.orders import (
     MAX_QUANTITY,
     Conflict,
     NotFound,
     OrderInput,
-    normalize_email,
-    normalize_phone,
     parse_order,
     record_order,
     refresh_aggregates,
@@ -207,9 +211,9 @@ def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any
     if name:
         fields["name"] = name
     if row.get("phone"):
-        fields["phone"] = normalize_phone(row["phone"])
+        fields["phone"] = normalise_phone(row["phone"])
     if row.get("email"):
-        fields["email"] = normalize_email(row["email"])
+        fields["email"] = normalise_email(row["email"])
     if row.get("postal_code"):
         code = row["postal_code"].translate(_THAI_DIGITS)
         if not (len(code) == 5 and code.isascii() and code.isdigit()):
