@@ -763,7 +763,7 @@ async function showConflict(id) {
   let who = t("someoneElse");
   if (state.role === "owner") {
     const { items } = await (await api(`/api/v1/customers/${encodeURIComponent(id)}/audit`)).json();
-    const newer = items.filter((e) => e.action === "customer.update" && e.at > mine.updated_at);
+    const newer = items.filter((e) => e.action === "customer.update" && e.version > mine.version);
     const actors = [...new Set(newer.map((e) => actorName(e.actor)))];
     if (actors.length) who = actors.join(", ");
   }
