@@ -872,6 +872,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#language").addEventListener("change", (event) => switchLanguage(event.target.value));
   wireReport();
   wireCustomer();
+  if (matchMedia("(max-width: 640px)").matches) $("#filter-panel").open = false;  // phones: the table first
 
   // Links carry their token in the fragment (never sent to a server); it leaves the address bar.
   const fragment = new URLSearchParams(location.hash.slice(1));
