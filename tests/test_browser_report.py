@@ -408,3 +408,41 @@ def test_phone_width_has_no_page_overflow(
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert console.errors == []
     page.context.close()
+
+
+def test_figures_of_a_superseded_query_never_show(browser: Browser, live: LiveServer) -> None:
+    page, console = signed_in(browser, live, shop_with_customers(live))
+    held: list[Route] = []
+    page.route(re.compile(r"channel=telegram"), lambda route: held.append(route))
+    page.get_by_label("Telegram", exact=True).check()
+    page.locator("#filters button[type=submit]").click()  # answers held back
+    page.get_by_label("Telegram", exact=True).uncheck()
+    page.get_by_label("Postal code", exact=True).first.fill("83000")
+    page.locator("#filters button[type=submit]").click()
+    expect(page.locator(ROWS)).to_have_count(3)
+    expect(page.locator("#sum-customers")).to_have_text("3")
+    assert len(held) == 2  # summary and page of the telegram query, late
+    for route in held:
+        with page.expect_response(route.request.url) as late:
+            route.continue_()
+        late.value.finished()
+    page.evaluate("fetch('/api/v1/shop').then((r) => r.json())")  # the late answers were read
+    expect(page.locator(ROWS)).to_have_count(3)
+    assert all(n.startswith("Nok") for n in names(page))
+    expect(page.locator("#sum-customers")).to_have_text("3")
+    page.unroute(re.compile(r"channel=telegram"))
+    assert console.errors == []
+    page.context.close()
+
+
+def test_keyboard_opens_and_closes_a_customer(browser: Browser, live: LiveServer) -> None:
+    page, console = signed_in(browser, live, shop_with_customers(live))
+    page.get_by_role("button", name="Somchai 1").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail-name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#detail")).to_be_hidden()
+    expect(page.get_by_role("button", name="Somchai 1")).to_be_focused()
+    assert "#customer" not in page.url
+    assert console.errors == []
+    page.context.close()

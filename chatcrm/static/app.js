@@ -669,6 +669,7 @@ async function openCustomer(id) {
   const detail = await (await api(`/api/v1/customers/${encodeURIComponent(id)}`)).json();
   state.current = detail;
   history.replaceState(null, "", `${location.pathname}${location.search}#customer=${encodeURIComponent(id)}`);
+  const opening = $("#detail").hidden;
   $("#detail").hidden = false;
   const shown = detail.name || detail.platform_user_id;
   $("#detail-name").textContent = detail.profile_name && detail.profile_name !== detail.name
@@ -683,6 +684,7 @@ async function openCustomer(id) {
   $("#detail-orders").replaceChildren(...detail.orders.map(orderItem));
   if (!detail.orders.length) $("#detail-orders").append(el("li", t("noOrders"), "empty"));
   await showAudit(detail.id);
+  if (opening) $("#detail-name").focus();  // keyboard users land in the panel
   $("#detail-messages").replaceChildren();
   state.messagesCursor = null;
   $("#more-messages").hidden = true;
@@ -814,6 +816,8 @@ async function loadMessages() {
 function closeCustomer() {
   $("#detail").hidden = true;
   history.replaceState(null, "", `${location.pathname}${location.search}`);
+  const row = state.current && document.querySelector(`#customers tr[data-id="${CSS.escape(state.current.id)}"] button`);
+  if (row) row.focus();  // back where the keyboard was
 }
 
 // ---- wiring ---------------------------------------------------------------------------------
