@@ -122,7 +122,8 @@ async function switchLanguage(locale) {
 function errorMessage(code, field, fallback, extra = {}) {
   const fieldLabel = field ? t(`field_${field.replace(/^filters\./, "")}`) : "";
   for (const key of [`err_${code}_${(field || "").replace(/^filters\./, "")}`, `err_${code}`]) {
-    if (state.words && state.words.messages[key]) return t(key, { field: fieldLabel, ...extra });
+    const text = state.words && state.words.messages[key];
+    if (text && (field || !text.includes("{field}"))) return t(key, { field: fieldLabel, ...extra });
   }
   return fallback;
 }
