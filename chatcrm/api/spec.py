@@ -430,6 +430,10 @@ COMPONENTS: dict[str, Any] = {
                 "action": {"type": "string"},
                 "before": {"type": ["object", "null"]},
                 "after": {"type": ["object", "null"]},
+                "version": {
+                    "type": ["integer", "null"],
+                    "description": "customer.update: the customer's version the edit made",
+                },
             },
         },
     },
