@@ -7,6 +7,7 @@ what the page shows (or, for CSRF, on what the server answers the browser's own 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -200,3 +201,57 @@ def test_pages_have_no_console_error_nor_serious_accessibility_violation(
         screenshot(page, f"report-{language}")
         assert console.errors == [], language
         page.context.close()
+
+
+def add_chat(live: LiveServer, shop_id: str, platform_user_id: str, count: int) -> None:
+    """`count` messages of a customer, three to a second (milliseconds apart), stored newest
+    first: "message 0" is the oldest."""
+    second = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+    async def add() -> None:
+        scoped = live.store.for_shop(shop_id)
+        customer = await live.store.db.customers.find_one(
+            {"shop_id": shop_id, "platform_user_id": platform_user_id}
+        )
+        assert customer is not None
+        for n in reversed(range(count)):
+            sent_at = second + timedelta(seconds=n // 3, milliseconds=n % 3 * 7)
+            await scoped.messages.add(
+                {
+                    "customer_id": customer["_id"],
+                    "channel": customer["channel"],
+                    "channel_id": None,
+                    "direction": "out" if n % 2 else "in",
+                    "type": "text",
+                    "text": f"message {n}",
+                    "platform_message_id": f"chat-{n}",
+                    "sent_at": sent_at,
+                }
+            )
+
+    live.run(add())
+
+
+def test_chat_history_reads_oldest_at_the_top_and_opens_twice_without_duplicates(
+    page: Page, live: LiveServer
+) -> None:
+    shop_id = english_shop(live)
+    add_chat(live, shop_id, "U0000", 45)
+    sign_in(page, live, live.add_user(shop_id))
+    page.get_by_role("cell", name="Alice Brown 0", exact=True).click()
+    history = page.get_by_role("button", name="View conversation history")
+    messages = page.locator("#detail-messages li")
+    history.click()
+    expect(messages).to_have_count(30)  # the newest page, oldest of it at the top
+    expect(messages.first).to_contain_text("message 15")
+    expect(messages.last).to_contain_text("message 44")
+    history.click()  # opened again: the same messages, once each
+    expect(messages).to_have_count(30)
+    expect(messages.first).to_contain_text("message 15")
+    page.get_by_role("button", name="Older messages").click()
+    expect(messages).to_have_count(45)
+    texts = [t.split("message ")[-1] for t in messages.all_inner_texts()]
+    assert texts == [str(n) for n in range(45)]
+    expect(page.get_by_role("button", name="Older messages")).to_be_hidden()
+    history.click()
+    expect(messages).to_have_count(30)

@@ -34,6 +34,7 @@ const TEXT = {
     tags: "แท็ก", status: "สถานะ", paidAmount: "ยอดชำระ", orders: "คำสั่งซื้อ",
     updated: "อัปเดตล่าสุด", more: "โหลดเพิ่ม", tagsComma: "แท็ก (คั่นด้วยจุลภาค)", notes: "บันทึก",
     save: "บันทึก", ordersTitle: "คำสั่งซื้อ", history: "ดูประวัติการสนทนา",
+    olderMessages: "ข้อความก่อนหน้า",
     statPaid: "ยอดชำระรวม", statOrders: "จำนวนคำสั่งซื้อ", statAverage: "ยอดเฉลี่ยต่อคำสั่งซื้อ",
     statRecent: "3 เดือนล่าสุด", statUnpaid: "ค้างชำระ", statLast: "สั่งซื้อล่าสุด",
   },
@@ -42,6 +43,7 @@ const TEXT = {
 const state = {
   csrf: null, shop: null, role: null, filters: new URLSearchParams(), order: "asc",
   cursor: null, selected: new Set(), current: null, messagesCursor: null,
+  messagesShown: new Set(), messagesLoading: false,
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -325,22 +327,39 @@ async function openCustomer(id) {
     return li;
   }));
   $("#detail-messages").replaceChildren();
-  state.messagesCursor = null;
+  state.messagesCursor = null; state.messagesShown = new Set();
   $("#more-messages").hidden = true;
 }
 
-async function loadMessages() {
+// The chat history as a chat app shows it: the newest page at the bottom, older pages put
+// above it (the button, or scrolling to the top), each message once however often it opens.
+function messageItem(m) {
+  const li = el("li", m.text || `[${m.type}]`, m.direction === "out" ? "out" : "in");
+  li.prepend(el("time", when(m.sent_at)));
+  li.dataset.id = m.id;
+  return li;
+}
+
+async function loadMessages(older) {
+  if (state.messagesLoading || (older && !state.messagesCursor)) return;
+  const list = $("#detail-messages");
   const params = new URLSearchParams({ limit: "30" });
-  if (state.messagesCursor) params.set("cursor", state.messagesCursor);
-  const page = await (await api(
-    `/api/v1/customers/${encodeURIComponent(state.current.id)}/messages?${params}`)).json();
-  for (const m of page.items) {
-    const li = el("li", m.text || `[${m.type}]`, m.direction === "out" ? "out" : "in");
-    li.prepend(el("time", when(m.sent_at)));
-    $("#detail-messages").append(li);
+  if (older) params.set("cursor", state.messagesCursor);
+  state.messagesLoading = true;
+  try {
+    const page = await (await api(
+      `/api/v1/customers/${encodeURIComponent(state.current.id)}/messages?${params}`)).json();
+    if (!older) { list.replaceChildren(); state.messagesShown = new Set(); }
+    const fresh = page.items.filter((m) => !state.messagesShown.has(m.id));
+    for (const m of fresh) state.messagesShown.add(m.id);
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    list.prepend(...fresh.map(messageItem));
+    list.scrollTop = older ? list.scrollHeight - fromBottom : list.scrollHeight;
+    state.messagesCursor = page.next_cursor;
+    $("#more-messages").hidden = !page.next_cursor;
+  } finally {
+    state.messagesLoading = false;
   }
-  state.messagesCursor = page.next_cursor;
-  $("#more-messages").hidden = !page.next_cursor;
 }
 
 async function saveCustomer(event) {
@@ -436,8 +455,11 @@ document.addEventListener("DOMContentLoaded", () => {
     history.replaceState(null, "", location.pathname);
   });
   $("#edit-form").addEventListener("submit", saveCustomer);
-  $("#show-history").addEventListener("click", loadMessages);
-  $("#more-messages").addEventListener("click", loadMessages);
+  $("#show-history").addEventListener("click", () => loadMessages(false));
+  $("#more-messages").addEventListener("click", () => loadMessages(true));
+  $("#detail-messages").addEventListener("scroll", (event) => {
+    if (event.target.scrollTop === 0) loadMessages(true);
+  });
 
   // Links carry their token in the fragment (never sent to a server); it leaves the address bar.
   const fragment = new URLSearchParams(location.hash.slice(1));
