@@ -29,6 +29,7 @@ from chatcrm.demo import seed_demo
 from chatcrm.keys import DATABASE
 from chatcrm.store import Store
 from tests.conftest import SECRET_KEY
+from tests.fakes.line import FakeLine
 
 T = TypeVar("T")
 
@@ -44,6 +45,8 @@ LAUNCH_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 """Where the tests leave pictures of the pages for reviewers (README names it)."""
 PASSWORD = "browser password 1"
+LIVE_LINE_TOKEN = "live-line-access-token"
+"""The access token of LINE channels whose pushes go to the live server's fake LINE API."""
 
 
 def chromium_executable() -> str:
@@ -69,6 +72,7 @@ class LiveServer:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.runner: web.AppRunner | None = None
         self.url = ""
+        self.line = FakeLine(access_token=LIVE_LINE_TOKEN)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the server's loop (the store lives there) and wait for it."""
@@ -81,8 +85,11 @@ class LiveServer:
         return self.runner.app[DATABASE].store
 
     def start(self) -> None:
-        """Start the loop and the app; `url` is where it answers."""
+        """Start the loop, a fake LINE API the app sends to, and the app; `url` is where it
+        answers."""
         self.thread.start()
+        self.run(self.line.start())
+        self.settings = self.settings.with_changes(line_api_base_url=self.line.base_url)
         self.run(self._start())
 
     async def _start(self) -> None:
@@ -98,6 +105,7 @@ class LiveServer:
         if self.runner is not None:
             self.run(self.store.client.drop_database(self.settings.mongodb_db))
             self.run(self.runner.cleanup())
+            self.run(self.line.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
 

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from chatcrm import auth
 from chatcrm.imports import run_import
 from tests.browser_support import (
+    LIVE_LINE_TOKEN,
     PASSWORD,
     Demo,
     LiveServer,
@@ -255,3 +256,56 @@ def test_chat_history_reads_oldest_at_the_top_and_opens_twice_without_duplicates
     expect(page.get_by_role("button", name="Older messages")).to_be_hidden()
     history.click()
     expect(messages).to_have_count(30)
+
+
+LINE_USER = "U4af4980629a1b2c3d4e5f60718293a4b"
+
+
+def line_customer(live: LiveServer, shop_id: str, status: str | None = None) -> str:
+    """A customer who wrote to the shop's LINE channel (pushes go to the fake LINE API)."""
+
+    async def make() -> str:
+        scoped = live.store.for_shop(shop_id)
+        secrets = {"channel_secret": "s" * 32, "access_token": LIVE_LINE_TOKEN}
+        channel = await scoped.channels.add("line", secrets)
+        customer = await scoped.customers.upsert_contact(
+            "line",
+            LINE_USER,
+            channel_id=channel.id,
+            at=datetime.now(UTC),
+            set_fields={"name": "Mali LINE"},
+            status=status,
+        )
+        return str(customer["_id"])
+
+    return live.run(make())
+
+
+def test_a_reply_goes_out_and_joins_the_chat(page: Page, live: LiveServer) -> None:
+    shop_id = english_shop(live)
+    line_customer(live, shop_id)
+    sign_in(page, live, live.add_user(shop_id, "staff"))
+    page.get_by_role("cell", name="Mali LINE", exact=True).click()
+    page.get_by_role("button", name="View conversation history").click()
+    page.get_by_label("Reply to the customer").fill("  ส่งของพรุ่งนี้นะคะ 📦  ")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#reply-status")).to_have_text("✓")
+    expect(page.locator("#detail-messages li.out")).to_contain_text("ส่งของพรุ่งนี้นะคะ 📦")
+    pushes = [p for p in live.line.pushed() if p["to"] == LINE_USER]
+    assert [m["text"] for p in pushes for m in p["messages"]] == ["ส่งของพรุ่งนี้นะคะ 📦"]
+    page.get_by_role("button", name="View conversation history").click()  # opened again
+    expect(page.locator("#detail-messages li")).to_have_count(1)
+    assert serious_accessibility_violations(page) == []
+
+
+def test_a_refused_reply_says_why(page: Page, live: LiveServer) -> None:
+    shop_id = english_shop(live)
+    line_customer(live, shop_id, status="unfollowed")
+    sign_in(page, live, live.add_user(shop_id))
+    page.get_by_role("cell", name="Mali LINE", exact=True).click()
+    page.get_by_label("Reply to the customer").fill("hello")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#reply-status")).to_have_text(
+        "the customer blocked the shop's LINE account"
+    )
+    expect(page.locator("#detail-messages li")).to_have_count(0)

@@ -34,7 +34,7 @@ const TEXT = {
     tags: "แท็ก", status: "สถานะ", paidAmount: "ยอดชำระ", orders: "คำสั่งซื้อ",
     updated: "อัปเดตล่าสุด", more: "โหลดเพิ่ม", tagsComma: "แท็ก (คั่นด้วยจุลภาค)", notes: "บันทึก",
     save: "บันทึก", ordersTitle: "คำสั่งซื้อ", history: "ดูประวัติการสนทนา",
-    olderMessages: "ข้อความก่อนหน้า",
+    olderMessages: "ข้อความก่อนหน้า", replyLabel: "ตอบลูกค้า", send: "ส่ง",
     statPaid: "ยอดชำระรวม", statOrders: "จำนวนคำสั่งซื้อ", statAverage: "ยอดเฉลี่ยต่อคำสั่งซื้อ",
     statRecent: "3 เดือนล่าสุด", statUnpaid: "ค้างชำระ", statLast: "สั่งซื้อล่าสุด",
   },
@@ -320,6 +320,7 @@ async function openCustomer(id) {
   form.elements.tags.value = detail.tags.join(", ");
   form.elements.notes.value = detail.notes || "";
   $("#edit-status").textContent = "";
+  $("#reply-form").reset(); $("#reply-status").textContent = "";
   $("#detail-orders").replaceChildren(...detail.orders.map((o) => {
     const li = el("li", `${o.order_id} · ${money(o.amount, o.currency)} · ${o.status}`);
     li.append(el("time", when(o.paid_at || o.created_at)));
@@ -359,6 +360,31 @@ async function loadMessages(older) {
     $("#more-messages").hidden = !page.next_cursor;
   } finally {
     state.messagesLoading = false;
+  }
+}
+
+// A reply goes out through the customer's chat channel; once sent it joins the bottom of the
+// chat. A refusal (the platform's 24-hour window, a customer who blocked the shop) is shown.
+async function sendReply(event) {
+  event.preventDefault();
+  const form = event.target;
+  const text = form.elements.text.value.trim();
+  if (!text) return;
+  $("#reply-status").textContent = "…";
+  try {
+    const sent = await (await api(`/api/v1/customers/${encodeURIComponent(state.current.id)}/messages`, {
+      method: "POST", json: { text },
+    })).json();
+    if (!state.messagesShown.has(sent.id)) {
+      state.messagesShown.add(sent.id);
+      const list = $("#detail-messages");
+      list.append(messageItem(sent));
+      list.scrollTop = list.scrollHeight;
+    }
+    form.reset();
+    $("#reply-status").textContent = "✓";
+  } catch (err) {
+    $("#reply-status").textContent = err.message;
   }
 }
 
@@ -455,6 +481,7 @@ document.addEventListener("DOMContentLoaded", () => {
     history.replaceState(null, "", location.pathname);
   });
   $("#edit-form").addEventListener("submit", saveCustomer);
+  $("#reply-form").addEventListener("submit", sendReply);
   $("#show-history").addEventListener("click", () => loadMessages(false));
   $("#more-messages").addEventListener("click", () => loadMessages(true));
   $("#detail-messages").addEventListener("scroll", (event) => {
