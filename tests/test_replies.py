@@ -266,6 +266,10 @@ async def test_other_shops_customer_is_404_and_unknown_fields_422(
     assert resp.status == 404
     status, body = await reply(ingest, customer["_id"], {"text": REPLY, "to": "U123"})
     assert status == 422 and body["error"]["field"] == "to"
+    status, body = await reply(ingest, customer["_id"], [REPLY])
+    assert status == 400 and body["error"]["code"] == "malformed_json"
+    status, body = await reply(ingest, "cus_nobody", {"text": REPLY})
+    assert status == 404
     assert fakes.line.pushed() == []
 
 

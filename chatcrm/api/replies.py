@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chatcrm.api.common import json_media
 from chatcrm.api.customers import READERS, customer_or_404, message_view
 from chatcrm.api.spec import BEARER, error_responses, json_content, path_id, ref
 from chatcrm.bot.split import utf16_len
@@ -60,11 +61,9 @@ _REFUSALS = {
 """What a platform's `Refused.reason` is answered with: status, code, message."""
 
 
-def parse_reply(body: Any) -> str:
+def parse_reply(body: dict[str, Any]) -> str:
     """The reply's text: 1-5,000 characters after trimming, no control characters but line
     breaks and tabs; DomainError naming the field otherwise."""
-    if not isinstance(body, dict):
-        raise DomainError("the body must be a JSON object", field="text")
     for name in body:
         if name != "text":
             raise DomainError(f"unknown field {name}", field=str(name)[:100])
@@ -196,6 +195,14 @@ _REPLY_DOC = (
     "when it does not answer in time (the reply may have arrived); nothing is stored then."
 )
 
+REPLY_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": MAX_REPLY_CHARS}},
+}
+"""The reply's body."""
+
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/customers/{id}/messages": {
         "post": {
@@ -205,25 +212,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["customers"],
             "security": BEARER,
             "parameters": [path_id()],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["text"],
-                            "properties": {
-                                "text": {
-                                    "type": "string",
-                                    "minLength": 1,
-                                    "maxLength": MAX_REPLY_CHARS,
-                                }
-                            },
-                        }
-                    }
-                },
-            },
+            "requestBody": {"required": True, "content": json_media(REPLY_SCHEMA)},
             "responses": {
                 "201": json_content(ref("Message"), "The reply as stored in the history"),
                 **error_responses(400, 403, 404, 409, 413, 422, 502, 504),
