@@ -35,6 +35,7 @@ from chatcrm.config import Settings  # noqa: E402
 from chatcrm.keys import DATABASE  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import ShopStore, Store  # noqa: E402
+from chatcrm.store.base import new_id  # noqa: E402
 
 START = datetime(2026, 11, 1, 9, tzinfo=UTC)
 BATCH = 2000
@@ -43,7 +44,7 @@ BATCH = 2000
 def message(shop_id: str, customer_id: str, n: int, at: datetime) -> dict[str, Any]:
     """A stored message document as the ingest writes one."""
     return {
-        "_id": f"msg_{customer_id}_{n:07d}",
+        "_id": new_id("msg"),  # random, as every message's: not in time order
         "shop_id": shop_id,
         "customer_id": customer_id,
         "channel": "line",
