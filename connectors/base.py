@@ -85,7 +85,7 @@ def network_error(what: str, err: BaseException) -> PlatformError:
     """The `PlatformError` of a call that got no answer: `PlatformTimeout` for a timeout."""
     if isinstance(err, TimeoutError):
         return PlatformTimeout(f"{what}: no answer in time")
-    return PlatformError(f"{what}: {err or type(err).__name__}")
+    return PlatformError(f"{what}: {str(err) or type(err).__name__}")
 
 
 @dataclass(frozen=True)

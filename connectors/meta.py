@@ -125,7 +125,10 @@ def _graph_error(what: str, status: int, data: Any, sending: bool) -> PlatformEr
     message = error.get("message")
     said = f": {str(message)[:300]}" if message else ""
     code, subcode = error.get("code"), error.get("error_subcode")
-    reason = SEND_REFUSALS.get((code, subcode), SEND_REFUSALS.get((code, None)))
-    if sending and reason is not None:
+    reason = None
+    if sending and isinstance(code, int):
+        subcode = subcode if isinstance(subcode, int) else None
+        reason = SEND_REFUSALS.get((code, subcode), SEND_REFUSALS.get((code, None)))
+    if reason is not None:
         return Refused(f"{what}: HTTP {status}{said}", reason=reason, status=status)
     return PlatformError(f"{what}: HTTP {status}{said}", status=status)
