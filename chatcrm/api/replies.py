@@ -151,31 +151,45 @@ async def reply_to_customer(request: web.Request) -> web.Response:
     check_length(connector, text)
     timeout = request.app[SETTINGS].send_timeout_seconds
     message_id = await send(connector, customer, text, timeout)
-    doc = {
-        "customer_id": customer["_id"],
-        "channel": customer.get("channel"),
-        "channel_id": channel.id,
-        "direction": "out",
-        "type": "text",
-        "text": text,
-        "platform_message_id": message_id,
-        "sent_at": utcnow(),
-        "conversation_type": "user",
-        "conversation_id": None,
-        "meta": {},
-        "sent_by": caller.who.actor,
-    }
-    await shop.messages.add(doc)
-    stored = await shop.messages.find(doc["channel"], message_id) or doc
+    stored = await record_reply(shop, customer, channel, message_id, text, caller.who.actor)
+    return json_response(message_view(stored), status=201)
+
+
+async def record_reply(
+    shop: ShopStore,
+    customer: dict[str, Any],
+    channel: Channel,
+    message_id: str,
+    text: str,
+    actor: str,
+) -> dict[str, Any]:
+    """Store a sent reply as the shop's outgoing message (the shape of the platforms' echoes,
+    plus ``sent_by``) and audit it; the message as stored."""
+    stored = await shop.messages.record(
+        {
+            "customer_id": customer["_id"],
+            "channel": customer.get("channel"),
+            "channel_id": channel.id,
+            "direction": "out",
+            "type": "text",
+            "text": text,
+            "platform_message_id": message_id,
+            "sent_at": utcnow(),
+            "conversation_type": "user",
+            "conversation_id": None,
+            "meta": {},
+            "sent_by": actor,
+        }
+    )
     await shop.audit.record(
-        caller.who.actor,
+        actor,
         "customer.reply",
         customer_id=customer["_id"],
-        message_id=stored.get("_id"),
+        message_id=stored["_id"],
         channel_id=channel.id,
         after={"text": text},
     )
-    return json_response(message_view(stored), status=201)
+    return stored
 
 
 _REPLY_DOC = (

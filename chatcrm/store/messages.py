@@ -109,6 +109,16 @@ class ShopMessages(ShopScoped):
             return False
         return True
 
+    async def record(self, message: Doc) -> Doc:
+        """Store a message once; the message as stored (the one there already when its
+        platform id was seen first, e.g. the platform's echo of a reply)."""
+        doc = self._new(message)
+        try:
+            await self.coll.insert_one(doc)
+        except DuplicateKeyError:
+            return await self.find(message["channel"], message["platform_message_id"]) or doc
+        return doc
+
     async def add_many(self, messages: list[Doc]) -> dict[int, str]:
         """Store messages once each with one write (duplicates are skipped, not errors).
 
