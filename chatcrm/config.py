@@ -152,6 +152,8 @@ class Settings:
     mail_from: str = DEFAULT_MAIL_FROM
     delivery_lease_seconds: int = 120
     """How long a report delivery stays claimed by a process that stops renewing it."""
+    send_timeout_seconds: float = 10.0
+    """How long a reply to a customer waits for the platform before answering 504."""
 
     @property
     def embedded(self) -> bool:
@@ -223,6 +225,9 @@ class Settings:
             mail_from=_mail_from(env, smtp),
             delivery_lease_seconds=_int(
                 env, "CHATCRM_DELIVERY_LEASE_SECONDS", cls.delivery_lease_seconds, 1, 3600
+            ),
+            send_timeout_seconds=_int(
+                env, "CHATCRM_SEND_TIMEOUT_SECONDS", int(cls.send_timeout_seconds), 1, 120
             ),
         )
 

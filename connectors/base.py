@@ -47,11 +47,45 @@ class PayloadError(ConnectorError):
 
 
 class PlatformError(ConnectorError):
-    """A platform API call failed; `status` is its HTTP status when there was one."""
+    """A platform API call failed; `status` is its HTTP status when there was one (None: the
+    platform was not reached or did not answer)."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class PlatformTimeout(PlatformError):
+    """The platform did not answer in time: what was sent may or may not have arrived."""
+
+
+WINDOW_CLOSED = "window_closed"
+"""`Refused.reason`: the platform lets a business write only within a time after the
+customer's last message (Messenger's 24 hours, WhatsApp's customer service window)."""
+BLOCKED = "blocked"
+"""`Refused.reason`: the customer blocked the shop's account (Telegram)."""
+UNAVAILABLE = "unavailable"
+"""`Refused.reason`: the platform knows no reachable user by that id (deleted, never started
+the chat, not on the platform)."""
+REJECTED = "rejected"
+"""`Refused.reason`: the platform refused the message itself (its text or form)."""
+
+
+class Refused(PlatformError):
+    """The platform answered that it will not deliver this message: `reason` is one of
+    `WINDOW_CLOSED`, `BLOCKED`, `UNAVAILABLE`, `REJECTED`; the message carries the
+    platform's own words."""
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.reason = reason
+
+
+def network_error(what: str, err: BaseException) -> PlatformError:
+    """The `PlatformError` of a call that got no answer: `PlatformTimeout` for a timeout."""
+    if isinstance(err, TimeoutError):
+        return PlatformTimeout(f"{what}: no answer in time")
+    return PlatformError(f"{what}: {str(err) or type(err).__name__}")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,8 @@ from connectors.base import (
     EDIT,
     MAX_TEXT_CHARS,
     NETWORK_ERRORS,
+    REJECTED,
+    UNAVAILABLE,
     UNSEND,
     ChatEvent,
     ChatMessage,
@@ -33,12 +36,14 @@ from connectors.base import (
     PayloadError,
     PlatformError,
     Profile,
+    Refused,
     Secret,
     SignatureError,
     clip,
     digest,
     from_millis,
     json_object,
+    network_error,
 )
 
 log = logging.getLogger(__name__)
@@ -203,15 +208,20 @@ class LineConnector(Connector):
         await self._push(to.user_id, messages)
 
     async def _push(self, user_id: str, messages: list[TextMessage]) -> str:
-        """Push `messages` to a user; the id of the first message sent."""
+        """Push `messages` to a user; the id of the first message sent.
+
+        LINE accepts a push to a user who blocked the account and drops it (HTTP 200); it
+        answers 400 "Failed to send messages" for a user id it does not know, and 400 with
+        the property at fault for a message it refuses: both `Refused`.
+        """
         try:
             response = await self._api().push_message(
                 PushMessageRequest(to=user_id, messages=messages)
             )
         except ApiException as err:
-            raise PlatformError(f"LINE push: HTTP {err.status}", status=err.status) from err
+            raise _push_error(err) from err
         except NETWORK_ERRORS as err:
-            raise PlatformError(f"LINE push: {err}") from err
+            raise network_error("LINE push", err) from err
         return str(response.sent_messages[0].id)
 
     async def fetch_profile(self, event: ChatEvent) -> Profile:
@@ -250,6 +260,20 @@ def _proxy_for(url: str) -> str | None:
     if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
         return None
     return urllib.request.getproxies().get(parts.scheme)
+
+
+def _push_error(err: ApiException) -> PlatformError:
+    """The `PlatformError` of a push LINE answered with an error, in LINE's words."""
+    try:
+        body = json.loads(err.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    said = clip(body.get("message") if isinstance(body, dict) else None, 300) or "no reason"
+    what = f"LINE push: HTTP {err.status}: {said}"
+    if err.status == 400:
+        reason = UNAVAILABLE if said == "Failed to send messages" else REJECTED
+        return Refused(what, reason=reason, status=400)
+    return PlatformError(what, status=err.status)
 
 
 CONNECTOR = LineConnector

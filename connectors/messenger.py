@@ -190,7 +190,7 @@ class MessengerConnector(GraphConnector):
             "messaging_type": "RESPONSE",
             "message": {"text": text[:MAX_SEND_CHARS]},
         }
-        data = await self.graph("POST", "me/messages", "Graph send", body=body)
+        data = await self.graph("POST", "me/messages", "Graph send", body=body, sending=True)
         if "message_id" not in data:
             raise PlatformError("Graph send: no message_id in the answer")
         return str(data["message_id"])

@@ -13,12 +13,17 @@ from typing import Any
 
 from connectors.base import (
     NETWORK_ERRORS,
+    REJECTED,
+    UNAVAILABLE,
+    WINDOW_CLOSED,
     Connector,
     PayloadError,
     PlatformError,
+    Refused,
     Secret,
     SignatureError,
     json_object,
+    network_error,
 )
 
 APP_SECRET = Secret("app_secret", "Meta app dashboard > App settings > Basic > App secret")
@@ -77,29 +82,53 @@ class GraphConnector(Connector):
         *,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
+        sending: bool = False,
     ) -> dict[str, Any]:
         """Call the Graph API; the JSON object answered, or PlatformError with Meta's words.
 
-        The token goes in a header, never in a URL that could end up in a log.
+        When `sending` a message, the errors in `SEND_REFUSALS` are `Refused`. The token goes
+        in a header, never in a URL that could end up in a log.
         """
         token = self.channel.secrets[self.access_token_secret]
         headers = {"Authorization": f"Bearer {token}"}
+        status: int | None = None
         try:
             async with self.http.request(
                 method, self.graph_url(path), params=params, json=body, headers=headers
             ) as resp:
-                data = await resp.json(content_type=None)
                 status = resp.status
-        except (*NETWORK_ERRORS, ValueError) as err:
-            raise PlatformError(f"{what}: {err}") from err
+                data = await resp.json(content_type=None)
+        except NETWORK_ERRORS as err:
+            raise network_error(what, err) from err
+        except ValueError as err:
+            raise PlatformError(f"{what}: HTTP {status}: {err}", status=status) from err
         if status != 200 or not isinstance(data, dict):
-            detail = _graph_error(data)
-            raise PlatformError(f"{what}: HTTP {status}{detail}", status=status)
+            raise _graph_error(what, resp.status, data, sending)
         return data
 
 
-def _graph_error(data: Any) -> str:
-    """Meta's error message from a Graph error body, as ``: message`` (or nothing)."""
+SEND_REFUSALS: dict[tuple[int, int | None], str] = {
+    (10, 2018278): WINDOW_CLOSED,  # Messenger: sent outside of the 24-hour window
+    (131047, None): WINDOW_CLOSED,  # WhatsApp: re-engagement message (over 24 hours)
+    (551, None): UNAVAILABLE,  # Messenger: this person isn't available right now
+    (100, 2018001): UNAVAILABLE,  # Messenger: no matching user found
+    (131026, None): UNAVAILABLE,  # WhatsApp: message undeliverable
+    (100, None): REJECTED,  # invalid parameter: the message itself
+}
+"""Graph errors (``code``, ``error_subcode``; None: any) that refuse a message, by reason."""
+
+
+def _graph_error(what: str, status: int, data: Any, sending: bool) -> PlatformError:
+    """The `PlatformError` of a Graph error answer, with Meta's message and codes."""
     error = data.get("error") if isinstance(data, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return f": {str(message)[:300]}" if message else ""
+    error = error if isinstance(error, dict) else {}
+    message = error.get("message")
+    said = f": {str(message)[:300]}" if message else ""
+    code, subcode = error.get("code"), error.get("error_subcode")
+    reason = None
+    if sending and isinstance(code, int):
+        subcode = subcode if isinstance(subcode, int) else None
+        reason = SEND_REFUSALS.get((code, subcode), SEND_REFUSALS.get((code, None)))
+    if reason is not None:
+        return Refused(f"{what}: HTTP {status}{said}", reason=reason, status=status)
+    return PlatformError(f"{what}: HTTP {status}{said}", status=status)

@@ -10,24 +10,30 @@ from pathlib import Path
 from typing import Any
 
 import telegram
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError, TimedOut
 
 from chatcrm.domain import RawEvent
 from connectors.base import (
+    BLOCKED,
     EDIT,
     MAX_TEXT_CHARS,
     NETWORK_ERRORS,
+    REJECTED,
+    UNAVAILABLE,
     ChatEvent,
     ChatMessage,
     ChatText,
     Connector,
     PayloadError,
     PlatformError,
+    PlatformTimeout,
     Profile,
+    Refused,
     Secret,
     SignatureError,
     clip,
     json_object,
+    network_error,
 )
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
@@ -253,17 +259,18 @@ class TelegramConnector(Connector):
         return event.profile
 
     async def send_text(self, customer: Mapping[str, Any], text: str) -> str:
-        """`send_message` to the customer's private chat."""
+        """`send_message` to the customer's private chat; the message's id as its incoming
+        messages are stored (``<chat id>:<message id>``: Telegram numbers messages per chat)."""
         try:
             bot = await self._ready_bot()
             message = await bot.send_message(
                 chat_id=int(customer["platform_user_id"]), text=text[:MAX_TEXT_CHARS]
             )
         except TelegramError as err:
-            raise PlatformError(f"Telegram send_message: {err.message}") from err
+            raise _send_error(err) from err
         except NETWORK_ERRORS as err:
-            raise PlatformError(f"Telegram send_message: {err}") from err
-        return str(message.message_id)
+            raise network_error("Telegram send_message", err) from err
+        return f"{message.chat.id}:{message.message_id}"
 
     async def register_webhook(self, url: str) -> None:
         """`setWebhook` with the URL and the channel's secret token."""
@@ -282,6 +289,25 @@ class TelegramConnector(Connector):
         if self._sdk_bot is not None and self._initialized:
             self._initialized = False
             await self._sdk_bot.shutdown()
+
+
+def _send_error(err: TelegramError) -> PlatformError:
+    """The `PlatformError` of a send the Bot API refused or that did not get through.
+
+    403 "bot was blocked by the user" is `BLOCKED`; other 403s ("user is deactivated", "bot
+    can't initiate conversation with a user") and 400 "chat not found" are `UNAVAILABLE`;
+    other 400s refuse the message. (The SDK's BadRequest and TimedOut are NetworkErrors.)
+    """
+    what = f"Telegram send_message: {err.message}"
+    said = err.message.lower()
+    if isinstance(err, Forbidden):
+        return Refused(what, reason=BLOCKED if "blocked" in said else UNAVAILABLE, status=403)
+    if isinstance(err, BadRequest):
+        reason = UNAVAILABLE if "chat not found" in said else REJECTED
+        return Refused(what, reason=reason, status=400)
+    if isinstance(err, TimedOut):
+        return PlatformTimeout(f"Telegram send_message: no answer in time ({err.message})")
+    return PlatformError(what)
 
 
 CONNECTOR = TelegramConnector

@@ -294,7 +294,7 @@ class WhatsAppConnector(GraphConnector):
         else:
             body["recipient"] = str(customer["platform_user_id"])
         path = f"{self.channel.secrets['phone_number_id']}/messages"
-        data = await self.graph("POST", path, "WhatsApp send", body=body)
+        data = await self.graph("POST", path, "WhatsApp send", body=body, sending=True)
         sent = data.get("messages")
         first = sent[0] if isinstance(sent, list) and sent and isinstance(sent[0], dict) else {}
         if not _text(first.get("id")):

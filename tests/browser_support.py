@@ -30,6 +30,7 @@ from chatcrm.keys import DATABASE
 from chatcrm.store import Store
 from reports.exports import ExportLimits
 from tests.conftest import SECRET_KEY
+from tests.fakes.line import FakeLine
 
 T = TypeVar("T")
 
@@ -47,6 +48,8 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD = "browser password 1"
 EXPORT_ROWS = 100
 """Rows per export file in the browser tests' service: the demo's 120 customers need the ZIP."""
+LIVE_LINE_TOKEN = "live-line-access-token"
+"""The access token of LINE channels whose pushes go to the live server's fake LINE API."""
 
 
 def chromium_executable() -> str:
@@ -72,6 +75,7 @@ class LiveServer:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.runner: web.AppRunner | None = None
         self.url = ""
+        self.line = FakeLine(access_token=LIVE_LINE_TOKEN)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the server's loop (the store lives there) and wait for it."""
@@ -84,8 +88,11 @@ class LiveServer:
         return self.runner.app[DATABASE].store
 
     def start(self) -> None:
-        """Start the loop and the app; `url` is where it answers."""
+        """Start the loop, a fake LINE API the app sends to, and the app; `url` is where it
+        answers."""
         self.thread.start()
+        self.run(self.line.start())
+        self.settings = self.settings.with_changes(line_api_base_url=self.line.base_url)
         self.run(self._start())
 
     async def _start(self) -> None:
@@ -102,6 +109,7 @@ class LiveServer:
         if self.runner is not None:
             self.run(self.store.client.drop_database(self.settings.mongodb_db))
             self.run(self.runner.cleanup())
+            self.run(self.line.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
 

@@ -220,7 +220,7 @@ class Ingest:
         """A platform user's chat history as the API shows it, oldest first."""
         row = (await self.rows())[platform_user_id]
         page = await self.api("GET", f"/api/v1/customers/{row['id']}/messages?limit=200")
-        return page["items"][::-1]
+        return page["items"]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from chatcrm.store import Store
+from chatcrm.store.messages import backfill_history_keys
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
 
@@ -267,11 +268,10 @@ async def test_summary_applies_the_filters(
 # --- chat history ---------------------------------------------------------------------------
 
 
-async def test_messages_newest_first_in_pages(
-    client: TestClient, store: Store, shop: ShopFixture, seeded: list[dict[str, Any]]
-) -> None:
-    messages = store.for_shop(shop.id).messages
-    for i in range(7):
+async def add_messages(store: Store, shop_id: str, times: list[datetime]) -> list[str]:
+    """Messages of cus_0001 sent at `times`, stored in that order; their texts."""
+    messages = store.for_shop(shop_id).messages
+    for i, sent_at in enumerate(times):
         await messages.add(
             {
                 "customer_id": "cus_0001",
@@ -281,28 +281,87 @@ async def test_messages_newest_first_in_pages(
                 "type": "text",
                 "text": f"ข้อความ {i}",
                 "platform_message_id": f"m{i}",
-                # two messages share a time: the id breaks the tie
-                "sent_at": BASE + timedelta(minutes=min(i, 5)),
+                "sent_at": sent_at,
             }
         )
-    texts: list[str] = []
+    return [f"ข้อความ {i}" for i in range(len(times))]
+
+
+async def read_history(
+    client: TestClient, shop: ShopFixture, limit: int
+) -> tuple[list[str], list[list[str]]]:
+    """The whole chat as a chat view shows it, scrolling up page by page: (texts, pages)."""
+    shown: list[str] = []
+    pages: list[list[str]] = []
     cursor = None
     while True:
-        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         status, body = await get_json(
             client, "/api/v1/customers/cus_0001/messages", shop, "staff", **params
         )
         assert status == 200
-        texts += [m["text"] for m in body["items"]]
+        page = [m["text"] for m in body["items"]]
+        pages.append(page)
+        shown = page + shown  # older messages go above the ones shown
         cursor = body["next_cursor"]
         if cursor is None:
-            break
-    assert len(texts) == 7 and set(texts) == {f"ข้อความ {i}" for i in range(7)}
-    assert texts[-5:] == [f"ข้อความ {i}" for i in range(4, -1, -1)]
+            return shown, pages
+
+
+async def test_history_reads_like_a_chat_newest_page_first(
+    client: TestClient, store: Store, shop: ShopFixture, seeded: list[dict[str, Any]]
+) -> None:
+    # the last two share a time: the id breaks the tie
+    times = [BASE + timedelta(minutes=min(i, 5)) for i in range(7)]
+    texts = await add_messages(store, shop.id, times)
+    shown, pages = await read_history(client, shop, limit=3)
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert pages[0][0] == texts[4] and set(pages[0][1:]) == set(texts[5:])  # newest first
+    assert pages[1:] == [texts[1:4], texts[:1]]  # each page oldest to newest
+    assert shown[:5] == texts[:5] and len(shown) == 7
     status, body = await get_json(
         client, "/api/v1/customers/cus_0002/messages", shop, cursor="nonsense"
     )
     assert status == 422 and body["error"]["field"] == "cursor"
+
+
+async def test_history_pages_through_messages_of_one_second(
+    client: TestClient, store: Store, shop: ShopFixture, seeded: list[dict[str, Any]]
+) -> None:
+    # milliseconds apart in one second (two the same), stored out of order, and one message
+    # just before and one just after that second: nx-27017 compares dates in whole seconds,
+    # so a keyset on the date repeated or skipped some of them
+    second = BASE.replace(hour=9, minute=34, second=8)
+    offsets = [334, 125, 999, 0, 125, 500, 1, 998, 250, -1, 1000]
+    texts = await add_messages(
+        store, shop.id, [second + timedelta(milliseconds=o) for o in offsets]
+    )
+    shown, pages = await read_history(client, shop, limit=2)
+    assert sorted(shown) == sorted(texts)  # each message once: no duplicates, no gaps
+    assert [offsets[texts.index(t)] for t in shown] == sorted(offsets)
+    assert [len(page) for page in pages] == [2, 2, 2, 2, 2, 1]
+
+
+async def test_messages_stored_before_the_history_keys_are_backfilled(
+    client: TestClient, store: Store, shop: ShopFixture, seeded: list[dict[str, Any]]
+) -> None:
+    second = BASE.replace(second=8)
+    offsets = [334, 125, 999, 0, 500]
+    texts = await add_messages(
+        store, shop.id, [second + timedelta(milliseconds=o) for o in offsets]
+    )
+    # as an earlier version stored them: no integer copy, no key, some without a revision
+    await store.db.messages.update_many({}, {"$unset": {"sent_ms": "", "_key": ""}})
+    await store.db.messages.update_many({"text": texts[0]}, {"$unset": {"revision": ""}})
+    await store.ensure_indexes()  # what every start-up runs
+    stored = await store.db.messages.find({"shop_id": shop.id}).to_list(None)
+    assert sorted(d["sent_ms"] for d in stored) == sorted(
+        int(second.timestamp() * 1000) + o for o in offsets
+    )
+    assert all(d["_key"] == d["_id"] for d in stored)
+    assert await backfill_history_keys(store.db.messages) == 0  # idempotent
+    shown, _ = await read_history(client, shop, limit=2)
+    assert [offsets[texts.index(t)] for t in shown] == sorted(offsets)
 
 
 # --- edits ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ what the page shows (or, for CSRF, on what the server answers the browser's own 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -14,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from chatcrm import auth
 from chatcrm.imports import run_import
 from tests.browser_support import (
+    LIVE_LINE_TOKEN,
     PASSWORD,
     Demo,
     LiveServer,
@@ -200,3 +202,108 @@ def test_pages_have_no_console_error_nor_serious_accessibility_violation(
         screenshot(page, f"report-{language}")
         assert console.errors == [], language
         page.context.close()
+
+
+def add_chat(live: LiveServer, shop_id: str, platform_user_id: str, count: int) -> None:
+    """`count` messages of a customer, three to a second (milliseconds apart), stored newest
+    first: "message 0" is the oldest."""
+    second = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+    async def add() -> None:
+        scoped = live.store.for_shop(shop_id)
+        customer = await live.store.db.customers.find_one(
+            {"shop_id": shop_id, "platform_user_id": platform_user_id}
+        )
+        assert customer is not None
+        for n in reversed(range(count)):
+            sent_at = second + timedelta(seconds=n // 3, milliseconds=n % 3 * 7)
+            await scoped.messages.add(
+                {
+                    "customer_id": customer["_id"],
+                    "channel": customer["channel"],
+                    "channel_id": None,
+                    "direction": "out" if n % 2 else "in",
+                    "type": "text",
+                    "text": f"message {n}",
+                    "platform_message_id": f"chat-{n}",
+                    "sent_at": sent_at,
+                }
+            )
+
+    live.run(add())
+
+
+def test_chat_history_reads_oldest_at_the_top_and_opens_twice_without_duplicates(
+    page: Page, live: LiveServer
+) -> None:
+    shop_id = english_shop(live)
+    add_chat(live, shop_id, "U0000", 45)
+    sign_in(page, live, live.add_user(shop_id))
+    page.get_by_role("cell", name="Alice Brown 0", exact=True).click()
+    history = page.get_by_role("button", name="View conversation history")
+    messages = page.locator("#detail-messages li")
+    history.click()
+    expect(messages).to_have_count(30)  # the newest page, oldest of it at the top
+    expect(messages.first).to_contain_text("message 15")
+    expect(messages.last).to_contain_text("message 44")
+    history.click()  # opened again: the same messages, once each
+    expect(messages).to_have_count(30)
+    expect(messages.first).to_contain_text("message 15")
+    page.get_by_role("button", name="Older messages").click()
+    expect(messages).to_have_count(45)
+    texts = [t.split("message ")[-1] for t in messages.all_inner_texts()]
+    assert texts == [str(n) for n in range(45)]
+    expect(page.get_by_role("button", name="Older messages")).to_be_hidden()
+    history.click()
+    expect(messages).to_have_count(30)
+
+
+LINE_USER = "U4af4980629a1b2c3d4e5f60718293a4b"
+
+
+def line_customer(live: LiveServer, shop_id: str, status: str | None = None) -> str:
+    """A customer who wrote to the shop's LINE channel (pushes go to the fake LINE API)."""
+
+    async def make() -> str:
+        scoped = live.store.for_shop(shop_id)
+        secrets = {"channel_secret": "s" * 32, "access_token": LIVE_LINE_TOKEN}
+        channel = await scoped.channels.add("line", secrets)
+        customer = await scoped.customers.upsert_contact(
+            "line",
+            LINE_USER,
+            channel_id=channel.id,
+            at=datetime.now(UTC),
+            set_fields={"name": "Mali LINE"},
+            status=status,
+        )
+        return str(customer["_id"])
+
+    return live.run(make())
+
+
+def test_a_reply_goes_out_and_joins_the_chat(page: Page, live: LiveServer) -> None:
+    shop_id = english_shop(live)
+    line_customer(live, shop_id)
+    sign_in(page, live, live.add_user(shop_id, "staff"))
+    page.get_by_role("cell", name="Mali LINE", exact=True).click()
+    page.get_by_role("button", name="View conversation history").click()
+    page.get_by_label("Reply to the customer").fill("  ส่งของพรุ่งนี้นะคะ 📦  ")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#reply-status")).to_have_text("Sent")
+    expect(page.locator("#detail-messages li.out")).to_contain_text("ส่งของพรุ่งนี้นะคะ 📦")
+    pushes = [p for p in live.line.pushed() if p["to"] == LINE_USER]
+    assert [m["text"] for p in pushes for m in p["messages"]] == ["ส่งของพรุ่งนี้นะคะ 📦"]
+    page.get_by_role("button", name="View conversation history").click()  # opened again
+    expect(page.locator("#detail-messages li")).to_have_count(1)
+    assert serious_accessibility_violations(page) == []
+
+
+def test_a_refused_reply_says_why(page: Page, live: LiveServer) -> None:
+    shop_id = english_shop(live)
+    line_customer(live, shop_id, status="unfollowed")
+    sign_in(page, live, live.add_user(shop_id))
+    page.get_by_role("cell", name="Mali LINE", exact=True).click()
+    page.get_by_label("Reply to the customer").fill("hello")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#reply-status")).to_have_text("The customer blocked the shop's account")
+    expect(page.locator("#detail-messages li")).to_have_count(0)

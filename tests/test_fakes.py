@@ -93,6 +93,19 @@ async def test_fake_line_lifecycle() -> None:
         await fake.close()  # idempotent
 
 
+async def test_a_stalled_request_is_answered_late(fake_line: FakeLine) -> None:
+    fake_line.stall_next(seconds=0.5)
+    url = f"{fake_line.base_url}/v2/bot/info"
+    headers = {"Authorization": f"Bearer {LINE_TOKEN}"}
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(TimeoutError):
+            timeout = aiohttp.ClientTimeout(total=0.1)
+            async with session.get(url, headers=headers, timeout=timeout) as resp:
+                await resp.read()
+        async with session.get(url, headers=headers) as resp:  # the next one is not held
+            assert resp.status == 200
+
+
 async def test_line_get_profile_through_sdk(
     fake_line: FakeLine, line_api: AsyncMessagingApi
 ) -> None:

@@ -117,9 +117,26 @@ async def edit_customer(request: web.Request) -> web.Response:
     return json_response(edited_view(updated), headers={"ETag": etag(updated["version"])})
 
 
+def message_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A message as the chat history shows it."""
+    return {
+        "id": doc["_id"],
+        "channel": doc.get("channel"),
+        "direction": doc.get("direction"),
+        "type": doc.get("type"),
+        "text": doc.get("text"),
+        "sent_at": doc.get("sent_at"),
+        "meta": doc.get("meta") or {},
+        "edited_at": doc.get("edited_at"),
+        "earlier_texts": doc.get("earlier_texts") or [],
+        "unsent_at": doc.get("unsent_at"),
+    }
+
+
 @routes.get("/api/v1/customers/{id}/messages")
 async def customer_messages(request: web.Request) -> web.Response:
-    """A customer's chat history, newest first, one page at a time."""
+    """A customer's chat history as a chat app shows it: the newest page first, each page
+    oldest to newest, `next_cursor` for the messages before it."""
     shop = (await caller_shop(request, *READERS)).store
     customer_id = request.match_info["id"]
     params = query_params(request)
@@ -131,22 +148,7 @@ async def customer_messages(request: web.Request) -> web.Response:
     docs, next_cursor = await shop.messages.page_for_customer(
         customer_id, limit=page.limit, cursor=page.cursor
     )
-    items = [
-        {
-            "id": d["_id"],
-            "channel": d.get("channel"),
-            "direction": d.get("direction"),
-            "type": d.get("type"),
-            "text": d.get("text"),
-            "sent_at": d.get("sent_at"),
-            "meta": d.get("meta") or {},
-            "edited_at": d.get("edited_at"),
-            "earlier_texts": d.get("earlier_texts") or [],
-            "unsent_at": d.get("unsent_at"),
-        }
-        for d in docs
-    ]
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": [message_view(d) for d in docs], "next_cursor": next_cursor})
 
 
 @routes.get("/api/v1/customers/{id}/audit")
@@ -175,6 +177,16 @@ _LIST_DOC = (
     "Every customer of the shop matching the filters, including contacts known only by a "
     "chat platform id. Default sort: paid_total ascending. Keyset cursor pagination, stable "
     "under concurrent writes."
+)
+
+_HISTORY_DOC = (
+    "Pages for a chat view: the first page (no `cursor`) holds the newest `limit` messages; "
+    '`next_cursor` asks for the `limit` messages before them ("older messages"), null once '
+    "the conversation's first message is shown. Within a page, `items` are oldest first, so a "
+    "page of older messages goes above the ones shown. Keyset pages on the time in "
+    "milliseconds and the id: no message is repeated or skipped, however many share a second "
+    "and whatever arrives meanwhile; new messages appear on the first page when it is read "
+    "again."
 )
 
 OPENAPI_PATHS: dict[str, Any] = {
@@ -230,7 +242,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/v1/customers/{id}/messages": {
         "get": {
-            "summary": "A customer's chat history, newest first",
+            "summary": "A customer's chat history, as a chat app shows it",
+            "description": _HISTORY_DOC,
             "operationId": "customerMessages",
             "tags": ["customers"],
             "security": BEARER,
@@ -241,7 +254,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "type": "object",
                         "properties": {
                             "items": {"type": "array", "items": ref("Message")},
-                            "next_cursor": {"type": ["string", "null"]},
+                            "next_cursor": {
+                                "type": ["string", "null"],
+                                "description": "the cursor of the older messages; null at "
+                                "the start of the conversation",
+                            },
                         },
                     }
                 ),

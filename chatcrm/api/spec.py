@@ -21,7 +21,9 @@ _ERROR_TEXT = {
     415: "Wrong content type",
     422: "An invalid value; `field` names it",
     428: "A precondition (If-Match) is required",
+    502: "The chat platform cannot be reached or failed",
     503: "The database does not answer",
+    504: "The chat platform did not answer in time",
 }
 
 BEARER = [{"bearerAuth": []}, {"sessionCookie": []}]

@@ -14,6 +14,7 @@ const PROGRESS_AFTER_MS = 1000;
 const state = {
   csrf: null, shop: null, role: null, filters: new URLSearchParams(), sort: "paid_total", order: "asc",
   cursor: null, total: 0, selected: new Set(), allMatching: false, current: null, messagesCursor: null,
+  messagesShown: new Set(), messagesLoading: false, messagesSettling: false,
   generation: 0, words: null, locale: "en", tags: [], segments: [],
 };
 
@@ -682,12 +683,13 @@ async function openCustomer(id) {
   fillEditForm(detail);
   $("#edit-status").textContent = "";
   $("#conflict").hidden = true;
+  $("#reply-form").reset(); $("#reply-status").textContent = "";
   $("#detail-orders").replaceChildren(...detail.orders.map(orderItem));
   if (!detail.orders.length) $("#detail-orders").append(el("li", t("noOrders"), "empty"));
   await showAudit(detail.id);
   if (opening) $("#detail-name").focus();  // keyboard users land in the panel
   $("#detail-messages").replaceChildren();
-  state.messagesCursor = null;
+  state.messagesCursor = null; state.messagesShown = new Set();
   $("#more-messages").hidden = true;
 }
 
@@ -800,18 +802,62 @@ function auditItem(entry) {
   return li;
 }
 
-async function loadMessages() {
+// The chat history as a chat app shows it: the newest page at the bottom, older pages put
+// above it (the button, or scrolling to the top), each message once however often it opens.
+function messageItem(m) {
+  const li = el("li", m.text || `[${m.type}]`, m.direction === "out" ? "out" : "in");
+  li.prepend(el("time", when(m.sent_at)));
+  li.dataset.id = m.id;
+  return li;
+}
+
+async function loadMessages(older) {
+  if (state.messagesLoading || (older && !state.messagesCursor)) return;
+  const list = $("#detail-messages");
   const params = new URLSearchParams({ limit: "30" });
-  if (state.messagesCursor) params.set("cursor", state.messagesCursor);
-  const page = await (await api(
-    `/api/v1/customers/${encodeURIComponent(state.current.id)}/messages?${params}`)).json();
-  for (const m of page.items) {
-    const li = el("li", m.text || `[${m.type}]`, m.direction === "out" ? "out" : "in");
-    li.prepend(el("time", when(m.sent_at)));
-    $("#detail-messages").append(li);
+  if (older) params.set("cursor", state.messagesCursor);
+  state.messagesLoading = true;
+  try {
+    const page = await (await api(
+      `/api/v1/customers/${encodeURIComponent(state.current.id)}/messages?${params}`)).json();
+    if (!older) { list.replaceChildren(); state.messagesShown = new Set(); }
+    const fresh = page.items.filter((m) => !state.messagesShown.has(m.id));
+    for (const m of fresh) state.messagesShown.add(m.id);
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    list.prepend(...fresh.map(messageItem));
+    state.messagesSettling = true;  // the scroll events of this update are not the seller's
+    list.scrollTop = older ? list.scrollHeight - fromBottom : list.scrollHeight;
+    requestAnimationFrame(() => requestAnimationFrame(() => { state.messagesSettling = false; }));
+    state.messagesCursor = page.next_cursor;
+    $("#more-messages").hidden = !page.next_cursor;
+  } finally {
+    state.messagesLoading = false;
   }
-  state.messagesCursor = page.next_cursor;
-  $("#more-messages").hidden = !page.next_cursor;
+}
+
+// A reply goes out through the customer's chat channel; once sent it joins the bottom of the
+// chat. A refusal (the platform's 24-hour window, a customer who blocked the shop) is shown.
+async function sendReply(event) {
+  event.preventDefault();
+  const form = event.target;
+  const text = form.elements.text.value.trim();
+  if (!text) return;
+  $("#reply-status").textContent = "…";
+  try {
+    const sent = await (await api(`/api/v1/customers/${encodeURIComponent(state.current.id)}/messages`, {
+      method: "POST", json: { text },
+    })).json();
+    if (!state.messagesShown.has(sent.id)) {
+      state.messagesShown.add(sent.id);
+      const list = $("#detail-messages");
+      list.append(messageItem(sent));
+      list.scrollTop = list.scrollHeight;
+    }
+    form.reset();
+    $("#reply-status").textContent = t("replySent");
+  } catch (err) {
+    $("#reply-status").textContent = err.message;
+  }
 }
 
 function closeCustomer() {
@@ -862,8 +908,12 @@ function wireCustomer() {
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && !$("#detail").hidden) closeCustomer(); });
   $("#edit-form").addEventListener("submit", saveCustomer);
   $("#conflict-reload").addEventListener("click", () => openCustomer(state.current.id));
-  $("#show-history").addEventListener("click", loadMessages);
-  $("#more-messages").addEventListener("click", loadMessages);
+  $("#reply-form").addEventListener("submit", sendReply);
+  $("#show-history").addEventListener("click", () => loadMessages(false));
+  $("#more-messages").addEventListener("click", () => loadMessages(true));
+  $("#detail-messages").addEventListener("scroll", (event) => {
+    if (event.target.scrollTop === 0 && !state.messagesSettling) loadMessages(true);
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -190,7 +190,8 @@ class Store:
         return True
 
     async def ensure_indexes(self) -> None:
-        """Create every index and backfill new derived fields (`backfill_date_keys`).
+        """Create every index and backfill new derived fields (`backfill_date_keys`,
+        `backfill_history_keys`).
 
         Safe to run at every start-up, from several processes.
         """
@@ -202,13 +203,21 @@ class Store:
                     if err.code not in (85, 86):  # same keys under another name/options
                         raise
                     log.warning("index on %s left as it is: %s", coll_name, err)
-        for coll_name, retired in {**inbox.RETIRED_INDEXES, **customers.RETIRED_INDEXES}.items():
+        retired_indexes = {
+            **inbox.RETIRED_INDEXES,
+            **customers.RETIRED_INDEXES,
+            **messages.RETIRED_INDEXES,
+        }
+        for coll_name, retired in retired_indexes.items():
             async for info in await self.db[coll_name].list_indexes():
                 if list(info["key"].items()) in retired:
                     await self.db[coll_name].drop_index(info["name"])
         filled = await customers.backfill_date_keys(self.db.customers)
         if filled:
             log.info("backfilled date keys of %d customers", filled)
+        keyed = await messages.backfill_history_keys(self.db.messages)
+        if keyed:
+            log.info("backfilled the history keys of %d messages", keyed)
         marked = await customers.backfill_seller_fields(self.db)
         if marked:
             log.info("backfilled what the seller typed of %d customers", marked)

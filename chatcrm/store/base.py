@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import IndexModel
+from pymongo import IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, ServerSelectionTimeoutError
@@ -152,3 +152,40 @@ class InsertOutcome:
     duplicates: set[int]
     errors: dict[int, str]
     details: dict[str, Any]
+
+
+def setting(values: Callable[[Doc], Doc]) -> Callable[[Doc], Doc]:
+    """The `set_missing` update that ``$set``s `values` of each document."""
+    return lambda doc: {"$set": values(doc)}
+
+
+async def set_missing(
+    coll: Any,
+    missing: Doc,
+    projection: Doc,
+    update: Callable[[Doc], Doc],
+    batch: int,
+    *,
+    guard: str = "version",
+) -> int:
+    """Apply the `update` of each document matching `missing`, in batches; how many changed.
+
+    A start-up migration of derived fields, for every shop at once. Each update is guarded by
+    the `guard` field read (which every writer of the collection bumps: a customer's
+    ``version``, a message's ``revision``) and by `missing`, so a document changed meanwhile
+    keeps what its writer wrote. Values set are integers or strings, which ``$set`` keeps as they
+    are on nx-27017 (docs/mongodb-compat.md#dates-as-integer-copies). `setting` makes the
+    update of a function of the values to set.
+    """
+    done = 0
+    ops: list[UpdateOne] = []
+    async for doc in coll.find(missing, {**projection, guard: 1}).batch_size(batch):
+        seen = doc.get(guard)
+        held = {"$eq": seen} if seen is not None else {"$exists": False}
+        ops.append(UpdateOne({"_id": doc["_id"], guard: held, **missing}, update(doc)))
+        if len(ops) >= batch:
+            done += (await coll.bulk_write(ops, ordered=False)).modified_count
+            ops = []
+    if ops:
+        done += (await coll.bulk_write(ops, ordered=False)).modified_count
+    return done

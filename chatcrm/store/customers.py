@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from chatcrm.domain import (
@@ -29,7 +29,7 @@ from chatcrm.domain import (
 )
 from chatcrm.input_rules import normalise_phone
 from chatcrm.provinces import UNKNOWN_PROVINCE
-from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
+from chatcrm.store.base import Doc, ShopScoped, index, new_id, set_missing, setting, utcnow
 from chatcrm.store.customer_query import (
     after_cursor,
     combine,
@@ -764,7 +764,7 @@ async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     """
     missing = {"updated_ms": {"$exists": False}}
     projection = {"_id": 1, "version": 1, "updated_at": 1, "last_order_at": 1}
-    return await _set_missing(coll, missing, projection, _set(date_keys), batch)
+    return await set_missing(coll, missing, projection, setting(date_keys), batch)
 
 
 async def backfill_phone_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
@@ -778,7 +778,7 @@ async def backfill_phone_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     """
     projection = {"_id": 1, "version": 1, "phone": 1}
     missing = {PHONE_KEY: {"$exists": False}}
-    return await _set_missing(coll, missing, projection, _phone_update, batch)
+    return await set_missing(coll, missing, projection, _phone_update, batch)
 
 
 def _phone_update(doc: Doc) -> Doc:
@@ -793,11 +793,6 @@ def _phone_update(doc: Doc) -> Doc:
     if phone != doc.get("phone"):
         update["$inc"] = {"version": 1}
     return update
-
-
-def _set(values: Callable[[Doc], Doc]) -> Callable[[Doc], Doc]:
-    """An update of `_set_missing` that ``$set``s `values` of each customer."""
-    return lambda doc: {"$set": values(doc)}
 
 
 async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
@@ -833,7 +828,7 @@ async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
 
     fields = ("shop_id", "version", "name", "phone", "email", "platform_phone", "last_contact_at")
     projection = dict.fromkeys(fields, 1)
-    return await _set_missing(db.customers, missing, projection, _set(seller_fields), batch)
+    return await set_missing(db.customers, missing, projection, setting(seller_fields), batch)
 
 
 def _same_number(phone: Any, other: Any) -> bool:
@@ -842,27 +837,6 @@ def _same_number(phone: Any, other: Any) -> bool:
         "".join(c for c in str(p or "") if c.isascii() and c.isdigit()) for p in (phone, other)
     ]
     return len(digits[0]) >= 9 and digits[0][-9:] == digits[1][-9:]
-
-
-async def _set_missing(
-    coll: Any, missing: Doc, projection: Doc, update: Callable[[Doc], Doc], batch: int
-) -> int:
-    """Apply the `update` of each customer matching `missing`, in batches; how many changed.
-
-    Each update is guarded by the ``version`` read, which every customer writer bumps, and by
-    `missing`, so a customer changed meanwhile keeps what its writer wrote.
-    """
-    done = 0
-    ops: list[UpdateOne] = []
-    async for doc in coll.find(missing, projection).batch_size(batch):
-        guard = {"_id": doc["_id"], "version": doc.get("version"), **missing}
-        ops.append(UpdateOne(guard, update(doc)))
-        if len(ops) >= batch:
-            done += (await coll.bulk_write(ops, ordered=False)).modified_count
-            ops = []
-    if ops:
-        done += (await coll.bulk_write(ops, ordered=False)).modified_count
-    return done
 
 
 def _tag_list(value: Any) -> list[str]:

@@ -9,16 +9,31 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import DomainError, as_utc, epoch_ms
+from chatcrm.domain import DomainError, epoch_ms
 from chatcrm.input_rules import parse_datetime
-from chatcrm.store.base import Doc, ShopScoped, index, new_id, pack_cursor, unpack_cursor
+from chatcrm.store.base import (
+    Doc,
+    ShopScoped,
+    index,
+    new_id,
+    pack_cursor,
+    set_missing,
+    setting,
+    unpack_cursor,
+)
 
 INDEXES = {
     "messages": [
         index("shop_id", "channel", "platform_message_id", unique=True, name="message_identity"),
-        index("shop_id", "customer_id", "sent_at", name="by_customer"),
+        index("shop_id", "customer_id", "sent_ms", "_key", name="by_customer_sent_ms"),
     ]
 }
+
+RETIRED_INDEXES = {"messages": [[("shop_id", 1), ("customer_id", 1), ("sent_at", 1)]]}
+"""Index keys of earlier versions, dropped at start-up: history pages use `sent_ms` now."""
+
+_BACKFILL_BATCH = 1000
+"""Messages per write when backfilling `history_keys`."""
 
 
 _MAX_WRITE_ATTEMPTS = 20
@@ -80,7 +95,12 @@ class ShopMessages(ShopScoped):
     collection_name = "messages"
 
     def _new(self, message: Doc) -> Doc:
-        return {"_id": new_id("msg"), **CHANGE_FIELDS, **message, "shop_id": self.shop_id}
+        doc = {"_id": new_id("msg"), **CHANGE_FIELDS, **message, "shop_id": self.shop_id}
+        return {**doc, **history_keys(doc)}
+
+    async def insert_new(self, docs: list[Doc]) -> int:
+        """Insert prepared messages (the demo's), with their `history_keys`; duplicates skipped."""
+        return await super().insert_new([{**d, **history_keys(d)} for d in docs])
 
     async def add(self, message: Doc) -> bool:
         """Store a message once; return False when it was already stored."""
@@ -89,6 +109,16 @@ class ShopMessages(ShopScoped):
         except DuplicateKeyError:
             return False
         return True
+
+    async def record(self, message: Doc) -> Doc:
+        """Store a message once; the message as stored (the one there already when its
+        platform id was seen first, e.g. the platform's echo of a reply)."""
+        doc = self._new(message)
+        try:
+            await self.coll.insert_one(doc)
+        except DuplicateKeyError:
+            return await self.find(message["channel"], message["platform_message_id"]) or doc
+        return doc
 
     async def add_many(self, messages: list[Doc]) -> dict[int, str]:
         """Store messages once each with one write (duplicates are skipped, not errors).
@@ -153,51 +183,80 @@ class ShopMessages(ShopScoped):
         guard = {"$eq": revision} if revision is not None else {"$exists": False}
         query = self.where({"_id": {"$eq": stored["_id"]}, "revision": guard})
         new = {**changed, "revision": (revision or 0) + 1, "shop_id": self.shop_id}
+        new.update(history_keys(new))
         return (await self.coll.replace_one(query, new)).matched_count == 1
 
     async def page_for_customer(
         self, customer_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[Doc], str | None]:
-        """One page of a customer's messages, newest first, and the cursor of the next page.
+        """One page of a customer's chat history, as a chat app shows it, and the older cursor.
 
-        Keyset pagination on (``sent_at``, ``_id``), both descending: stable while new
-        messages arrive. DomainError(field="cursor") for a cursor this did not hand out.
+        The first page holds the newest `limit` messages; the cursor (None at the start of the
+        conversation) asks for the `limit` messages before them. Each page is in
+        chronological order, oldest first. Keyset pagination on (``sent_ms``, ``_key``):
+        integer milliseconds, since nx-27017 compares dates in whole seconds
+        (docs/mongodb-compat.md#dates-compare-whole-seconds), and the id's copy, since no
+        index may include ``_id``; so no message is repeated or skipped, however many share a
+        second and whatever arrives meanwhile. DomainError(field="cursor") for a cursor this
+        did not hand out.
         """
         base: Doc = {"customer_id": {"$eq": customer_id}}
         ranges: list[Doc] = [base]
         if cursor:
-            sent_at, last_id = _decode_cursor(cursor)
-            # consecutive ranges, each a flat filter (nx-27017 evaluates an $or in Python over
-            # the whole collection): the rest of this instant, then older messages
+            sent_ms, last_key = _decode_cursor(cursor)
+            # consecutive ranges, each a flat filter (docs/mongodb-compat.md#keyset-ranges):
+            # the rest of this millisecond, then older messages
             ranges = [
-                {**base, "sent_at": {"$eq": sent_at}, "_id": {"$lt": last_id}},
-                {**base, "sent_at": {"$lt": sent_at}},
+                {**base, "sent_ms": {"$eq": sent_ms}, "_key": {"$lt": last_key}},
+                {**base, "sent_ms": {"$lt": sent_ms}},
             ]
         rows: list[Doc] = []
         for query in ranges:
             rows += (
                 await self.coll.find(self.where(query))
-                .sort([("sent_at", -1), ("_id", -1)])
+                .sort([("sent_ms", -1), ("_key", -1)])
                 .limit(limit + 1 - len(rows))
                 .to_list(None)
             )
             if len(rows) > limit:
                 break
-        next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-        return rows[:limit], next_cursor
+        older = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return rows[:limit][::-1], older
+
+
+def history_keys(doc: Doc) -> Doc:
+    """What history pages sort on: ``sent_ms``, the integer copy of ``sent_at`` (epoch ms),
+    and ``_key``, a copy of the id (docs/mongodb-compat.md#indexes-without-id)."""
+    return {"sent_ms": epoch_ms(doc.get("sent_at")), "_key": doc["_id"]}
+
+
+async def backfill_history_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Set `history_keys` on messages stored before they existed, for every shop; how many.
+
+    A batched ``$set`` of integers and strings guarded by ``revision`` and by the keys still
+    missing (docs/mongodb-compat.md#dates-as-integer-copies).
+    """
+    missing = {"sent_ms": {"$exists": False}}
+    projection = {"_id": 1, "sent_at": 1}
+    return await set_missing(
+        coll, missing, projection, setting(history_keys), batch, guard="revision"
+    )
 
 
 def _encode_cursor(doc: Doc) -> str:
-    return pack_cursor({"t": as_utc(doc["sent_at"]).isoformat(), "i": doc["_id"]})  # type: ignore[union-attr]
+    return pack_cursor({"t": doc["sent_ms"], "i": doc["_key"]})
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    """(``sent_ms``, ``_key``) of a cursor; one of the former kind carries the time as text."""
     data = unpack_cursor(cursor)
     try:
-        sent_at = parse_datetime(data["t"], "cursor")
-        last_id = data["i"]
-        if not isinstance(last_id, str):
+        sent = data["t"]
+        last_key = data["i"]
+        if isinstance(sent, str):
+            sent = epoch_ms(parse_datetime(sent, "cursor"))
+        if not isinstance(sent, int) or isinstance(sent, bool) or not isinstance(last_key, str):
             raise ValueError("cursor")
     except (ValueError, KeyError):  # DomainError is a ValueError
         raise DomainError("cursor is not valid", field="cursor") from None
-    return sent_at, last_id
+    return sent, last_key

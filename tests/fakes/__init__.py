@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class FakeServer:
         self.port = port
         self.calls: list[RecordedCall] = []
         self._failures: list[dict[str, Any]] = []
+        self._stalls: list[float] = []
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -135,6 +137,10 @@ class FakeServer:
             raise ValueError("n must be >= 0")
         self._failures.extend({"status": status, **options} for _ in range(n))
 
+    def stall_next(self, n: int = 1, seconds: float = 1.0) -> None:
+        """Hold the next ``n`` requests for ``seconds`` before answering them (a slow platform)."""
+        self._stalls.extend(seconds for _ in range(n))
+
     @property
     def pending_failures(self) -> int:
         """Return how many injected failures are still queued."""
@@ -152,6 +158,7 @@ class FakeServer:
         """Forget recorded calls and queued failures."""
         self.calls.clear()
         self._failures.clear()
+        self._stalls.clear()
 
     # ---------------------------------------------------------------- internals
     def _setup_routes(self, app: web.Application) -> None:
@@ -176,6 +183,8 @@ class FakeServer:
         )
         self.calls.append(call)
         request[_CALL_KEY] = call
+        if self._stalls:
+            await asyncio.sleep(self._stalls.pop(0))
         if self._failures:
             failure = self._failures.pop(0)
             response = self._failure_response(**failure)
