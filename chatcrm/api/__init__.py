@@ -22,6 +22,7 @@ from chatcrm.api import (
     schedules,
     segments,
     shop,
+    users,
 )
 
 MODULES = (
@@ -41,6 +42,7 @@ MODULES = (
     exports,
     downloads,
     chat_admins,
+    users,
     openapi,
 )
 """Every route module: each has `routes` and `OPENAPI_PATHS` describing them."""
