@@ -6,7 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.spec import BEARER, error_responses, json_content, path_id
+from chatcrm.api.common import json_media
+from chatcrm.api.spec import BEARER, error_responses, items_content, json_content, path_id
 from chatcrm.domain import Channel
 from chatcrm.http import ApiError, json_body, json_response, principal
 from chatcrm.keys import DATABASE, SETTINGS
@@ -152,12 +153,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["channels"],
             "security": BEARER,
             "responses": {
-                "200": json_content(
-                    {
-                        "type": "object",
-                        "properties": {"items": {"type": "array", "items": _PLATFORM}},
-                    }
-                ),
+                "200": items_content(_PLATFORM),
                 **error_responses(403),
             },
         }
@@ -175,16 +171,14 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [path_id("Channel id")],
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["enabled"],
-                            "additionalProperties": False,
-                            "properties": {"enabled": {"type": "boolean"}},
-                        }
+                "content": json_media(
+                    {
+                        "type": "object",
+                        "required": ["enabled"],
+                        "additionalProperties": False,
+                        "properties": {"enabled": {"type": "boolean"}},
                     }
-                },
+                ),
             },
             "responses": {
                 "200": json_content(_CHANNEL, "Changed"),
@@ -199,12 +193,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["channels"],
             "security": BEARER,
             "responses": {
-                "200": json_content(
-                    {
-                        "type": "object",
-                        "properties": {"items": {"type": "array", "items": _CHANNEL}},
-                    }
-                ),
+                "200": items_content(_CHANNEL),
                 **error_responses(403),
             },
         },

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatcrm.api.spec import BEARER, error_responses, json_content, path_id
+from chatcrm.api.spec import BEARER, error_responses, items_content, json_content, path_id
 from chatcrm.domain import ROLES, ConflictError
 from chatcrm.http import ApiError, caller_shop, json_response
 from chatcrm.keys import DATABASE
@@ -87,12 +87,6 @@ _INVITATION = {
 }
 
 
-def _items(schema: dict[str, Any]) -> dict[str, Any]:
-    return json_content(
-        {"type": "object", "properties": {"items": {"type": "array", "items": schema}}}
-    )
-
-
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/users": {
         "get": {
@@ -100,7 +94,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "operationId": "listUsers",
             "tags": ["team"],
             "security": BEARER,
-            "responses": {"200": _items(_USER), **error_responses(403)},
+            "responses": {"200": items_content(_USER), **error_responses(403)},
         }
     },
     "/api/v1/users/{id}": {
@@ -138,7 +132,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "operationId": "listInvitations",
             "tags": ["team"],
             "security": BEARER,
-            "responses": {"200": _items(_INVITATION), **error_responses(403)},
+            "responses": {"200": items_content(_INVITATION), **error_responses(403)},
         }
     },
 }
