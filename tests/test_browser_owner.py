@@ -99,6 +99,8 @@ def test_team_invite_staff_make_a_link_code_remove_a_user(
     shop_id = shop_with_customers(live)
     page, console = signed_in(browser, live, shop_id)
     colleague = live.add_user(shop_id, "staff")
+    admins = live.store.for_shop(shop_id).chat_admins
+    live.run(admins.link(("telegram", "4242"), "ch_bot", "staff", "Somsak"))  # as /link does
     open_page(page, "Team", "Team")
     users = page.locator("#user-table tbody tr")
     expect(users).to_have_count(2)
@@ -125,9 +127,14 @@ def test_team_invite_staff_make_a_link_code_remove_a_user(
     expect(code).to_have_text(re.compile(r"^[A-Z2-9]{6,}$"))
     expect(page.locator("#link-code-text")).to_contain_text(f"Send /link {code.inner_text()} ")
     expect(page.locator("#link-code-text")).to_contain_text("The code works once.")
-    expect(page.locator("#admin-list")).to_have_text("No chat admin linked yet")
+    admin = page.locator("#admin-list li")
+    expect(admin).to_contain_text("Somsak (4242) · Telegram · Staff · linked")
     assert serious_accessibility_violations(page) == []
     screenshot(page, "team-en")
+    page.get_by_role("button", name="Unlink: Somsak (4242)").click()
+    expect(page.locator("#admins-status")).to_have_text("Somsak (4242) is no longer a chat admin")
+    expect(admin).to_have_text("No chat admin linked yet")
+    assert live.run(admins.list()) == []
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name=f"Remove: {colleague}").click()
