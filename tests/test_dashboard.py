@@ -9,9 +9,11 @@ from aiohttp.test_utils import TestClient
 
 from chatcrm.api.i18n import LOCALES, read_messages
 from chatcrm.customer_edit import EDITABLE
-from chatcrm.domain import CUSTOMER_STATUSES, ORDER_STATUSES
+from chatcrm.domain import CUSTOMER_STATUSES, ORDER_STATUSES, ROLES
 from chatcrm.report_query import FILTER_NAMES
-from connectors.registry import CUSTOMER_CHANNELS
+from chatcrm.schedules import BODY_FIELDS, EVERY
+from chatcrm.store.schedules import FAILED, RETRYING, SENDING, SENT, SKIPPED
+from connectors.registry import CONNECTORS, CUSTOMER_CHANNELS
 from tests.conftest import ShopFixture
 
 
@@ -31,9 +33,10 @@ async def test_page_and_assets_are_served_with_csp(client: TestClient) -> None:
 
 
 def test_script_never_renders_data_as_html() -> None:
-    source = (resources.files("chatcrm") / "static" / "app.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in source, sink
+    for script in SCRIPTS:
+        source = (resources.files("chatcrm") / "static" / script).read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, (script, sink)
 
 
 async def test_shop_endpoint_feeds_the_page(client: TestClient, shop: ShopFixture) -> None:
@@ -51,12 +54,15 @@ async def test_shop_endpoint_feeds_the_page(client: TestClient, shop: ShopFixtur
 
 def test_every_word_of_the_page_is_in_both_catalogues() -> None:
     static = resources.files("chatcrm") / "static"
-    script = (static / "app.js").read_text()
+    script = "".join((static / name).read_text() for name in SCRIPTS)
     html = (static / "index.html").read_text()
     used = set(re.findall(r'\bt\(\s*"([\w.]+)"', script))
+    used |= {k for pair in re.findall(r'\bt\(\w+ \? "(\w+)" : "(\w+)"', script) for k in pair}
+    used |= set(re.findall(r'\bbutton\("(\w+)"', script))  # owner.js's row buttons
     used |= set(re.findall(r'data-i18n(?:-label)?="([\w.]+)"', html))
     used |= {f"status_{s}" for s in CUSTOMER_STATUSES} | {f"order_{s}" for s in ORDER_STATUSES}
     used |= {f"field_{name}" for name in (*EDITABLE, *FILTER_NAMES)}
+    used |= OWNER_PAGE_WORDS
     assert len(used) > 100
     catalogues = {locale: read_messages(locale) for locale in LOCALES}
     for locale, messages in catalogues.items():
@@ -67,6 +73,23 @@ def test_every_word_of_the_page_is_in_both_catalogues() -> None:
     assert all(re.search("[\u0e00-\u0e7f]", thai[k]) for k in used if k not in ("title",)), [
         k for k in used if not re.search("[\u0e00-\u0e7f]", thai[k])
     ]
+
+
+SCRIPTS = ("app.js", "owner.js")
+"""The page's scripts (index.html loads both)."""
+
+OWNER_PAGE_WORDS = (
+    {f"field_{s.name}" for c in CONNECTORS.values() for s in c.secrets}
+    | {f"help_{p}_{s.name}" for p, c in CONNECTORS.items() for s in c.secrets}
+    | {f"field_{name}" for name in BODY_FIELDS if name != "cadence"}
+    | {f"field_cadence.{part}" for part in ("every", "at", "weekday", "day")}
+    | {f"state_{s}" for s in (SENDING, RETRYING, SENT, FAILED, SKIPPED)}
+    | {f"kind_{k}" for k in ("scheduled", "test")}
+    | {f"role_{r}" for r in ROLES}
+    | {f"every_{e}" for e in EVERY}
+)
+"""Words owner.js builds keys of: each platform's secrets with their help, schedule fields,
+delivery states and kinds, roles."""
 
 
 async def test_words_are_served_per_language(client: TestClient) -> None:

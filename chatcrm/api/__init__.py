@@ -23,6 +23,7 @@ from chatcrm.api import (
     schedules,
     segments,
     shop,
+    users,
 )
 
 MODULES = (
@@ -43,6 +44,7 @@ MODULES = (
     exports,
     downloads,
     chat_admins,
+    users,
     openapi,
 )
 """Every route module: each has `routes` and `OPENAPI_PATHS` describing them."""

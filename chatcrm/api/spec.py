@@ -40,6 +40,14 @@ def json_content(schema: dict[str, Any], description: str = "OK") -> dict[str, A
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def items_content(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    """A response listing `schema` objects: ``{"items": [...]}``."""
+    return json_content(
+        {"type": "object", "properties": {"items": {"type": "array", "items": schema}}},
+        description,
+    )
+
+
 def error_responses(*statuses: int) -> dict[str, Any]:
     """The JSON error responses for `statuses` (401 and 503 always included)."""
     wanted = sorted({401, 503, *statuses})

@@ -101,6 +101,7 @@ function translatePage() {
   fillChannelBoxes();
   fillProvinceList();
   showDateRange();
+  document.dispatchEvent(new Event("chatcrm:words"));  // owner.js translates its pages
 }
 
 async function useLanguage(locale) {
@@ -171,6 +172,7 @@ function showSignIn(message = "") {
   $("#sign-in-form").hidden = false; $("#forgot-form").hidden = true;
   $("#sign-in-error").textContent = message;
   show("sign-in");
+  document.dispatchEvent(new Event("chatcrm:leave"));
 }
 
 async function signOut() {
@@ -187,6 +189,7 @@ async function enter(session) {
   $("#shop-name").textContent = shop.name;
   $("#user-email").textContent = session.email;
   show("report");
+  document.dispatchEvent(new Event("chatcrm:enter"));  // owner.js: the owner's pages
   readLocation();
   await Promise.all([refresh(), loadSegments()]);
   const linked = new URLSearchParams(location.hash.slice(1)).get("customer");

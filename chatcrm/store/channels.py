@@ -21,7 +21,7 @@ def _channel(doc: Doc, box: SecretBox) -> Channel:
         shop_id=doc["shop_id"],
         platform=doc["platform"],
         name=doc["name"],
-        enabled=doc.get("enabled", True),
+        enabled=bool(doc.get("enabled", True)),
         secrets={k: box.decrypt(v) for k, v in doc.get("secrets", {}).items()},
         config=doc.get("config", {}),
     )

@@ -108,6 +108,26 @@ class Users:
         cursor = self.coll.find({"shop_id": {"$eq": shop_id}}).sort("email", 1)
         return [User.from_doc(doc) async for doc in cursor]
 
+    async def listing(self, shop_id: str) -> list[Doc]:
+        """A shop's users as the team page shows them, by e-mail: never a password hash."""
+        cursor = self.coll.find({"shop_id": {"$eq": shop_id}}).sort("email", 1)
+        return [
+            {
+                "id": doc["_id"],
+                "email": doc["email"],
+                "role": doc["role"],
+                "has_password": bool(doc.get("password")),
+                "created_at": doc.get("created_at"),
+            }
+            async for doc in cursor
+        ]
+
+    async def remove(self, shop_id: str, user_id: str) -> User | None:
+        """Delete a user of the shop; the user deleted, or None (another shop's id too)."""
+        query = {"_id": {"$eq": user_id}, "shop_id": {"$eq": shop_id}}
+        doc = await self.coll.find_one_and_delete(query)
+        return User.from_doc(doc) if doc else None
+
 
 @dataclass(frozen=True)
 class Session:
@@ -209,6 +229,20 @@ class Links:
         """A shop's links of one kind."""
         query = {"shop_id": {"$eq": shop_id}, "kind": {"$eq": kind}}
         return [doc async for doc in self.coll.find(query)]
+
+    async def pending_invitations(self, shop_id: str) -> list[Doc]:
+        """A shop's unused, unexpired invitations, soonest to expire first (never a token)."""
+        links = [d for d in await self.of_shop(shop_id, "invite") if _unexpired(d)]
+        return [
+            {
+                "email": d["email"],
+                "role": d["role"],
+                "invited_by": d.get("by"),
+                "created_at": d.get("created_at"),
+                "expires_at": ms_to_datetime(d["expires_ms"]),
+            }
+            for d in sorted(links, key=lambda d: d["expires_ms"])
+        ]
 
     async def remove(self, shop_id: str, kind: str) -> int:
         """Delete a shop's links of one kind; return how many."""
