@@ -443,9 +443,12 @@ async function loadMore() {
 function showSummary(summary) {
   $("#sum-customers").textContent = number(summary.customers);
   $("#sum-paid").textContent = money(summary.paid_total, summary.currency);
-  const max = summary.channels.length ? summary.channels[0].customers : 1;
-  $("#sum-channels").replaceChildren(...summary.channels.map((c, i, all) => {
-    const li = el("li", null, i === 0 ? "most" : (i === all.length - 1 && all.length > 1 ? "fewest" : ""));
+  const counts = summary.channels.map((c) => c.customers);
+  const max = counts.length ? Math.max(...counts) : 1;
+  const min = counts.length ? Math.min(...counts) : 0;
+  $("#sum-channels").replaceChildren(...summary.channels.map((c) => {
+    // every channel tied for the most (or, when they differ, the fewest) is marked alike
+    const li = el("li", null, c.customers === max ? "most" : (c.customers === min ? "fewest" : ""));
     const bar = el("span", null, "bar");
     const fill = el("span", null, "fill");
     fill.style.width = `${Math.max(2, Math.round((100 * c.customers) / max))}%`;
