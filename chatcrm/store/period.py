@@ -6,18 +6,24 @@ nx-27017 (docs/mongodb-compat.md#dates-as-integer-copies). A find with a date ra
 by the indexes below on both servers, but nx-27017 compares whole seconds
 (docs/mongodb-compat.md#dates-compare-whole-seconds), so the query asks for the whole seconds
 around [start, end) and the exact bounds are applied to the dates read. Each index is led by
-``shop_id`` and used by nothing else.
+``shop_id`` and used by nothing else. A report of a segment (saved filter) adds its conditions to
+the new customers' query and checks the period's other customers against it, a batch of ids
+at a time, so no more than the period's own activity is read.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from chatcrm.domain import CustomerFilters
 from chatcrm.store.base import Doc, index
+from chatcrm.store.customer_query import combine, filters_query
 
 INDEXES = {
     "customers": [index("shop_id", "first_seen_at", name="by_first_seen")],
@@ -58,13 +64,24 @@ class ShopPeriod:
         after = end.replace(microsecond=0) + timedelta(seconds=1)
         return {"shop_id": {"$eq": self.shop_id}, name: {"$gte": first, "$lt": after}}
 
-    async def counts(self, start: datetime, end: datetime, currency: str) -> PeriodCounts:
-        """What happened in [start, end): chat admins' customer records are left out."""
+    async def counts(
+        self,
+        start: datetime,
+        end: datetime,
+        currency: str,
+        segment: CustomerFilters | None = None,
+    ) -> PeriodCounts:
+        """What happened in [start, end): chat admins' customer records are left out.
+
+        With a `segment` (a saved filter's parsed filters), only its customers count: its
+        conditions join the new customers' query; the customers who wrote or paid in the period
+        are checked against it in batches of ids (`_channels`).
+        """
         counts = PeriodCounts()
-        new = self.db["customers"].find(
-            self._range("first_seen_at", start, end),
-            {"channel": 1, "chat_admin": 1, "first_seen_at": 1},
-        )
+        query = self._range("first_seen_at", start, end)
+        if segment is not None:
+            query = combine(filters_query(segment), query)
+        new = self.db["customers"].find(query, {"channel": 1, "chat_admin": 1, "first_seen_at": 1})
         async for doc in new:  # not in the query: nx-27017 mishandles $ne beside a date range
             if not doc.get("chat_admin") and _within(doc.get("first_seen_at"), start, end):
                 counts.new[str(doc.get("channel"))] += 1
@@ -73,43 +90,57 @@ class ShopPeriod:
             {"customer_id": 1, "channel": 1, "sent_at": 1},
         )
         writers = {
-            (str(d.get("channel")), d.get("customer_id"))
+            d.get("customer_id"): str(d.get("channel"))
             async for d in messages
             if _within(d.get("sent_at"), start, end)
         }
-        counts.wrote.update(channel for channel, _ in writers)
-        await self._paid_orders(start, end, currency, counts)
+        if segment is not None:
+            members = await self._channels(writers, segment)
+            writers = {c: channel for c, channel in writers.items() if c in members}
+        counts.wrote.update(writers.values())
+        await self._paid_orders(start, end, currency, segment, counts)
         return counts
 
+    async def _channels(
+        self, ids: Iterable[Any], segment: CustomerFilters | None
+    ) -> dict[str, str]:
+        """The channel of each of these customers (of the `segment` only, when given), read
+        _ID_BATCH ids at a time."""
+        ids = sorted(i for i in set(ids) if isinstance(i, str))
+        member = filters_query(segment) if segment is not None else {}
+        channel_of: dict[str, str] = {}
+        for first in range(0, len(ids), _ID_BATCH):
+            batch = {"_id": {"$in": ids[first : first + _ID_BATCH]}}
+            query = {**combine(member, batch), "shop_id": {"$eq": self.shop_id}}
+            found = self.db["customers"].find(query, {"channel": 1})
+            channel_of.update({d["_id"]: str(d.get("channel")) async for d in found})
+        return channel_of
+
     async def _paid_orders(
-        self, start: datetime, end: datetime, currency: str, counts: PeriodCounts
+        self,
+        start: datetime,
+        end: datetime,
+        currency: str,
+        segment: CustomerFilters | None,
+        counts: PeriodCounts,
     ) -> None:
         """Orders paid in the period in the shop's currency, by their customer's channel."""
-        orders = await (
-            self.db["orders"]
-            .find(
-                {**self._range("paid_at", start, end), "status": {"$eq": "paid"}},
-                {"customer_id": 1, "amount": 1, "currency": 1, "paid_at": 1},
-            )
-            .to_list(None)
+        orders = self.db["orders"].find(
+            {**self._range("paid_at", start, end), "status": {"$eq": "paid"}},
+            {"customer_id": 1, "amount": 1, "currency": 1, "paid_at": 1},
         )
-        orders = [
-            o
-            for o in orders
-            if o.get("currency") == currency and _within(o.get("paid_at"), start, end)
-        ]
-        ids = list({o["customer_id"] for o in orders})
-        channel_of: dict[str, str] = {}
-        for start_at in range(0, len(ids), _ID_BATCH):
-            batch = ids[start_at : start_at + _ID_BATCH]
-            found = self.db["customers"].find(
-                {"shop_id": {"$eq": self.shop_id}, "_id": {"$in": batch}}, {"channel": 1}
-            )
-            channel_of.update({d["_id"]: str(d.get("channel")) async for d in found})
-        for order in orders:
-            channel = channel_of.get(order["customer_id"], "unknown")
-            counts.orders[channel] += 1
-            counts.paid[channel] += int(order.get("amount") or 0)
+        paid: Counter[str] = Counter()
+        count: Counter[str] = Counter()
+        async for order in orders:
+            if order.get("currency") == currency and _within(order.get("paid_at"), start, end):
+                count[order["customer_id"]] += 1
+                paid[order["customer_id"]] += int(order.get("amount") or 0)
+        channel_of = await self._channels(count, segment)
+        for customer_id, orders_paid in count.items():
+            channel = channel_of.get(customer_id, None if segment else "unknown")
+            if channel is not None:
+                counts.orders[channel] += orders_paid
+                counts.paid[channel] += paid[customer_id]
 
 
 def _within(value: object, start: datetime, end: datetime) -> bool:
