@@ -47,25 +47,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def line_text(
+    user: str, text: str, event_id: str, reply_token: str, message_id: str
+) -> dict[str, Any]:
+    """One LINE text message event of `user` in a one-to-one chat."""
+    return {
+        "type": "message",
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": event_id,
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": reply_token,
+        "message": {"id": message_id, "type": "text", "text": text},
+    }
+
+
+def line_body(events: list[dict[str, Any]]) -> bytes:
+    """A LINE webhook body carrying `events`."""
+    return json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
+
+
 def body_for(run: str, batch: int) -> tuple[bytes, list[str]]:
     users = [
         f"U{abs(hash(run)) % 10**8:08d}{batch:012d}{i:012d}" for i in range(EVENTS_PER_REQUEST)
     ]
     events = [
-        {
-            "type": "message",
-            "mode": "active",
-            "timestamp": int(time.time() * 1000),
-            "source": {"type": "user", "userId": user},
-            "webhookEventId": f"{run}-{batch}-{i}",
-            "deliveryContext": {"isRedelivery": False},
-            "replyToken": f"rt{batch}{i}",
-            "message": {"id": f"{run}{batch}{i:03d}", "type": "text", "text": "สนใจสินค้าค่ะ"},
-        }
+        line_text(user, "สนใจสินค้าค่ะ", f"{run}-{batch}-{i}", f"rt{batch}{i}", f"{run}{batch}{i:03d}")
         for i, user in enumerate(users)
     ]
-    body = json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
-    return body, users
+    return line_body(events), users
 
 
 def pct(values: list[float], p: float) -> float:

@@ -32,6 +32,7 @@ from chatcrm.bot.split import split_message
 from chatcrm.bot.texts import plain, say
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, CustomerFilters, RawEvent, Shop, Sort, as_utc
+from chatcrm.ingest.activity import IngestActivity
 from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.chat_admins import Identity
@@ -98,8 +99,13 @@ class CommandLane:
         lease_seconds: float = 20.0,
         sweep_seconds: float = 5.0,
         queue_size: int = 1000,
+        activity: IngestActivity | None = None,
     ) -> None:
         self.store = store
+        self.activity = activity or IngestActivity()
+        """Shared with the process's inbox workers: their claims wait while commands are
+        answered (as they do for acknowledgements), so a command's queries do not queue
+        behind the backlog's on nx-27017, which runs one operation at a time."""
         self.pool = pool
         self.settings = settings
         self.workers = workers
@@ -162,7 +168,8 @@ class CommandLane:
         while True:
             job = await self.queue.get()
             try:
-                await self.handle(job)
+                with self.activity.acknowledging():
+                    await self.handle(job)
             except DATABASE_ERRORS as err:
                 log.warning("command lane: database unavailable: %s", err)
             except Exception:

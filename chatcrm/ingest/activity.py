@@ -10,9 +10,10 @@ from collections.abc import Iterator
 class IngestActivity:
     """In-process signals between the webhook routes and the inbox workers (no I/O).
 
-    `stored` wakes an idle worker at once. `acknowledging` brackets a webhook request, so a
-    worker can let acknowledgements go first (`until_quiet`): the platforms wait on those (LINE
-    allows 2 s), while the backlog only has to be processed soon.
+    `stored` wakes an idle worker at once. `acknowledging` brackets a webhook request or a chat
+    command being answered (`chatcrm.bot.lane`), so a worker can let them go first
+    (`until_quiet`): the platforms wait on acknowledgements (LINE allows 2 s) and sellers on
+    answers, while the backlog only has to be processed soon.
     """
 
     def __init__(self) -> None:
@@ -27,7 +28,7 @@ class IngestActivity:
 
     @contextlib.contextmanager
     def acknowledging(self) -> Iterator[None]:
-        """Bracket one webhook request."""
+        """Bracket one webhook request, or one command being answered."""
         self.in_flight += 1
         self._quiet.clear()
         try:
@@ -38,7 +39,7 @@ class IngestActivity:
                 self._quiet.set()
 
     async def until_quiet(self, max_wait: float) -> None:
-        """Return once no webhook request is in flight, or after `max_wait` seconds at most."""
+        """Return once nothing bracketed is in flight, or after `max_wait` seconds at most."""
         if self._quiet.is_set() or max_wait <= 0:
             return
         with contextlib.suppress(TimeoutError):
