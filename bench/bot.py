@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,13 +35,15 @@ from bench.ingest import (  # noqa: E402
     EVENTS_PER_REQUEST,
     SECRET,
     TOKEN,
+    WORKERS,
     body_for,
-    cli,
     free_port,
     line_body,
+    line_shop,
     line_text,
     load,
     pct,
+    service_env,
     wait_http,
     watch_visible,
 )
@@ -58,7 +59,6 @@ SEED_REQUESTS = 200
 RAMP_SECONDS = 2.0
 """Ordinary traffic runs this long before the first command, and after the last."""
 ANSWER_TIMEOUT = 60.0
-WORKERS = 4
 
 
 class StampedSent(list[dict[str, Any]]):
@@ -169,20 +169,8 @@ async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="chatcrm-bench-bot-"))
     fake = await FakeLine(access_token=TOKEN).start()
     fake.sent = StampedSent()
-    env = {
-        **os.environ,
-        "CHATCRM_DATA_DIR": str(tmp),
-        "LINE_API_BASE_URL": fake.base_url,
-        "CHATCRM_INBOX_WORKERS": str(WORKERS),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("MONGODB_URI", None)
-    env.pop("CHATCRM_PUBLIC_URL", None)
-    shop = cli(env, "shop", "create", "Bench shop")
-    channel = cli(
-        env, "channel", "add", "--shop", shop["shop_id"], "--platform", "line",
-        "--channel-secret", SECRET, "--access-token", TOKEN,
-    )  # fmt: skip
+    env = service_env(tmp, fake)
+    shop, channel = line_shop(env)
     load_requests = int(args.rate * args.seconds) // EVENTS_PER_REQUEST
     for run, requests in (("seed", SEED_REQUESTS), ("ordinary", load_requests)):
         for i in range(requests):

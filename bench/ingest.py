@@ -182,6 +182,31 @@ def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+def service_env(tmp: Path, fake: FakeLine) -> dict[str, str]:
+    """The environment of `chatcrm serve` and the CLI: the embedded default in `tmp`, LINE at
+    `fake`, WORKERS inbox workers."""
+    env = {
+        **os.environ,
+        "CHATCRM_DATA_DIR": str(tmp),
+        "LINE_API_BASE_URL": fake.base_url,
+        "CHATCRM_INBOX_WORKERS": str(WORKERS),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGODB_URI", None)
+    env.pop("CHATCRM_PUBLIC_URL", None)
+    return env
+
+
+def line_shop(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new shop (the CLI's answer: id, owner token) and its LINE channel (webhook path)."""
+    shop = cli(env, "shop", "create", "Bench shop")
+    channel = cli(
+        env, "channel", "add", "--shop", shop["shop_id"], "--platform", "line",
+        "--channel-secret", SECRET, "--access-token", TOKEN,
+    )  # fmt: skip
+    return shop, channel
+
+
 def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
     """Events/s over all rounds' wall time; p50/p99 over all rounds' latencies."""
     lat = [x for r in results for x in r["latencies"]]
@@ -195,19 +220,9 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="chatcrm-bench-"))
     fake = await FakeLine(access_token=TOKEN).start()
-    env = {
-        **os.environ,
-        "CHATCRM_DATA_DIR": str(tmp),
-        "LINE_API_BASE_URL": fake.base_url,
-        "CHATCRM_INBOX_WORKERS": str(WORKERS),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("MONGODB_URI", None)
-    shop_id = cli(env, "shop", "create", "Bench shop")["shop_id"]
-    channel = cli(
-        env, "channel", "add", "--shop", shop_id, "--platform", "line",
-        "--channel-secret", SECRET, "--access-token", TOKEN,
-    )  # fmt: skip
+    env = service_env(tmp, fake)
+    shop, channel = line_shop(env)
+    shop_id = shop["shop_id"]
     port = free_port()
     service = subprocess.Popen(
         [sys.executable, "-m", "chatcrm.cli", "serve", "--port", str(port)], env=env
