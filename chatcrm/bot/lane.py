@@ -104,8 +104,9 @@ class CommandLane:
         self.store = store
         self.activity = activity or IngestActivity()
         """Shared with the process's inbox workers: their claims wait while commands are
-        answered (as they do for acknowledgements), so a command's queries do not queue
-        behind the backlog's on nx-27017, which runs one operation at a time."""
+        answered (as they do for acknowledgements; not while an export file is made), so a
+        command's queries do not queue behind the backlog's on nx-27017, which runs one
+        operation at a time."""
         self.pool = pool
         self.settings = settings
         self.workers = workers
@@ -245,8 +246,9 @@ class CommandLane:
                 continue
             who = _from_doc(doc["to"])
             async with self._one_at_a_time(who.identity):
-                admin = await scoped.chat_admins.find(who.identity)
-                await self._complete(scoped, doc, lease, self.pool.get(channel), admin)
+                with self.activity.acknowledging():
+                    admin = await scoped.chat_admins.find(who.identity)
+                    await self._complete(scoped, doc, lease, self.pool.get(channel), admin)
         return len(taken)
 
     @contextlib.asynccontextmanager
@@ -393,13 +395,16 @@ class CommandLane:
     ) -> None:
         """The export the API makes (every customer), sent as a file."""
         request = ExportRequest("all", doc["document"], CustomerFilters(), Sort())
-        async with export_workdir() as workdir:
-            try:
-                result = await export_customers(
-                    scoped, shop, request, actor=doc["actor"], workdir=workdir
-                )
-            except ExportTooLarge as err:
-                too_large = say(shop.locale, "export.too_large", count=err.count, limit=err.limit)
-                await connector.reply(to, [too_large])
-                return
-            await connector.send_document(to, result.path, result.filename, doc["texts"][0])
+        with self.activity.aside():  # the workers need not wait for a file
+            async with export_workdir() as workdir:
+                try:
+                    result = await export_customers(
+                        scoped, shop, request, actor=doc["actor"], workdir=workdir
+                    )
+                except ExportTooLarge as err:
+                    too_large = say(
+                        shop.locale, "export.too_large", count=err.count, limit=err.limit
+                    )
+                    await connector.reply(to, [too_large])
+                    return
+                await connector.send_document(to, result.path, result.filename, doc["texts"][0])

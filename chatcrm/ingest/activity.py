@@ -29,14 +29,30 @@ class IngestActivity:
     @contextlib.contextmanager
     def acknowledging(self) -> Iterator[None]:
         """Bracket one webhook request, or one command being answered."""
-        self.in_flight += 1
-        self._quiet.clear()
+        self._enter()
         try:
             yield
         finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._quiet.set()
+            self._leave()
+
+    @contextlib.contextmanager
+    def aside(self) -> Iterator[None]:
+        """Within `acknowledging`: a long stretch that need not go first (a command's export
+        file), during which the workers may claim."""
+        self._leave()
+        try:
+            yield
+        finally:
+            self._enter()
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self._quiet.clear()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._quiet.set()
 
     async def until_quiet(self, max_wait: float) -> None:
         """Return once nothing bracketed is in flight, or after `max_wait` seconds at most."""
