@@ -12,6 +12,7 @@ pandas `DataFrame.to_excel` (its default engine, openpyxl) writes the same 20,00
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pandas
 
 from chatcrm.demo_data import generate
 from chatcrm.embedded import EmbeddedMongo
@@ -198,6 +198,8 @@ def pandas_rows(docs: list[dict[str, Any]], layout: ExportLayout) -> list[list[A
 
 
 def baselines(docs: list[dict[str, Any]], workdir: Path) -> dict[str, float]:
+    import pandas  # the bench extra: only the baseline needs it
+
     layout = ExportLayout("th", "Asia/Bangkok", "THB")
     docs = sorted(docs, key=lambda d: (d["paid_total"], d["_key"]), reverse=True)
     rows = pandas_rows(docs, layout)
@@ -309,4 +311,8 @@ def report(results: list[dict[str, Any]], base: dict[str, float]) -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog='needs the bench extra: pip install -e ".[bench]"',
+    ).parse_args()
     sys.exit(asyncio.run(main()))

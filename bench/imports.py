@@ -1,12 +1,12 @@
 """Benchmark: CSV imports of customers and orders on the embedded nx-27017, and a re-import.
 
-Run: .venv/bin/python -m bench.imports [N]
+Run: .venv/bin/python -m bench.imports [ROWS]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,7 +50,9 @@ async def main(uri: str, n: int) -> None:
 
 
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rows", type=int, nargs="?", default=2000, help="rows per file (2000)")
+    count = parser.parse_args().rows
     server = EmbeddedMongo(Path(tempfile.mkdtemp()))
     try:
         asyncio.run(main(server.start(), count))

@@ -10,6 +10,7 @@ before the next round; the figures pool every round.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -321,5 +322,14 @@ async def main() -> None:
         print(f"  {'MET ' if ok else 'MISSED'}  {name}")
 
 
+def parse_args() -> None:
+    """--help without running; --rounds sets how many throughput rounds are pooled."""
+    global ROUNDS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="throughput rounds (3)")
+    ROUNDS = parser.parse_args().rounds
+
+
 if __name__ == "__main__":
+    parse_args()
     asyncio.run(main())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,7 +40,6 @@ _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 """argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane): about 50 ms on one
 core, little memory per concurrent sign-in; hashes with other parameters still verify, and are
 re-hashed at the next sign-in."""
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
 class SignInRefused(Exception):
@@ -70,13 +68,6 @@ class SignedIn:
     token: str
     session: Session
     user: User
-
-
-def normalise_email(value: object) -> str:
-    """The address as stored (trimmed, lower case); DomainError(field="email") when not one."""
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value.strip()):
-        raise DomainError("email must be an e-mail address", field="email")
-    return value.strip().lower()
 
 
 def check_password(value: object) -> str:

@@ -97,7 +97,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 async def _user_create(database: Database, args: argparse.Namespace) -> dict[str, Any]:
-    from chatcrm.auth import check_password, hash_password, normalise_email
+    from chatcrm.auth import check_password, hash_password
+    from chatcrm.input_rules import normalise_email
 
     await _require_shop(database, args.shop)
     email = normalise_email(args.email)
@@ -110,7 +111,8 @@ async def _user_create(database: Database, args: argparse.Namespace) -> dict[str
 
 
 async def _user_reset_link(database: Database, args: argparse.Namespace) -> dict[str, Any]:
-    from chatcrm.auth import link_url, normalise_email, reset_link
+    from chatcrm.auth import link_url, reset_link
+    from chatcrm.input_rules import normalise_email
 
     user = await database.store.users.by_email(normalise_email(args.email))
     if user is None:
@@ -121,7 +123,8 @@ async def _user_reset_link(database: Database, args: argparse.Namespace) -> dict
 
 
 async def _user_invite(database: Database, args: argparse.Namespace) -> dict[str, Any]:
-    from chatcrm.auth import invite, link_url, normalise_email
+    from chatcrm.auth import invite, link_url
+    from chatcrm.input_rules import normalise_email
 
     await _require_shop(database, args.shop)
     email = normalise_email(args.email)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
 from chatcrm.domain import DomainError, seller_fields_after
-from chatcrm.input_rules import clean_text
+from chatcrm.input_rules import ascii_digits, clean_text, normalise_email, normalise_phone
 from chatcrm.provinces import find_province
 
 EDITABLE = ("name", "tags", "notes", "phone", "email", "province", "postal_code")
@@ -16,11 +16,6 @@ MAX_NAME = 200
 MAX_TAG = 100
 MAX_TAGS = 50
 MAX_NOTES = 5000
-MAX_EMAIL = 254
-_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
-_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
 def _optional(value: Any, field: str, max_length: int) -> str | None:
@@ -39,21 +34,12 @@ def _tags(value: Any) -> list[str]:
     return tags
 
 
-def _phone(value: Any) -> str | None:
-    text = _optional(value, "phone", 40)
-    if text is None:
+def _contact(value: Any, field: str, normalise: Callable[[Any, str], str]) -> str | None:
+    """A phone or e-mail normalised as imports, orders and chat profiles store it (so they
+    find it); None (or blank text) clears it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    phone = _PHONE_SEPARATORS.sub("", text.translate(_THAI_DIGITS))
-    if not _PHONE.match(phone):
-        raise DomainError("phone must be 6-15 digits, optionally after +", field="phone")
-    return phone
-
-
-def _email(value: Any) -> str | None:
-    email = _optional(value, "email", MAX_EMAIL)
-    if email is not None and not _EMAIL.match(email):
-        raise DomainError("email is not an e-mail address", field="email")
-    return email
+    return normalise(value, field)
 
 
 def _province(value: Any) -> str | None:
@@ -70,7 +56,7 @@ def _postal_code(value: Any) -> str | None:
     text = _optional(value, "postal_code", 10)
     if text is None:
         return None
-    code = text.translate(_THAI_DIGITS)
+    code = ascii_digits(text)
     if not (len(code) == 5 and code.isascii() and code.isdigit()):
         raise DomainError("postal_code must be 5 digits", field="postal_code")
     return code
@@ -90,8 +76,8 @@ def parse_customer_edit(body: dict[str, Any]) -> dict[str, Any]:
         "name": lambda v: _optional(v, "name", MAX_NAME),
         "tags": _tags,
         "notes": lambda v: "" if v is None else clean_text(v, "notes", MAX_NOTES, multiline=True),
-        "phone": _phone,
-        "email": _email,
+        "phone": lambda v: _contact(v, "phone", normalise_phone),
+        "email": lambda v: _contact(v, "email", normalise_email),
         "province": _province,
         "postal_code": _postal_code,
     }

@@ -39,6 +39,11 @@ DEMO_SECRETS: dict[str, dict[str, str | None]] = {
 }
 
 
+SEED_BATCH = 1000
+"""Documents per insert when seeding: one insert of 20,000 messages could outlast PyMongo's
+socket timeout on a busy machine."""
+
+
 async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
     """Create the demo shop and its data once; a second run adds nothing. Returns a summary."""
     shop = await store.shops.create(
@@ -62,9 +67,14 @@ async def seed_demo(store: Store, customers: int = 5000) -> dict[str, Any]:
         for doc in data.customers:
             doc["province_key"] = province_key(doc["province"], doc["postal_code"])
             doc["_key"] = doc["_id"]
-        inserted["customers"] = await scoped.customers.insert_new(data.customers)
-        inserted["orders"] = await scoped.orders.insert_new(data.orders)
-        inserted["messages"] = await scoped.messages.insert_new(data.messages)
+        for name, docs in (
+            ("customers", data.customers),
+            ("orders", data.orders),
+            ("messages", data.messages),
+        ):
+            collection = getattr(scoped, name)
+            for start in range(0, len(docs), SEED_BATCH):  # each well within a socket timeout
+                inserted[name] += await collection.insert_new(docs[start : start + SEED_BATCH])
     schedule = await _sample_schedule(scoped, shop.timezone)
     # the same token on every run (derived from the secret key): a restart keeps links working
     secret = store.box.derive(f"demo-token:{shop.id}")

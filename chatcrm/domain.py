@@ -212,12 +212,25 @@ def date_keys(doc: dict[str, Any]) -> dict[str, int | None]:
     return {key: epoch_ms(doc.get(field_name)) for field_name, key in DATE_KEYS.items()}
 
 
-def with_date_keys(doc: dict[str, Any]) -> dict[str, Any]:
-    """Set `doc`'s ``DATE_KEYS`` copies from its dates, in place; returns `doc`.
+PHONE_KEY = "phone_rev"
+"""A customer's phone digits reversed (``0812345678`` -> ``8765432180``): a search by the
+number's last digits is then a prefix, a range an index serves (`customer_query.phone_match`)."""
 
-    Every writer of a customer document calls this (or `date_keys`), so the copies agree.
+
+def phone_key(phone: Any) -> str | None:
+    """The `PHONE_KEY` of a stored phone number: its ASCII digits reversed; None without any."""
+    digits = "".join(c for c in str(phone or "") if c.isascii() and c.isdigit())
+    return digits[::-1] or None
+
+
+def with_derived_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """Set `doc`'s ``DATE_KEYS`` copies and its `PHONE_KEY`, in place; returns `doc`.
+
+    Every writer of a customer document calls this (or `date_keys` and `phone_key`), so the
+    copies agree with the fields they copy.
     """
     doc.update(date_keys(doc))
+    doc[PHONE_KEY] = phone_key(doc.get("phone"))
     return doc
 
 
@@ -229,6 +242,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "seller_fields": [],
         "picture_url": None,
         "phone": None,
+        "phone_rev": None,
         "email": None,
         "province": None,
         "province_key": UNKNOWN_PROVINCE,
@@ -302,3 +316,18 @@ class Sort:
 
     field: str = "paid_total"
     ascending: bool = True
+
+
+CURRENCY_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
+    ),
+    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+"""ISO 4217 minor-unit exponents that are not 2."""
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point of `currency` (2 unless listed)."""
+    return CURRENCY_EXPONENTS.get(currency, 2)

@@ -17,15 +17,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chatcrm.domain import DomainError, new_customer_fields, seller_fields_after
-from chatcrm.input_rules import ascii_digits, clean_text, parse_whole
+from chatcrm.domain import (
+    DomainError,
+    currency_exponent,
+    new_customer_fields,
+    seller_fields_after,
+)
+from chatcrm.input_rules import (
+    ascii_digits,
+    clean_text,
+    normalise_email,
+    normalise_phone,
+    parse_whole,
+)
 from chatcrm.orders import (
     MAX_QUANTITY,
     Conflict,
     NotFound,
     OrderInput,
-    normalize_email,
-    normalize_phone,
     parse_order,
     record_order,
     refresh_aggregates,
@@ -56,7 +65,7 @@ REQUIRED_COLUMNS = {
 }
 _TAG_SPLIT = re.compile(r"[;|]")
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
-_MONEY = re.compile(r"([0-9]{1,15}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.([0-9]{1,2}))?")
+_MONEY = re.compile(r"([0-9]{1,15}|[0-9]{1,3}(?:,[0-9]{3}){1,4})(?:\.([0-9]{1,3}))?")
 MAX_MONEY_CHARS = 24
 
 
@@ -202,9 +211,9 @@ def customer_fields(row: dict[str, str]) -> tuple[tuple[str, str], dict[str, Any
     if name:
         fields["name"] = name
     if row.get("phone"):
-        fields["phone"] = normalize_phone(row["phone"])
+        fields["phone"] = normalise_phone(row["phone"])
     if row.get("email"):
-        fields["email"] = normalize_email(row["email"])
+        fields["email"] = normalise_email(row["email"])
     if row.get("postal_code"):
         code = row["postal_code"].translate(_THAI_DIGITS)
         if not (len(code) == 5 and code.isascii() and code.isdigit()):
@@ -360,25 +369,29 @@ async def _apply_customer_batch(
     raise RuntimeError("customer import did not settle under concurrent writes")
 
 
-def parse_money(value: str, name: str) -> int:
-    """Decimal major units (``1250``, ``1,250.50``, Thai digits too) as integer minor units.
+def parse_money(value: str, name: str, exponent: int = 2) -> int:
+    """Decimal major units (``1250``, ``1,250.50``, Thai digits too) as integer minor units of a
+    currency with `exponent` decimals (2 for baht, 0 for yen, 3 for dinar).
 
     Only plain amounts are read (no exponent, sign or ``_``; commas only between groups of
-    three digits), at most 15 digits before the point and 2 after: text is checked before any
-    arithmetic, so no amount costs more than a few microseconds.
+    three digits), at most 15 digits before the point and `exponent` after: text is checked
+    before any arithmetic, so no amount costs more than a few microseconds.
     """
     text = ascii_digits(value.strip())
     match = _MONEY.fullmatch(text) if len(text) <= MAX_MONEY_CHARS else None
-    if match is None:
+    decimals = match.group(2) or "" if match else ""
+    if match is None or len(decimals) > exponent:
+        example = "1,250" + ("." + "5" * exponent if exponent else "")
         raise DomainError(
-            "must be an amount like 1250.00 or 1,250.50 (at most 2 decimals)", field=name
+            f"must be an amount like {example} (at most {exponent} decimals)", field=name
         )
-    whole, cents = match.group(1).replace(",", ""), match.group(2) or ""
-    return int(whole) * 100 + int(cents.ljust(2, "0"))
+    whole = match.group(1).replace(",", "")
+    return int(whole) * 10**exponent + int(decimals.ljust(exponent, "0") or 0)
 
 
-def order_body(row: dict[str, str]) -> dict[str, Any]:
-    """An orders-CSV row as the API's order body (amounts converted to minor units)."""
+def order_body(row: dict[str, str], currency: str) -> dict[str, Any]:
+    """An orders-CSV row as the API's order body (amounts in minor units of `currency`)."""
+    exponent = currency_exponent(currency)
     customer: dict[str, Any] = {}
     if row.get("customer_id"):
         customer["id"] = row["customer_id"]
@@ -392,18 +405,19 @@ def order_body(row: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "order_id": row.get("order_id"),
         "customer": customer,
-        "amount": parse_money(row.get("amount", ""), "amount"),
+        "amount": parse_money(row.get("amount", ""), "amount", exponent),
         "status": row.get("status") or "placed",
     }
     for key in ("currency", "paid_at", "created_at"):
         if row.get(key):
             body[key] = row[key]
     if row.get("items"):
-        body["items"] = [_item(line) for line in _TAG_SPLIT.split(row["items"]) if line.strip()]
+        items = _TAG_SPLIT.split(row["items"])
+        body["items"] = [_item(line, exponent) for line in items if line.strip()]
     return body
 
 
-def _item(line: str) -> dict[str, Any]:
+def _item(line: str, exponent: int) -> dict[str, Any]:
     """``name:quantity:unit_price`` (unit price in major units, like amount)."""
     parts = line.rsplit(":", 2)
     if len(parts) != 3:
@@ -411,7 +425,7 @@ def _item(line: str) -> dict[str, Any]:
     return {
         "name": parts[0].strip(),
         "quantity": parse_whole(parts[1], "items", 1, MAX_QUANTITY, what="an item's quantity"),
-        "unit_price": parse_money(parts[2], "items"),
+        "unit_price": parse_money(parts[2], "items", exponent),
     }
 
 
@@ -448,7 +462,7 @@ async def _checked_orders(
             await asyncio.sleep(0)  # let webhooks and requests in between the checks
         number, row = rows.row(index)
         try:
-            orders.append((number, parse_order(order_body(row), currency)))
+            orders.append((number, parse_order(order_body(row, currency), currency)))
         except Exception as err:
             _reject(report, number, err)
     return orders

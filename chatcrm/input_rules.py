@@ -1,4 +1,5 @@
-"""How values typed by people and sent by programs are read: text, digits, whole numbers, times.
+"""How values typed by people and sent by programs are read: text, digits, whole numbers, times,
+phone numbers and e-mail addresses.
 
 One rule per kind of value, shared by the API, CSV imports and cursors, so the same text means
 the same everywhere (no I/O here). Each reader bounds its input before any arithmetic and
@@ -24,6 +25,13 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 """Unicode's control characters (category Cc)."""
 _CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Control characters but tab and newline."""
+PHONE_DIGITS = (9, 15)
+"""Fewest and most digits of a phone number (a Thai landline has 9, E.164 at most 15)."""
+_PHONE_WRITTEN = re.compile(r"\+?[0-9 ().\-]*[0-9][0-9 ().\-]*")
+"""A phone number as people write it (after `ascii_digits`): digits, an optional leading ``+``,
+spaces, dashes, dots and parentheses."""
+MAX_EMAIL = 254
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,63}")
 
 
 def clean_text(value: Any, field: str, max_length: int, *, multiline: bool = False) -> str:
@@ -91,3 +99,48 @@ def parse_datetime(value: Any, field: str) -> datetime:
     if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
         raise DomainError(f"{field} must be in the years {MIN_YEAR} to {MAX_YEAR}", field=field)
     return whole_ms(utc)
+
+
+def phone_digits(text: str) -> str | None:
+    """The digits of `text` if it is written like a phone number (`_PHONE_WRITTEN`, digits of
+    any script), else None: ``+66 81-234-5678`` -> ``66812345678``, ``Unewcontact123`` -> None."""
+    text = ascii_digits(text.strip())
+    if not _PHONE_WRITTEN.fullmatch(text):
+        return None
+    return "".join(c for c in text if c.isdigit())
+
+
+def local_phone(digits: str) -> str:
+    """A Thai number's digits in the local form: ``66812345678`` -> ``0812345678`` (``66`` and
+    nine or eight digits: mobile or landline); other digits as they are."""
+    if digits.startswith("66") and len(digits) in (10, 11):
+        return "0" + digits[2:]
+    return digits
+
+
+def normalise_phone(value: Any, field: str = "phone") -> str:
+    """A phone number as stored and compared: its digits, a Thai one in the local form
+    (``+66 81-234-5678``, ``081 234 5678`` and ``๐๘๑๒๓๔๕๖๗๘`` all give ``0812345678``).
+
+    The one rule of the API, imports, orders, chat profiles and search; DomainError naming
+    `field` unless written like a phone number with `PHONE_DIGITS` digits.
+    """
+    digits = phone_digits(clean_text(value, field, 40))
+    low, high = PHONE_DIGITS
+    phone = local_phone(digits) if digits else ""
+    if not low <= len(phone) <= high:
+        raise DomainError(
+            f"{field} must be a phone number of {low} to {high} digits "
+            "(spaces, dashes, dots, parentheses and a leading + allowed)",
+            field=field,
+        )
+    return phone
+
+
+def normalise_email(value: Any, field: str = "email") -> str:
+    """An e-mail address as stored and compared: trimmed, lower case; DomainError naming
+    `field` when it is not one (at most 254 characters)."""
+    email = clean_text(value, field, MAX_EMAIL).lower()
+    if not _EMAIL.fullmatch(email):
+        raise DomainError(f"{field} must be an e-mail address", field=field)
+    return email

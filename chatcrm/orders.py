@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import ORDER_STATUSES, DomainError, as_utc
-from chatcrm.input_rules import clean_text, parse_datetime
+from chatcrm.input_rules import clean_text, normalise_email, normalise_phone, parse_datetime
 from chatcrm.store.base import Doc, new_id, utcnow
 from connectors.registry import CUSTOMER_CHANNELS
 
@@ -55,7 +55,6 @@ RECOVERY_INTERVAL = 300.0
 """Seconds between two passes of `recover_aggregates_forever`."""
 
 _ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
 
 
 class Conflict(Exception):
@@ -114,24 +113,6 @@ class OrderInput:
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def normalize_phone(value: str) -> str:
-    """Thai phone number in local form (``0812345678``) from ``+66 81-234-5678`` and the like."""
-    digits = re.sub(r"\D", "", value)
-    if digits.startswith("66") and len(digits) == 11:
-        digits = "0" + digits[2:]
-    if not 9 <= len(digits) <= 15:
-        raise DomainError("phone must have 9 to 15 digits", field="phone")
-    return digits
-
-
-def normalize_email(value: str) -> str:
-    """Lower-cased e-mail address; DomainError when it does not look like one."""
-    email = value.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise DomainError("email is not a valid e-mail address", field="email")
-    return email
-
-
 def _int(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise DomainError(f"{name} must be an integer from {low} to {high}", field=name)
@@ -163,19 +144,9 @@ def parse_customer_ref(value: Any) -> CustomerRef:
         user_id = _text(value.get("platform_user_id"), "customer.platform_user_id", 128)
         return CustomerRef(channel=channel, platform_user_id=user_id)
     if value.get("phone") is not None:
-        if not isinstance(value["phone"], str):
-            raise DomainError("customer.phone must be a string", field="customer.phone")
-        try:
-            return CustomerRef(phone=normalize_phone(value["phone"]))
-        except DomainError as err:
-            raise DomainError(str(err), field="customer.phone") from None
+        return CustomerRef(phone=normalise_phone(value["phone"], "customer.phone"))
     if value.get("email") is not None:
-        if not isinstance(value["email"], str):
-            raise DomainError("customer.email must be a string", field="customer.email")
-        try:
-            return CustomerRef(email=normalize_email(value["email"]))
-        except DomainError as err:
-            raise DomainError(str(err), field="customer.email") from None
+        return CustomerRef(email=normalise_email(value["email"], "customer.email"))
     raise DomainError(
         "customer needs id, channel and platform_user_id, phone, or email", field="customer"
     )

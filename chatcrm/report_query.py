@@ -109,7 +109,10 @@ REPORT_FILTERS = (
     ReportFilter(
         "q",
         "one",
-        "Text in the name, phone or e-mail, or an exact chat platform user id",
+        "Text in the name or e-mail, an exact chat platform user id, or a phone number "
+        "written any way (digits, Thai digits too, with an optional leading +, spaces, dashes, "
+        "dots, parentheses: `+66 81-234-5678`, `081 234`): phones that are that number, start "
+        "with it, or end with its last 4 or more digits; other text never matches phones",
         {"type": "string", "maxLength": MAX_Q_CHARS},
     ),
     ReportFilter(

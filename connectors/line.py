@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from linebot.v3 import SignatureValidator
 from linebot.v3.messaging import (
@@ -93,11 +95,15 @@ class LineConnector(Connector):
 
     def _api(self) -> AsyncMessagingApi:
         if self._client is None:
-            config = Configuration(
-                access_token=self.channel.secrets["access_token"],
-                host=self.settings.line_api_base_url,
-            )
+            host = self.settings.line_api_base_url
+            config = Configuration(access_token=self.channel.secrets["access_token"], host=host)
+            config.proxy = _proxy_for(host)
             self._client = AsyncApiClient(config)
+            # The SDK's session trusts the environment: aiohttp then reads ~/.netrc and the
+            # proxy variables in a thread on every call, and a netrc entry for the API host
+            # adds basic auth beside the bearer token (every call refused). The proxy is
+            # resolved once above instead; the session object itself has no public setter.
+            self._client.rest_client.pool_manager._trust_env = False
         return AsyncMessagingApi(self._client)
 
     def verify_request(self, body: bytes, headers: Mapping[str, str]) -> list[RawEvent]:
@@ -236,6 +242,14 @@ class LineConnector(Connector):
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (read once per client), None when bypassed."""
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 CONNECTOR = LineConnector

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chatcrm.domain import currency_exponent
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import channel_label
 
@@ -20,15 +21,6 @@ MAX_CELL_CHARS = 32_000
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0＝＋－＠")
 """Leading characters a spreadsheet may read as a formula (OWASP CSV Injection, ASVS: NUL;
 the full-width forms are turned into ASCII ones by some spreadsheet imports)."""
-
-CURRENCY_EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
-    ),
-    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
-"""ISO 4217 minor-unit exponents that are not 2."""
 
 CURRENCY_SYMBOLS: dict[str, str] = {
     "THB": "฿",
@@ -65,22 +57,27 @@ STATUS_LABELS = {
 SHEET_NAMES = {"en": "Customers", "th": "ลูกค้า"}
 
 
-def neutralise(value: Any) -> str | None:
-    """User text made safe for a spreadsheet: a formula-like start gets a leading apostrophe.
+def cell_text(value: Any) -> str | None:
+    """User text for a cell, bounded to MAX_CELL_CHARS; None stays None (an empty cell).
 
-    None stays None (an empty cell); the text is bounded to MAX_CELL_CHARS.
+    Each writer protects a `formula_like` text its own way: XLSX by the cell's quote-prefix
+    style, CSV by a leading apostrophe (`neutralise`).
     """
-    if value is None:
-        return None
-    text = str(value)[:MAX_CELL_CHARS]
-    if text and text[0] in FORMULA_TRIGGERS:
-        return "'" + text
-    return text
+    return None if value is None else str(value)[:MAX_CELL_CHARS]
 
 
-def currency_exponent(currency: str) -> int:
-    """Digits after the decimal point of `currency` (2 unless listed)."""
-    return CURRENCY_EXPONENTS.get(currency, 2)
+def formula_like(text: str) -> bool:
+    """Whether a spreadsheet may read `text` as a formula (it starts with a `FORMULA_TRIGGERS`)."""
+    return text[:1] in FORMULA_TRIGGERS
+
+
+def neutralise(value: Any) -> str | None:
+    """User text made safe for a CSV file: a `formula_like` text gets a leading apostrophe.
+
+    CSV has no cell styles; a spreadsheet opening it shows the apostrophe.
+    """
+    text = cell_text(value)
+    return "'" + text if text is not None and formula_like(text) else text
 
 
 def money_number_format(currency: str) -> str:
@@ -124,7 +121,7 @@ class ExportLayout:
 class Column:
     """One export column: labels, kind of cell, width, and how a customer fills it.
 
-    Kinds: ``text`` (neutralised user text), ``money`` (integer minor units), ``count``
+    Kinds: ``text`` (user text, `cell_text`), ``money`` (integer minor units), ``count``
     (integer), ``datetime`` (aware datetime, shown in the shop's time zone).
     """
 
@@ -146,7 +143,7 @@ def _field(name: str) -> Callable[[Doc, ExportLayout], Any]:
 
 
 def _text(name: str) -> Callable[[Doc, ExportLayout], Any]:
-    return lambda doc, _layout: neutralise(doc.get(name))
+    return lambda doc, _layout: cell_text(doc.get(name))
 
 
 @lru_cache(maxsize=512)
@@ -161,24 +158,24 @@ def _province_name(key: str, language: str) -> str | None:
 def _province(doc: Doc, layout: ExportLayout) -> str | None:
     key = doc.get("province_key")
     name = _province_name(key, layout.language) if isinstance(key, str) else None
-    return name if name is not None else neutralise(doc.get("province"))
+    return name if name is not None else cell_text(doc.get("province"))
 
 
 def _tags(doc: Doc, _layout: ExportLayout) -> str | None:
     tags = [str(t) for t in doc.get("tags") or []]
-    return neutralise(", ".join(tags)) if tags else None
+    return cell_text(", ".join(tags)) if tags else None
 
 
 def _channel(doc: Doc, layout: ExportLayout) -> str | None:
     channel = doc.get("channel")
     if not channel:
         return None
-    return channel_label(channel, layout.language) or neutralise(channel)
+    return channel_label(channel, layout.language) or cell_text(channel)
 
 
 def _status(doc: Doc, layout: ExportLayout) -> str | None:
     status = doc.get("status")
-    return STATUS_LABELS[layout.language].get(status, neutralise(status)) if status else None
+    return STATUS_LABELS[layout.language].get(status, cell_text(status)) if status else None
 
 
 def _average(doc: Doc, _layout: ExportLayout) -> int | None:
@@ -187,7 +184,7 @@ def _average(doc: Doc, _layout: ExportLayout) -> int | None:
 
 
 def _notes(doc: Doc, _layout: ExportLayout) -> str | None:
-    return neutralise(doc.get("notes") or None)
+    return cell_text(doc.get("notes") or None)
 
 
 COLUMNS: tuple[Column, ...] = (

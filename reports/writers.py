@@ -40,9 +40,11 @@ from reports.columns import (
     ExportLayout,
     cells,
     currency_exponent,
+    formula_like,
     local_time,
     minor_to_text,
     money_number_format,
+    neutralise,
 )
 
 FORMATS = {
@@ -90,6 +92,8 @@ class CsvRows:
         if kind == "datetime":
             when = as_utc(value)
             return local_time(when, self.layout).isoformat(timespec="seconds") if when else ""
+        if kind == "text":
+            return neutralise(value)  # a formula-like text gets a visible apostrophe
         return value
 
     def render(self, doc: Doc) -> bytes:
@@ -107,7 +111,9 @@ class CsvRows:
 class XlsxRows:
     """XLSX through xlsxwriter in constant-memory mode: bold frozen header with an autofilter,
     column widths, money as numbers in the shop's currency format, dates as Excel dates in the
-    shop's time zone, user text written as text only.
+    shop's time zone, user text written as text only; a `formula_like` text (``=cmd``,
+    ``+66812345678``, ``-2``) as typed, in a cell with the quote-prefix style, which Excel and
+    LibreOffice keep as text that is not evaluated, even after the cell is edited.
 
     `render` turns a customer into its typed cell values (spooled, so only sort keys stay in
     memory); `save` hands them to xlsxwriter row by row, in order, one row in memory at a time.
@@ -152,6 +158,7 @@ class XlsxRows:
         header = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
         money = book.add_format({"num_format": money_number_format(self.layout.currency)})
         date = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        quoted = book.add_format({"quote_prefix": True})
         for col, column in enumerate(COLUMNS):
             sheet.set_column(col, col, column.width)
             sheet.write_string(0, col, column.label(self.layout), header)
@@ -166,9 +173,12 @@ class XlsxRows:
         plan = [(methods[kind], formats.get(kind)) for kind in self._kinds]
         for row, data in enumerate(rows, 1):
             for col, value in enumerate(pickle.loads(data)):  # noqa: S301 - our own spool
-                if value is not None:
-                    write, cell_format = plan[col]
-                    write(row, col, value, cell_format)
+                if value is None:
+                    continue
+                write, cell_format = plan[col]
+                if isinstance(value, str) and formula_like(value):
+                    cell_format = quoted
+                write(row, col, value, cell_format)
         sheet.autofilter(0, 0, count, len(COLUMNS) - 1)
         book.close()
 

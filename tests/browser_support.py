@@ -28,6 +28,7 @@ from chatcrm.config import Settings
 from chatcrm.demo import seed_demo
 from chatcrm.keys import DATABASE
 from chatcrm.store import Store
+from reports.exports import ExportLimits
 from tests.conftest import SECRET_KEY
 
 T = TypeVar("T")
@@ -44,6 +45,8 @@ LAUNCH_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 """Where the tests leave pictures of the pages for reviewers (README names it)."""
 PASSWORD = "browser password 1"
+EXPORT_ROWS = 100
+"""Rows per export file in the browser tests' service: the demo's 120 customers need the ZIP."""
 
 
 def chromium_executable() -> str:
@@ -86,7 +89,8 @@ class LiveServer:
         self.run(self._start())
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(create_app(self.settings), access_log=None)
+        app = create_app(self.settings, export_limits=ExportLimits(rows=EXPORT_ROWS))
+        self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

@@ -358,6 +358,7 @@ async def test_edit_with_version_is_applied_and_audited(
     assert second["actor"] == f"token:owner#{owner.token_id}"
     assert second["before"] == {"postal_code": None} and second["after"] == {"postal_code": "50200"}
     assert datetime.fromisoformat(second["at"]) >= datetime.fromisoformat(first["at"])
+    assert (first["version"], second["version"]) == (2, 3)  # which edit made which version
     status, _ = await get_json(client, f"/api/v1/customers/{chat_only}/audit", shop, "staff")
     assert status == 403
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from aiohttp.test_utils import TestClient
 
+from chatcrm.api.i18n import LOCALES, read_messages
+from chatcrm.customer_edit import EDITABLE
+from chatcrm.domain import CUSTOMER_STATUSES, ORDER_STATUSES
+from chatcrm.report_query import FILTER_NAMES
+from connectors.registry import CUSTOMER_CHANNELS
 from tests.conftest import ShopFixture
 
 
@@ -41,3 +47,36 @@ async def test_shop_endpoint_feeds_the_page(client: TestClient, shop: ShopFixtur
         "locale": "th",
         "role": "staff",
     }
+
+
+def test_every_word_of_the_page_is_in_both_catalogues() -> None:
+    static = resources.files("chatcrm") / "static"
+    script = (static / "app.js").read_text()
+    html = (static / "index.html").read_text()
+    used = set(re.findall(r'\bt\(\s*"([\w.]+)"', script))
+    used |= set(re.findall(r'data-i18n(?:-label)?="([\w.]+)"', html))
+    used |= {f"status_{s}" for s in CUSTOMER_STATUSES} | {f"order_{s}" for s in ORDER_STATUSES}
+    used |= {f"field_{name}" for name in (*EDITABLE, *FILTER_NAMES)}
+    assert len(used) > 100
+    catalogues = {locale: read_messages(locale) for locale in LOCALES}
+    for locale, messages in catalogues.items():
+        assert sorted(used - set(messages)) == [], locale
+    assert set(catalogues["en"]) == set(catalogues["th"])
+    thai = catalogues["th"]
+    assert thai["notes"] != thai["save"]  # two controls, two names
+    assert all(re.search("[\u0e00-\u0e7f]", thai[k]) for k in used if k not in ("title",)), [
+        k for k in used if not re.search("[\u0e00-\u0e7f]", thai[k])
+    ]
+
+
+async def test_words_are_served_per_language(client: TestClient) -> None:
+    thai = await (await client.get("/api/v1/i18n/th")).json()
+    assert thai["locale"] == "th" and thai["messages"]["signOut"] == "ออกจากระบบ"
+    assert {"en": "Chiang Mai", "th": "เชียงใหม่"} in thai["provinces"]
+    assert len(thai["provinces"]) == 77
+    assert set(thai["channels"]) == set(CUSTOMER_CHANNELS)
+    english = await (await client.get("/api/v1/i18n/en")).json()
+    assert english["messages"]["err_wrong_credentials"] == "Wrong e-mail or password"
+    missing = await client.get("/api/v1/i18n/fr")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["field"] == "locale"

@@ -154,14 +154,15 @@ async def test_thai_emoji_injection_numbers_and_dates(
     assert thai[TAGS] == "ลูกค้าประจำ, VIP"
     assert thai[PHONE] == "0812345678"  # text: the leading zero stays
     assert thai[[c.key for c in COLUMNS].index("province")] == "เชียงใหม่"
+    mark = "'" if fmt == "csv" else ""  # XLSX: the quote-prefix style (test_xlsx_quote_prefix)
     for i, text in enumerate(HOSTILE, start=2):
         row = by_id[f"cus_{i:04d}"]
         for col in (NAME, NOTES, TAGS):
             value = row[col]
-            assert value.startswith("'"), (col, value)
-            assert value[1] in FORMULA_TRIGGERS
-        assert row[NAME] == "'" + text
-        assert row[PHONE] == "'+66812345678"
+            assert value.startswith(mark), (col, value)
+            assert value[len(mark)] in FORMULA_TRIGGERS
+        assert row[NAME] == mark + text
+        assert row[PHONE] == mark + "+66812345678"
     if fmt == "xlsx":
         assert thai[PAID] == 1250.5 and isinstance(thai[PAID], float)
         assert thai[ORDERS] == 3 and thai[AVERAGE] == pytest.approx(416.83)
@@ -377,6 +378,27 @@ async def test_bad_requests_name_the_field(
     resp = await export(client, shop, body)
     assert resp.status == 422
     assert (await resp.json())["error"]["field"] == field
+
+
+async def test_xlsx_shows_formula_like_text_as_typed_with_the_quote_prefix_style(
+    client: TestClient, store: Store, shop: ShopFixture
+) -> None:
+    typed = ["=cmd", "+66812345678", "-2", "@x"]
+    await store.for_shop(shop.id).customers.insert_new(
+        [customer(shop.id, i, name=text, paid_total=i) for i, text in enumerate(typed)]
+        + [customer(shop.id, 9, name="Ploy", paid_total=9)]
+    )
+    resp = await export(client, shop, {"mode": "all", "format": "xlsx", "sort": "paid_total"})
+    assert resp.status == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(await resp.read())).active
+    names = [sheet.cell(row=row, column=NAME + 1) for row in range(2, 7)]
+    assert [cell.value for cell in names] == [*typed, "Ploy"]  # as typed: no apostrophe
+    assert [cell.data_type for cell in names] == ["s"] * 5  # text, never a formula or number
+    assert [cell.quotePrefix for cell in names] == [True] * 4 + [False]
+
+    resp = await export(client, shop, {"mode": "all", "format": "csv", "sort": "paid_total"})
+    rows = await body_of(resp, "csv")
+    assert [row[NAME] for row in rows[1:]] == ["'" + text for text in typed] + ["Ploy"]
 
 
 async def test_needs_a_token(client: TestClient) -> None:

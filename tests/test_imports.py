@@ -212,3 +212,27 @@ async def test_hostile_order_rows_reject_only_themselves(
     assert last is not None and last["amount"] == 100050
     (entry,) = await scoped.audit.recent(action="import.orders")
     assert entry["created"] == 2 and entry["rejected"] == len(expected)
+
+
+async def test_order_amounts_follow_the_currencys_decimals(
+    client: TestClient, shop: ShopFixture, store: Store
+) -> None:
+    """A yen shop's ``1,250`` is 1,250 yen (no minor unit), and ``99.50`` is refused; a dinar
+    shop keeps three decimals."""
+    for currency, rows, amounts in (
+        ("JPY", "Y-1,1,250\nY-2,99.50\n", {"Y-1": 1250}),
+        ("KWD", "K-1,12.345\nK-2,1.5\n", {"K-1": 12345, "K-2": 1500}),
+    ):
+        await store.shops.coll.update_one({"_id": shop.id}, {"$set": {"currency": currency}})
+        text = "order_id,customer_channel,customer_platform_user_id,amount\n"
+        text += "".join(
+            f'{r.split(",", 1)[0]},line,U1,"{r.split(",", 1)[1]}"\n' for r in rows.splitlines()
+        )
+        report = await upload(client, shop, "orders", text)
+        scoped = store.for_shop(shop.id)
+        for order_id, amount in amounts.items():
+            order = await scoped.orders.get(order_id)
+            assert order is not None and (order["amount"], order["currency"]) == (amount, currency)
+        if currency == "JPY":
+            assert [(e["row"], e["field"]) for e in report["errors"]] == [(3, "amount")]
+            assert "at most 0 decimals" in report["errors"][0]["reason"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from chatcrm.app import create_app
 from chatcrm.store import Store
@@ -201,3 +204,24 @@ async def test_send_text_pushes_through_the_sdk(ingest: Ingest, fakes: Fakes) ->
     assert await ingest.connector("line").send_text(customer, "ขอบคุณค่ะ")
     [push] = fakes.line.pushed()
     assert push["to"] == USER and push["messages"] == [{"type": "text", "text": "ขอบคุณค่ะ"}]
+
+
+async def test_an_operators_netrc_and_proxy_settings_do_not_touch_line_calls(
+    ingest: Ingest, fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LINE client reads no environment per request: a ~/.netrc entry for the API host
+    (which made aiohttp add basic auth beside the SDK's bearer token, refusing every call) and
+    a proxy variable for another host leave profile fetches and pushes working."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    fakes.line.add_profile(USER, "Ploy")
+    await ingest.line("text_user")
+    await ingest.drain()
+    [customer] = await ingest.customers()
+    assert customer["name"] == "Ploy"
+    assert await ingest.connector("line").send_text(customer, "ขอบคุณค่ะ")
+    assert [p["to"] for p in fakes.line.pushed()] == [USER]

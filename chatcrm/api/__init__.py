@@ -14,6 +14,7 @@ from chatcrm.api import (
     downloads,
     exports,
     health,
+    i18n,
     imports,
     openapi,
     orders,
@@ -26,6 +27,7 @@ from chatcrm.api import (
 MODULES = (
     health,
     dashboard,
+    i18n,
     auth,
     shop,
     channels,

@@ -26,6 +26,7 @@ from chatcrm.http import (
     json_response,
     require_csrf,
 )
+from chatcrm.input_rules import normalise_email
 from chatcrm.keys import DATABASE, LINK_SENDER, SETTINGS
 from chatcrm.store import Store
 from chatcrm.store.users import ms_to_datetime
@@ -129,7 +130,7 @@ async def sign_in(request: web.Request) -> web.Response:
         if signed is None:
             raise _link_gone()
         return _signed_in(request, signed)
-    email = auth.normalise_email(body.get("email"))
+    email = normalise_email(body.get("email"))
     password = _text(body, "password")
     try:
         signed = await auth.sign_in(_store(request), email, password, client_address(request))
@@ -194,7 +195,7 @@ async def create_invitation(request: web.Request) -> web.Response:
     """The owner invites someone: a one-time link (7 days), e-mailed where mail is set up."""
     caller = await caller_shop(request, "owner")
     body = await json_body(request)
-    email = auth.normalise_email(body.get("email"))
+    email = normalise_email(body.get("email"))
     role = body.get("role", "staff")
     with _account_exists_is_409():
         token, expires = await auth.invite(
@@ -224,7 +225,7 @@ async def accept_invitation(request: web.Request) -> web.Response:
 async def request_reset(request: web.Request) -> web.Response:
     """E-mail a password-reset link (202 whether or not the address has an account)."""
     body = await _public_body(request)
-    email = auth.normalise_email(body.get("email"))
+    email = normalise_email(body.get("email"))
     if request.app.get(LINK_SENDER) is None:
         raise ApiError(
             403,

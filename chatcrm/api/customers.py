@@ -164,6 +164,7 @@ async def customer_audit(request: web.Request) -> web.Response:
             "action": e.get("action"),
             "before": e.get("before"),
             "after": e.get("after"),
+            "version": e.get("version"),
         }
         for e in entries
     ]

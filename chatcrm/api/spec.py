@@ -209,8 +209,18 @@ COMPONENTS: dict[str, Any] = {
                     "items": {"type": "string", "maxLength": 100},
                 },
                 "notes": {"type": ["string", "null"], "maxLength": 5000},
-                "phone": {"type": ["string", "null"], "maxLength": 40},
-                "email": {"type": ["string", "null"], "maxLength": 254},
+                "phone": {
+                    "type": ["string", "null"],
+                    "maxLength": 40,
+                    "description": "9-15 digits (Thai digits too) with an optional leading +, "
+                    "spaces, dashes, dots, parentheses; stored as imports and orders store it, "
+                    "a Thai number in the local form (`+66 81-234-5678` -> `0812345678`)",
+                },
+                "email": {
+                    "type": ["string", "null"],
+                    "maxLength": 254,
+                    "description": "stored trimmed and in lower case, as imports and orders",
+                },
                 "province": {"type": ["string", "null"], "maxLength": 100},
                 "postal_code": {"type": ["string", "null"], "maxLength": 10},
                 "version": {
@@ -420,6 +430,10 @@ COMPONENTS: dict[str, Any] = {
                 "action": {"type": "string"},
                 "before": {"type": ["object", "null"]},
                 "after": {"type": ["object", "null"]},
+                "version": {
+                    "type": ["integer", "null"],
+                    "description": "customer.update: the customer's version the edit made",
+                },
             },
         },
     },

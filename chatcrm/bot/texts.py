@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chatcrm.domain import as_utc
-from reports.columns import CURRENCY_SYMBOLS, currency_exponent
+from chatcrm.domain import as_utc, currency_exponent
+from reports.columns import CURRENCY_SYMBOLS
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]+")
 

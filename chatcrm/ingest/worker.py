@@ -14,7 +14,7 @@ from chatcrm.bot.commands import is_link, looks_like_command
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, DomainError, as_utc, epoch_ms
 from chatcrm.ingest.activity import IngestActivity
-from chatcrm.orders import normalize_phone
+from chatcrm.input_rules import normalise_phone
 from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.customers import Contact, Identity, IfNull
@@ -406,7 +406,7 @@ def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
     if profile.phone is not None:
         fields["platform_phone"] = profile.phone
         try:
-            fields["phone"] = IfNull(normalize_phone(profile.phone))
+            fields["phone"] = IfNull(normalise_phone(profile.phone))
         except DomainError:
             pass  # not a phone number chatcrm can use: kept as the platform wrote it only
     return fields

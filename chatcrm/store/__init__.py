@@ -212,6 +212,9 @@ class Store:
         marked = await customers.backfill_seller_fields(self.db)
         if marked:
             log.info("backfilled what the seller typed of %d customers", marked)
+        phones = await customers.backfill_phone_keys(self.db.customers)
+        if phones:
+            log.info("normalised the phone numbers of %d customers", phones)
 
     async def close(self) -> None:
         """Close the client."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from chatcrm.domain import (
     DATE_KEYS,
+    PHONE_KEY,
     SORT_FIELDS,
     CustomerFilters,
     DomainError,
@@ -16,7 +16,7 @@ from chatcrm.domain import (
     as_utc,
     epoch_ms,
 )
-from chatcrm.input_rules import parse_datetime
+from chatcrm.input_rules import parse_datetime, phone_digits
 from chatcrm.store.base import Doc, pack_cursor, unpack_cursor
 
 
@@ -91,29 +91,48 @@ def _own_query(filters: CustomerFilters, sorted_page: bool) -> Doc:
     if filters.statuses:
         query["status"] = _one_of(filters.statuses)
     if filters.q:
-        text = re.escape(filters.q.strip())
-        alternatives: list[Doc] = [
-            {"name": {"$regex": text, "$options": "i"}},
-            {"email": {"$regex": text, "$options": "i"}},
-        ]
-        for digits in phone_forms(filters.q):
-            alternatives.append({"phone": {"$regex": re.escape(digits)}})
-        alternatives.append({"platform_user_id": {"$eq": filters.q.strip()}})
-        query["$or"] = alternatives
+        query["$or"] = q_alternatives(filters.q)
     return query
 
 
-def phone_forms(q: str) -> list[str]:
-    """The digits of `q` to find in phone numbers (none under 3 digits): as typed, and a Thai
-    number in the other form too (``+66 81…`` finds ``081…`` and the other way round)."""
-    digits = "".join(str(unicodedata.decimal(c)) for c in q if c.isdecimal())  # Thai digits too
-    if len(digits) < 3:
+def q_alternatives(q: str) -> list[Doc]:
+    """What `q` finds: a name or e-mail containing it, a phone number (`phone_match`), or
+    exactly the chat platform's id."""
+    text = q.strip()
+    pattern = re.escape(text)
+    return [
+        {"name": {"$regex": pattern, "$options": "i"}},
+        {"email": {"$regex": pattern, "$options": "i"}},
+        *phone_match(text),
+        {"platform_user_id": {"$eq": text}},
+    ]
+
+
+MIN_PHONE_START = 3
+"""Fewest digits of a `q` that finds phone numbers starting with them."""
+MIN_PHONE_END = 4
+"""Fewest digits of a `q` that finds phone numbers ending with them."""
+
+
+def phone_match(q: str) -> list[Doc]:
+    """The phones `q` finds when written like a phone number (`input_rules.phone_digits`; not
+    ``Unewcontact123``): numbers starting with its digits in the stored form (``+66 81-234``
+    and ``081 234`` both find ``0812345678``, so does the whole number written either way),
+    and numbers ending with its last 4 or more digits (``5678``).
+
+    Stored phones are normalised (`input_rules.normalise_phone`), so both are string ranges an
+    index serves: the start on ``phone``, the end on its reversed copy (`PHONE_KEY`).
+    """
+    digits = phone_digits(q)
+    if digits is None or len(digits) < MIN_PHONE_START:
         return []
-    if digits.startswith("66") and len(digits) == 11:
-        return [digits, "0" + digits[2:]]
-    if digits.startswith("0") and len(digits) == 10:
-        return [digits, "66" + digits[1:]]
-    return [digits]
+    starts = [digits]
+    if digits.startswith("66") and len(digits) > MIN_PHONE_START:  # +66 8… -> 08…
+        starts.append("0" + digits[2:])
+    match: list[Doc] = [{"phone": prefix_range(start)} for start in starts]
+    if len(digits) >= MIN_PHONE_END:
+        match.append({PHONE_KEY: prefix_range(digits[::-1])})
+    return match
 
 
 def sort_key(field: str) -> str:

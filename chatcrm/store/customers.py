@@ -16,14 +16,18 @@ from pymongo.errors import DuplicateKeyError
 
 from chatcrm.domain import (
     CUSTOMER_STATUSES,
+    PHONE_KEY,
     CustomerFilters,
+    DomainError,
     Sort,
     as_utc,
     date_keys,
     epoch_ms,
     new_customer_fields,
-    with_date_keys,
+    phone_key,
+    with_derived_keys,
 )
+from chatcrm.input_rules import normalise_phone
 from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
 from chatcrm.store.customer_query import (
@@ -50,6 +54,7 @@ INDEXES = {
         index("shop_id", "province_key", name="by_province"),
         index("shop_id", "tags", name="by_tag"),
         index("shop_id", "phone", name="by_phone"),
+        index("shop_id", "phone_rev", name="by_phone_end"),
         index("shop_id", "email", name="by_email"),
         index("shop_id", "postal_code", name="by_postal_code"),
         index("shop_id", "chat_admin", name="by_chat_admin"),
@@ -182,7 +187,7 @@ def _merge_contact(
     _set_fields(doc, _platform_fields(doc, set_fields))
     doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
-    with_date_keys(doc)
+    with_derived_keys(doc)
     last = as_utc(doc.get("last_contact_at"))
     if last is None or at > last:
         doc["last_contact_at"] = at
@@ -574,7 +579,7 @@ class ShopCustomers(ShopScoped):
         )
 
     def _next(self, doc: Doc, fields: dict[str, Any], now: datetime) -> Doc:
-        return with_date_keys(
+        return with_derived_keys(
             {
                 **doc,
                 **fields,
@@ -586,7 +591,7 @@ class ShopCustomers(ShopScoped):
 
     async def insert_new(self, docs: list[Doc]) -> int:
         """Insert prepared customers (seeds, imports), with their `DATE_KEYS` copies set."""
-        return await super().insert_new([with_date_keys(doc) for doc in docs])
+        return await super().insert_new([with_derived_keys(doc) for doc in docs])
 
     async def by_identities(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Doc]:
         """This shop's customers among (channel, platform user id) pairs."""
@@ -759,7 +764,40 @@ async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     """
     missing = {"updated_ms": {"$exists": False}}
     projection = {"_id": 1, "version": 1, "updated_at": 1, "last_order_at": 1}
-    return await _set_missing(coll, missing, projection, date_keys, batch)
+    return await _set_missing(coll, missing, projection, _set(date_keys), batch)
+
+
+async def backfill_phone_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Normalise the phones of customers written before `PHONE_KEY` existed, and set the key.
+
+    For every shop at once (a start-up migration); how many customers it set. Earlier edits
+    stored a phone as typed (``+66812345678``); orders, searches and other profiles of the same
+    person compare the normalised form (``0812345678``), so it is rewritten once rather than
+    normalised at every read. A phone that is not a usable number stays as it is. A customer
+    whose phone changes gets a new ``version``, like at every edit.
+    """
+    projection = {"_id": 1, "version": 1, "phone": 1}
+    missing = {PHONE_KEY: {"$exists": False}}
+    return await _set_missing(coll, missing, projection, _phone_update, batch)
+
+
+def _phone_update(doc: Doc) -> Doc:
+    """The update of `backfill_phone_keys` for one customer."""
+    phone = doc.get("phone")
+    if isinstance(phone, str):
+        try:
+            phone = normalise_phone(phone)
+        except DomainError:
+            pass  # kept as the seller typed it
+    update: Doc = {"$set": {"phone": phone, PHONE_KEY: phone_key(phone)}}
+    if phone != doc.get("phone"):
+        update["$inc"] = {"version": 1}
+    return update
+
+
+def _set(values: Callable[[Doc], Doc]) -> Callable[[Doc], Doc]:
+    """An update of `_set_missing` that ``$set``s `values` of each customer."""
+    return lambda doc: {"$set": values(doc)}
 
 
 async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
@@ -794,7 +832,8 @@ async def backfill_seller_fields(db: Any, batch: int = _BACKFILL_BATCH) -> int:
         return {"seller_fields": fields, "profile_name": None if "name" in fields else name}
 
     fields = ("shop_id", "version", "name", "phone", "email", "platform_phone", "last_contact_at")
-    return await _set_missing(db.customers, missing, dict.fromkeys(fields, 1), seller_fields, batch)
+    projection = dict.fromkeys(fields, 1)
+    return await _set_missing(db.customers, missing, projection, _set(seller_fields), batch)
 
 
 def _same_number(phone: Any, other: Any) -> bool:
@@ -806,9 +845,9 @@ def _same_number(phone: Any, other: Any) -> bool:
 
 
 async def _set_missing(
-    coll: Any, missing: Doc, projection: Doc, values: Callable[[Doc], Doc], batch: int
+    coll: Any, missing: Doc, projection: Doc, update: Callable[[Doc], Doc], batch: int
 ) -> int:
-    """``$set`` `values` of each customer matching `missing`, in batches; how many were set.
+    """Apply the `update` of each customer matching `missing`, in batches; how many changed.
 
     Each update is guarded by the ``version`` read, which every customer writer bumps, and by
     `missing`, so a customer changed meanwhile keeps what its writer wrote.
@@ -817,7 +856,7 @@ async def _set_missing(
     ops: list[UpdateOne] = []
     async for doc in coll.find(missing, projection).batch_size(batch):
         guard = {"_id": doc["_id"], "version": doc.get("version"), **missing}
-        ops.append(UpdateOne(guard, {"$set": values(doc)}))
+        ops.append(UpdateOne(guard, update(doc)))
         if len(ops) >= batch:
             done += (await coll.bulk_write(ops, ordered=False)).modified_count
             ops = []
