@@ -48,25 +48,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def line_text(
+    user: str, text: str, event_id: str, reply_token: str, message_id: str
+) -> dict[str, Any]:
+    """One LINE text message event of `user` in a one-to-one chat."""
+    return {
+        "type": "message",
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": event_id,
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": reply_token,
+        "message": {"id": message_id, "type": "text", "text": text},
+    }
+
+
+def line_body(events: list[dict[str, Any]]) -> bytes:
+    """A LINE webhook body carrying `events`."""
+    return json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
+
+
 def body_for(run: str, batch: int) -> tuple[bytes, list[str]]:
     users = [
         f"U{abs(hash(run)) % 10**8:08d}{batch:012d}{i:012d}" for i in range(EVENTS_PER_REQUEST)
     ]
     events = [
-        {
-            "type": "message",
-            "mode": "active",
-            "timestamp": int(time.time() * 1000),
-            "source": {"type": "user", "userId": user},
-            "webhookEventId": f"{run}-{batch}-{i}",
-            "deliveryContext": {"isRedelivery": False},
-            "replyToken": f"rt{batch}{i}",
-            "message": {"id": f"{run}{batch}{i:03d}", "type": "text", "text": "สนใจสินค้าค่ะ"},
-        }
+        line_text(user, "สนใจสินค้าค่ะ", f"{run}-{batch}-{i}", f"rt{batch}{i}", f"{run}{batch}{i:03d}")
         for i, user in enumerate(users)
     ]
-    body = json.dumps({"destination": "U" + "0" * 32, "events": events}).encode()
-    return body, users
+    return line_body(events), users
 
 
 def pct(values: list[float], p: float) -> float:
@@ -172,6 +183,31 @@ def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+def service_env(tmp: Path, fake: FakeLine) -> dict[str, str]:
+    """The environment of `chatcrm serve` and the CLI: the embedded default in `tmp`, LINE at
+    `fake`, WORKERS inbox workers."""
+    env = {
+        **os.environ,
+        "CHATCRM_DATA_DIR": str(tmp),
+        "LINE_API_BASE_URL": fake.base_url,
+        "CHATCRM_INBOX_WORKERS": str(WORKERS),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("MONGODB_URI", None)
+    env.pop("CHATCRM_PUBLIC_URL", None)
+    return env
+
+
+def line_shop(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new shop (the CLI's answer: id, owner token) and its LINE channel (webhook path)."""
+    shop = cli(env, "shop", "create", "Bench shop")
+    channel = cli(
+        env, "channel", "add", "--shop", shop["shop_id"], "--platform", "line",
+        "--channel-secret", SECRET, "--access-token", TOKEN,
+    )  # fmt: skip
+    return shop, channel
+
+
 def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
     """Events/s over all rounds' wall time; p50/p99 over all rounds' latencies."""
     lat = [x for r in results for x in r["latencies"]]
@@ -185,19 +221,9 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="chatcrm-bench-"))
     fake = await FakeLine(access_token=TOKEN).start()
-    env = {
-        **os.environ,
-        "CHATCRM_DATA_DIR": str(tmp),
-        "LINE_API_BASE_URL": fake.base_url,
-        "CHATCRM_INBOX_WORKERS": str(WORKERS),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("MONGODB_URI", None)
-    shop_id = cli(env, "shop", "create", "Bench shop")["shop_id"]
-    channel = cli(
-        env, "channel", "add", "--shop", shop_id, "--platform", "line",
-        "--channel-secret", SECRET, "--access-token", TOKEN,
-    )  # fmt: skip
+    env = service_env(tmp, fake)
+    shop, channel = line_shop(env)
+    shop_id = shop["shop_id"]
     port = free_port()
     service = subprocess.Popen(
         [sys.executable, "-m", "chatcrm.cli", "serve", "--port", str(port)], env=env

@@ -116,7 +116,9 @@ async def _connectors(app: web.Application) -> AsyncIterator[None]:
 
 async def _command_lane(app: web.Application) -> AsyncIterator[None]:
     """The chat bot's commands, answered apart from the ingest backlog (`chatcrm.bot.lane`)."""
-    lane = CommandLane(app[DATABASE].store, app[CONNECTOR_POOL], app[SETTINGS])
+    lane = CommandLane(
+        app[DATABASE].store, app[CONNECTOR_POOL], app[SETTINGS], activity=app[INGEST_ACTIVITY]
+    )
     app[COMMAND_LANE] = lane
     task = asyncio.create_task(lane.run(), name="command-lane")
     yield

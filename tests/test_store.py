@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chatcrm.domain import CustomerFilters, new_customer_fields
 from chatcrm.store import Store
 from tests.conftest import ShopFixture
 
@@ -132,3 +133,59 @@ async def test_period_counts_keep_exact_bounds_within_a_second(
         second + timedelta(milliseconds=1), second + timedelta(seconds=1), "THB"
     )
     assert counts.new == {"telegram": 1}
+
+
+async def test_period_counts_of_a_segment_check_every_batch_of_ids(
+    store: Store, shop: ShopFixture
+) -> None:
+    """A segment's period counts check the customers who wrote or paid against the segment in
+    batches of ids: 1,500 wrote, every third of them a VIP, across several batches."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    scoped = store.for_shop(shop.id)
+    docs = [
+        {
+            **new_customer_fields(),
+            "_id": f"cus_{i:05d}",
+            "_key": f"cus_{i:05d}",
+            "shop_id": shop.id,
+            "channel": "line" if i % 2 else "telegram",
+            "platform_user_id": f"U{i:05d}",
+            "tags": ["VIP"] if i % 3 == 0 else [],
+            "first_seen_at": at - timedelta(days=40),
+        }
+        for i in range(1500)
+    ]
+    await scoped.customers.insert_new(docs)
+    await store.db["messages"].insert_many(
+        {
+            "_id": f"msg_{i:05d}",
+            "shop_id": shop.id,
+            "customer_id": f"cus_{i:05d}",
+            "channel": docs[i]["channel"],
+            "direction": "in",
+            "sent_at": at,
+        }
+        for i in range(1500)
+    )
+    await store.db["orders"].insert_many(
+        {
+            "_id": f"ord_{n}",
+            "shop_id": shop.id,
+            "customer_id": f"cus_{i:05d}",
+            "status": "paid",
+            "paid_at": at,
+            "amount": 100,
+            "currency": "THB",
+        }
+        for n, i in enumerate((1, 3, 1200, 1203, 1203))
+    )
+    vip = CustomerFilters(tags=("VIP",))
+    counts = await scoped.period.counts(
+        at - timedelta(hours=1), at + timedelta(hours=1), "THB", vip
+    )
+    assert counts.new == {}
+    assert counts.wrote == {"line": 250, "telegram": 250}
+    assert counts.orders == {"line": 3, "telegram": 1}  # customer 1 is no VIP
+    assert counts.paid == {"line": 300, "telegram": 100}
+    everyone = await scoped.period.counts(at - timedelta(hours=1), at + timedelta(hours=1), "THB")
+    assert sum(everyone.wrote.values()) == 1500 and sum(everyone.orders.values()) == 5

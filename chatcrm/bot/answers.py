@@ -17,6 +17,7 @@ from chatcrm.config import Settings
 from chatcrm.domain import CustomerFilters, Shop, Sort
 from chatcrm.provinces import find_province
 from chatcrm.report_query import MAX_Q_CHARS
+from chatcrm.segments import segment_filters
 from chatcrm.store import ShopStore
 from chatcrm.store.base import Doc
 from chatcrm.store.inbox import now_ms
@@ -28,6 +29,8 @@ from reports.writers import FORMATS
 
 MATCHES_SHOWN = 5
 TOP_DEFAULT, TOP_MAX = 10, 20
+SEGMENTS_SHOWN = 5
+"""Segment names an unknown name's answer lists."""
 LINK_TRIES = 5
 """Wrong link codes an identity may send in LINK_WINDOW_MS before it is refused."""
 LINK_WINDOW_MS = 3_600_000
@@ -130,20 +133,50 @@ async def customer(ask: Ask) -> Answer:
     return Answer("\n\n".join(blocks), rows=len(shown))
 
 
+async def _segment(ask: Ask, name: str) -> Doc | Answer:
+    """The shop's segment called `name` (any case), else `_unknown_segment`'s answer."""
+    doc = await ask.store.segments.named(name)
+    return doc if doc is not None else await _unknown_segment(ask, name)
+
+
+async def _unknown_segment(ask: Ask, name: str, usage: str = "") -> Answer:
+    """No segment is called `name`: the segments there are (the first SEGMENTS_SHOWN by name),
+    then `usage`; just `usage`, when given, in a shop without segments."""
+    names = [f"“{plain(d['name'], 50)}”" for d in await ask.store.segments.list()]
+    if not names:
+        return Answer(usage or ask.say("segment.no_segments", name=plain(name, 50)))
+    listed = ", ".join(names[:SEGMENTS_SHOWN])
+    if len(names) > SEGMENTS_SHOWN:
+        listed += ask.say("segment.more", n=len(names) - SEGMENTS_SHOWN)
+    text = ask.say("segment.unknown", name=plain(name, 50), names=listed)
+    return Answer(f"{text}\n{usage}" if usage else text)
+
+
+def _segment_name(doc: Doc | None) -> str:
+    return plain(doc["name"], 50) if doc is not None else ""
+
+
 async def top(ask: Ask) -> Answer:
-    """The n (at most TOP_MAX) biggest spenders by paid total."""
-    words = ask.args.split(maxsplit=1)
-    n = TOP_DEFAULT
+    """The n (at most TOP_MAX) biggest spenders by paid total, of a segment when one is named."""
+    n, name = TOP_DEFAULT, ask.args.strip()
+    words = name.split(maxsplit=1)
     if words and words[0].isdecimal():
         n = max(1, min(int(words[0]), TOP_MAX))
-        words = words[1:]
-    # extension point: a segment (saved filter) name in `words` restricts the customers
+        name = words[1] if len(words) > 1 else ""
+    filters, segment = CustomerFilters(), None
+    if name:
+        found = await _segment(ask, name)
+        if isinstance(found, Answer):
+            return found
+        segment = found
+        filters, _ = segment_filters(segment, ask.shop.timezone)
     docs, _ = await ask.store.customers.search(
-        CustomerFilters(), Sort("paid_total", ascending=False), limit=n
+        filters, Sort("paid_total", ascending=False), limit=n
     )
+    of = "_of" if segment is not None else ""
     if not docs:
-        return Answer(ask.say("top.none"))
-    lines = [ask.say("top.title", n=len(docs))]
+        return Answer(ask.say(f"top.none{of}", segment=_segment_name(segment)))
+    lines = [ask.say(f"top.title{of}", n=len(docs), segment=_segment_name(segment))]
     for i, doc in enumerate(docs, 1):
         lines.append(
             ask.say(
@@ -165,24 +198,60 @@ def period_start(days: int, now: datetime, timezone: str) -> datetime:
     return datetime.combine(first, datetime.min.time(), tzinfo=ZoneInfo(timezone))
 
 
+def split_period(args: str) -> tuple[tuple[str, int] | None, str]:
+    """A /report's period (None when the arguments start with none) and the rest: a segment
+    name. ``7d``, ``7 d``, ``7 วัน``; a Thai period may run into the name (``วันนี้VIP``)."""
+    words = args.split()
+    if not words:
+        return PERIODS["today"], ""
+    for k in (2, 1):
+        chosen = PERIODS.get("".join(words[:k]).lower())
+        if chosen is not None:
+            return chosen, " ".join(words[k:])
+    for key, chosen in PERIODS.items():
+        if not key.isascii() and words[0].startswith(key):
+            return chosen, " ".join([words[0][len(key) :], *words[1:]])
+    return None, " ".join(words)
+
+
+async def _report_segment(ask: Ask, known_period: bool, name: str) -> Doc | Answer | None:
+    """The segment a /report names (None for none); an answer when the name is unknown.
+
+    Without a known period the whole text is taken as a segment's name; when it is not one,
+    the usage answers (after the shop's segments, when it has any).
+    """
+    if not name:
+        return None if known_period else Answer(ask.say("report.usage"))
+    doc = await ask.store.segments.named(name)
+    if doc is not None:
+        return doc
+    return await _unknown_segment(ask, name, "" if known_period else ask.say("report.usage"))
+
+
 async def report(ask: Ask) -> Answer:
-    """New customers, customers who wrote, paid orders in the period, per channel."""
-    chosen = PERIODS.get("".join(ask.args.split()).lower() or "today")
-    if chosen is None:
-        return Answer(ask.say("report.usage"))
-    name, days = chosen
+    """New customers, customers who wrote, paid orders in the period, per channel; of a
+    segment's customers when one is named."""
+    chosen, name = split_period(ask.args)
+    segment = await _report_segment(ask, chosen is not None, name)
+    if isinstance(segment, Answer):
+        return segment
+    period, days = chosen or PERIODS["today"]
+    filters = segment_filters(segment, ask.shop.timezone)[0] if segment is not None else None
     now = datetime.now(ZoneInfo(ask.shop.timezone))
     start = period_start(days, now, ask.shop.timezone)
-    counts = await ask.store.period.counts(start, now, ask.shop.currency)
+    counts = await ask.store.period.counts(start, now, ask.shop.currency, filters)
     currency = ask.shop.currency
+    title = ask.say(
+        "report.title",
+        period=ask.say(f"report.{period}"),
+        start=start.date().isoformat(),
+        end=now.date().isoformat(),
+        tz=ask.shop.timezone,
+    )
+    if segment is not None:
+        title = ask.say("report.title_of", title=title.rstrip(":"), segment=_segment_name(segment))
     lines = [
-        ask.say(
-            "report.title",
-            period=ask.say(f"report.{name}"),
-            start=start.date().isoformat(),
-            end=now.date().isoformat(),
-            tz=ask.shop.timezone,
-        ),
+        title,
         ask.say(
             "report.totals",
             new=sum(counts.new.values()),

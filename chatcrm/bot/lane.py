@@ -32,6 +32,7 @@ from chatcrm.bot.split import split_message
 from chatcrm.bot.texts import plain, say
 from chatcrm.config import Settings
 from chatcrm.domain import Channel, CustomerFilters, RawEvent, Shop, Sort, as_utc
+from chatcrm.ingest.activity import IngestActivity
 from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.chat_admins import Identity
@@ -98,8 +99,14 @@ class CommandLane:
         lease_seconds: float = 20.0,
         sweep_seconds: float = 5.0,
         queue_size: int = 1000,
+        activity: IngestActivity | None = None,
     ) -> None:
         self.store = store
+        self.activity = activity or IngestActivity()
+        """Shared with the process's inbox workers: their claims wait while commands are
+        answered (as they do for acknowledgements; not while an export file is made), so a
+        command's queries do not queue behind the backlog's on nx-27017, which runs one
+        operation at a time."""
         self.pool = pool
         self.settings = settings
         self.workers = workers
@@ -162,7 +169,8 @@ class CommandLane:
         while True:
             job = await self.queue.get()
             try:
-                await self.handle(job)
+                with self.activity.acknowledging():
+                    await self.handle(job)
             except DATABASE_ERRORS as err:
                 log.warning("command lane: database unavailable: %s", err)
             except Exception:
@@ -238,8 +246,9 @@ class CommandLane:
                 continue
             who = _from_doc(doc["to"])
             async with self._one_at_a_time(who.identity):
-                admin = await scoped.chat_admins.find(who.identity)
-                await self._complete(scoped, doc, lease, self.pool.get(channel), admin)
+                with self.activity.acknowledging():
+                    admin = await scoped.chat_admins.find(who.identity)
+                    await self._complete(scoped, doc, lease, self.pool.get(channel), admin)
         return len(taken)
 
     @contextlib.asynccontextmanager
@@ -386,13 +395,16 @@ class CommandLane:
     ) -> None:
         """The export the API makes (every customer), sent as a file."""
         request = ExportRequest("all", doc["document"], CustomerFilters(), Sort())
-        async with export_workdir() as workdir:
-            try:
-                result = await export_customers(
-                    scoped, shop, request, actor=doc["actor"], workdir=workdir
-                )
-            except ExportTooLarge as err:
-                too_large = say(shop.locale, "export.too_large", count=err.count, limit=err.limit)
-                await connector.reply(to, [too_large])
-                return
-            await connector.send_document(to, result.path, result.filename, doc["texts"][0])
+        with self.activity.aside():  # the workers need not wait for a file
+            async with export_workdir() as workdir:
+                try:
+                    result = await export_customers(
+                        scoped, shop, request, actor=doc["actor"], workdir=workdir
+                    )
+                except ExportTooLarge as err:
+                    too_large = say(
+                        shop.locale, "export.too_large", count=err.count, limit=err.limit
+                    )
+                    await connector.reply(to, [too_large])
+                    return
+                await connector.send_document(to, result.path, result.filename, doc["texts"][0])

@@ -22,8 +22,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "help.title": "Commands for {shop} ({role}):",
         "help.help": "/help: this list",
         "help.customer": "/customer <name, phone, e-mail or chat id>: find customers",
-        "help.top": "/top [n]: the n biggest spenders (at most 20, default 10)",
-        "help.report": "/report [today|7d|30d]: new customers, who wrote, paid orders",
+        "help.top": "/top [n] [segment]: the n biggest spenders, of a saved segment if named "
+        "(at most 20, default 10)",
+        "help.report": "/report [today|7d|30d] [segment]: new customers, who wrote, paid orders",
         "help.export": "/export [xlsx|csv]: every customer as a file",
         "help.unlink": "/unlink: stop being this shop's chat admin",
         "unknown": "Unknown command. Send /help for the list.",
@@ -44,6 +45,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "top.title": "Top {n} customers by paid total:",
         "top.line": "{i}. {name}: {paid} ({orders} orders, {channel})",
         "top.none": "No customers yet.",
+        "top.title_of": "Top {n} customers of “{segment}” by paid total:",
+        "top.none_of": "No customers in “{segment}”.",
+        "segment.unknown": "No segment is called “{name}”. Segments: {names}.",
+        "segment.more": " and {n} more",
+        "segment.no_segments": "No segment is called “{name}”: this shop has no saved segments.",
         "report.title": "{period}, {start} to {end} ({tz}):",
         "report.today": "Today",
         "report.7d": "Last 7 days",
@@ -52,7 +58,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "Paid orders: {orders}, {paid}",
         "report.by_channel": "By channel:",
         "report.channel": "{channel}: {new} new, {wrote} wrote, {orders} paid orders, {paid}",
-        "report.usage": "Send /report today, /report 7d or /report 30d.",
+        "report.title_of": "{title}, segment “{segment}”:",
+        "report.usage": "Send /report today, /report 7d or /report 30d "
+        "(a segment's name after it counts only its customers).",
         "export.link": "Your {fmt} export of every customer: {url}\n"
         "The link works once, for 15 minutes.",
         "export.no_url": "Download links need the service's public address "
@@ -70,8 +78,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "help.title": "คำสั่งของร้าน {shop} ({role}):",
         "help.help": "ช่วย (/help): รายการคำสั่งนี้",
         "help.customer": "ลูกค้า <ชื่อ เบอร์โทร อีเมล หรือไอดีแชท> (/customer): ค้นหาลูกค้า",
-        "help.top": "ท็อป [n] (/top): ลูกค้าที่ซื้อมากที่สุด n คน (ไม่เกิน 20 ปกติ 10)",
-        "help.report": "รายงาน [วันนี้|7วัน|30วัน] (/report): ลูกค้าใหม่ ลูกค้าที่ทักมา คำสั่งซื้อที่ชำระแล้ว",
+        "help.top": "ท็อป [n] [กลุ่มลูกค้า] (/top): ลูกค้าที่ซื้อมากที่สุด n คน "
+        "ทั้งร้านหรือในกลุ่มที่บันทึกไว้ (ไม่เกิน 20 ปกติ 10)",
+        "help.report": "รายงาน [วันนี้|7วัน|30วัน] [กลุ่มลูกค้า] (/report): "
+        "ลูกค้าใหม่ ลูกค้าที่ทักมา คำสั่งซื้อที่ชำระแล้ว",
         "help.export": "ส่งออก [xlsx|csv] (/export): ลูกค้าทั้งหมดเป็นไฟล์",
         "help.unlink": "เลิกผูก (/unlink): เลิกเป็นผู้ดูแลร้านทางแชทนี้",
         "unknown": "ไม่รู้จักคำสั่งนี้ พิมพ์ ช่วย หรือ /help เพื่อดูรายการคำสั่ง",
@@ -90,6 +100,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "top.title": "ลูกค้า {n} อันดับแรกตามยอดชำระ:",
         "top.line": "{i}. {name}: {paid} ({orders} คำสั่งซื้อ, {channel})",
         "top.none": "ยังไม่มีลูกค้า",
+        "top.title_of": "ลูกค้า {n} อันดับแรกของกลุ่ม “{segment}” ตามยอดชำระ:",
+        "top.none_of": "ไม่มีลูกค้าในกลุ่ม “{segment}”",
+        "segment.unknown": "ไม่มีกลุ่มลูกค้าชื่อ “{name}” กลุ่มที่มี: {names}",
+        "segment.more": " และอีก {n} กลุ่ม",
+        "segment.no_segments": "ไม่มีกลุ่มลูกค้าชื่อ “{name}” ร้านนี้ยังไม่ได้บันทึกกลุ่มลูกค้า",
         "report.title": "{period} {start} ถึง {end} ({tz}):",
         "report.today": "วันนี้",
         "report.7d": "7 วันล่าสุด",
@@ -98,7 +113,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "คำสั่งซื้อที่ชำระแล้ว: {orders} รายการ {paid}",
         "report.by_channel": "แยกตามช่องทาง:",
         "report.channel": "{channel}: ใหม่ {new} ทักมา {wrote} ชำระแล้ว {orders} รายการ {paid}",
-        "report.usage": "พิมพ์ รายงาน วันนี้, รายงาน 7วัน หรือ รายงาน 30วัน",
+        "report.title_of": "{title} กลุ่ม “{segment}”:",
+        "report.usage": "พิมพ์ รายงาน วันนี้, รายงาน 7วัน หรือ รายงาน 30วัน "
+        "(ตามด้วยชื่อกลุ่มลูกค้าเพื่อนับเฉพาะกลุ่มนั้น)",
         "export.link": "ไฟล์ {fmt} ของลูกค้าทั้งหมด: {url}\nลิงก์ใช้ได้ครั้งเดียว ภายใน 15 นาที",
         "export.no_url": "ยังไม่ได้ตั้งที่อยู่สาธารณะของระบบ (CHATCRM_PUBLIC_URL) "
         "จึงสร้างลิงก์ดาวน์โหลดไม่ได้ กรุณาส่งออกจากแดชบอร์ด",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -17,6 +18,11 @@ INDEXES = {
 def name_key(name: str) -> str:
     """What makes two segment names the same: case and runs of spaces do not count."""
     return " ".join(name.split()).casefold()
+
+
+def typed_key(name: str) -> str:
+    """`name_key` of a name as typed in a chat (NFC, as chat commands are matched)."""
+    return name_key(unicodedata.normalize("NFC", name))
 
 
 class ShopSegments(ShopScoped):
@@ -42,6 +48,18 @@ class ShopSegments(ShopScoped):
     async def get(self, segment_id: str) -> Doc | None:
         """The shop's segment, or None."""
         return await self.coll.find_one(self.exact({"_id": segment_id}))
+
+    async def named(self, name: str) -> Doc | None:
+        """The shop's segment called `name` (case and runs of spaces aside), or None.
+
+        One lookup on the ``segment_name`` index; a name stored in another Unicode form than
+        typed (a chat sends NFC) is found among the shop's few segments.
+        """
+        found = await self.coll.find_one(self.exact({"name_key": name_key(name)}))
+        if found is not None:
+            return found
+        key = typed_key(name)
+        return next((doc for doc in await self.list() if typed_key(doc["name"]) == key), None)
 
     async def list(self) -> list[Doc]:
         """Every segment of the shop, by name."""
