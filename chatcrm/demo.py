@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -134,20 +135,17 @@ async def demo_on_startup(app: web.Application) -> None:
     if schedule is not None:
         await app[REPORT_SCHEDULER].refresh(schedule)
     settings = app[SETTINGS]
-    base = local_base_url(settings)
+    log.info("%s", demo_banner(summary, local_base_url(settings), settings.data_dir / "outbox"))
+
+
+def demo_banner(summary: dict[str, Any], base: str, outbox: Path) -> str:
+    """What `serve --demo` tells the user: the one-click sign-in link and two curl lines."""
     auth = f"-H 'Authorization: Bearer {summary['token']}'"
-    log.info(
-        "demo shop %s ready with %s customers\n\n"
-        "  Dashboard (signs you in): %s\n"
-        "  API:       curl %s %s/api/v1/customers\n"
-        "  E-mail:    curl -X POST %s %s/api/v1/report-schedules/%s/send\n"
-        "             (without SMTP_URL the e-mail is written under %s)\n",
-        summary["shop_id"],
-        summary["customers"],
-        link_url(base, "demo", summary["sign_in_token"]),
-        base,
-        auth,
-        base,
-        summary["schedule_id"],
-        settings.data_dir / "outbox",
+    send = f"{base}/api/v1/report-schedules/{summary['schedule_id']}/send"
+    return (
+        f"demo shop {summary['shop_id']} ready with {summary['customers']} customers\n\n"
+        f"  Dashboard (signs you in): {link_url(base, 'demo', summary['sign_in_token'])}\n"
+        f"  API:       curl {auth} {base}/api/v1/customers\n"
+        f"  E-mail:    curl -X POST {auth} {send}\n"
+        f"             (without SMTP_URL the e-mail is written under {outbox})\n"
     )

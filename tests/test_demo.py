@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
+import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chatcrm.app import create_app
 from chatcrm.cli import build_parser
-from chatcrm.demo import DEMO_SHOP_ID, seed_demo
+from chatcrm.config import Settings
+from chatcrm.demo import DEMO_SHOP_ID, demo_on_startup, seed_demo
 from chatcrm.demo_data import generate
 from chatcrm.store import Store
 from tests.test_embedded import call, run_cli, start_service
@@ -72,3 +77,33 @@ def test_demo_link_survives_reseeding_and_service_restarts(tmp_path: Path) -> No
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+@pytest.mark.slow  # the whole demo shop is seeded
+async def test_what_serve_demo_prints_works(
+    aiohttp_client: Any, settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each line `chatcrm serve --demo` prints, followed as a new user would: the link signs the
+    dashboard in, the curl line lists customers, the e-mail line sends the sample report."""
+    app = create_app(settings)
+    app.on_startup.append(demo_on_startup)
+    with caplog.at_level(logging.INFO, logger="chatcrm.demo"):
+        client = await aiohttp_client(app)
+    [banner] = [r.getMessage() for r in caplog.records if "ready with" in r.getMessage()]
+    link = re.search(r"Dashboard \(signs you in\): (\S+)", banner)
+    curl = re.search(r"API: +curl -H 'Authorization: Bearer (\S+)' (\S+)", banner)
+    mail = re.search(r"E-mail: +curl -X POST -H 'Authorization: Bearer (\S+)' (\S+)", banner)
+    assert link and curl and mail, banner
+    path = lambda url: "/" + url.split("/", 3)[3]  # noqa: E731 - the test server's own origin
+    token = link.group(1).split("#demo=", 1)[1]
+    signed = await client.post("/api/v1/session", json={"demo": token})
+    assert signed.status == 200, await signed.text()
+    assert (await client.get("/api/v1/shop")).status == 200  # the session cookie
+    listed = await client.get(
+        path(curl.group(2)), headers={"Authorization": f"Bearer {curl.group(1)}"}
+    )
+    assert listed.status == 200 and (await listed.json())["total"] == 5000
+    sent = await client.post(
+        path(mail.group(2)), headers={"Authorization": f"Bearer {mail.group(1)}"}
+    )
+    assert sent.status in (200, 201, 202), await sent.text()
