@@ -25,7 +25,6 @@ import contextlib
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from pymongo import AsyncMongoClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import free_port, pct, wait_http  # noqa: E402
 from chatcrm.config import Settings  # noqa: E402
 from chatcrm.database import open_database  # noqa: E402
 from chatcrm.demo_data import generate  # noqa: E402
@@ -127,19 +127,6 @@ class BenchShop:
     webhook_path: str
     users: tuple[str, ...]
     recipients: tuple[str, ...]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def fire_instant(earliest: datetime) -> datetime:
@@ -305,22 +292,6 @@ async def reference_lags(out: list[tuple[float, float]]) -> asyncio.subprocess.P
     return proc
 
 
-async def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit("chatcrm serve exited during start-up")
-            try:
-                async with session.get(base + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit("chatcrm serve did not answer within 120 s")
-
-
 async def delivery_states(data_dir: Path) -> Counter[str]:
     """How the service recorded the deliveries: state -> count."""
     state = json.loads((data_dir / "nx-27017.json").read_text())
@@ -389,7 +360,7 @@ async def run(args: argparse.Namespace) -> Run:
     ticker = await reference_lags(reference)
     expected = len(shops) * len(RECIPIENTS)
     try:
-        await wait_up(base, service)
+        await wait_http(base + "/healthz", timeout=120)
         load = asyncio.create_task(webhooks(base, shops, args.rate, stop, acks))
         watch = asyncio.create_task(health(base, stop, lags))
         warm_until = time.time() + 5.0  # the first seconds warm caches: not in the baseline
