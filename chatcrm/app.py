@@ -33,10 +33,12 @@ from chatcrm.keys import (
     EXPORT_LIMITS,
     HTTP_SESSION,
     INGEST_ACTIVITY,
+    LOOP_LAG,
     REPORT_SCHEDULER,
     SCHEDULER_TUNING,
     SETTINGS,
 )
+from chatcrm.loop_lag import LoopLag
 from chatcrm.mailer import mailer_for
 from chatcrm.orders import recover_aggregates_forever
 from chatcrm.scheduler import ReportScheduler, SchedulerTuning
@@ -66,6 +68,8 @@ def create_app(
     app[EXPORT_LIMITS] = export_limits
     app[SCHEDULER_TUNING] = scheduler or SchedulerTuning()
     app[INGEST_ACTIVITY] = IngestActivity()
+    app[LOOP_LAG] = LoopLag()
+    app.cleanup_ctx.append(_loop_lag)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_embedded_supervisor)
     app.cleanup_ctx.append(_http_session)
@@ -81,6 +85,13 @@ def create_app(
         *(module.OPENAPI_PATHS for module in MODULES), webhooks.openapi_paths()
     )
     return app
+
+
+async def _loop_lag(app: web.Application) -> AsyncIterator[None]:
+    """Measure how late the event loop runs timers, from start-up on (`chatcrm.loop_lag`)."""
+    tasks = [asyncio.create_task(app[LOOP_LAG].run(), name="loop-lag")]
+    yield
+    await _cancel(tasks)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chatcrm.database import Database
     from chatcrm.delivery import Deliverer
     from chatcrm.ingest.activity import IngestActivity
+    from chatcrm.loop_lag import LoopLag
     from chatcrm.scheduler import ReportScheduler, SchedulerTuning
     from connectors.pool import ConnectorPool
     from reports.exports import ExportLimits
@@ -34,3 +35,5 @@ EXPORT_LIMITS: web.AppKey[ExportLimits] = web.AppKey("export_limits")
 """Rows per export file: 20,000 in the service, a few in tests."""
 LINK_SENDER: web.AppKey[LinkSender] = web.AppKey("link_sender")
 """The mail hook for invitation and password-reset links; unset, links are only shown."""
+LOOP_LAG: web.AppKey[LoopLag] = web.AppKey("loop_lag")
+"""How late the event loop runs timers (`GET /healthz`)."""
