@@ -305,29 +305,38 @@ async def recover_aggregates_forever(store: Store, interval: float = RECOVERY_IN
         await asyncio.sleep(interval)
 
 
-async def resolve_customer(
+async def resolve_identity(
     shop: ShopStore, ref: CustomerRef, currency: str, *, create: bool = True
-) -> Doc:
-    """The shop's customer an order names.
+) -> tuple[Doc, str]:
+    """The person an order names, and the identity (customer document) it was named by.
 
     By id: NotFound when the id is not this shop's. By phone/e-mail: NotFound when no customer
     has it, Conflict (with the candidate ids) when several do. By chat identity: a customer
-    not yet known is created as a contact known only by its chat id.
+    not yet known is created as a contact known only by its chat id. An id or identity of a
+    customer merged into a person names that person.
     """
+    doc: Doc | None = None
     if ref.id is not None:
         doc = await shop.customers.get(ref.id)
-        if doc is None:
-            raise NotFound("no such customer", field="customer")
-        return doc
-    if ref.channel is not None and ref.platform_user_id is not None:
+    elif ref.channel is not None and ref.platform_user_id is not None:
         doc = await shop.customers.find_identity(ref.channel, ref.platform_user_id)
         if doc is None and create:
             doc = await shop.customers.upsert_contact(
                 ref.channel, ref.platform_user_id, channel_id=None, at=utcnow(), currency=currency
             )
-        if doc is None:
-            raise NotFound("no such customer", field="customer")
-        return doc
+    else:
+        found = await _by_contact(shop, ref)
+        return found, found["_id"]
+    if doc is None:
+        raise NotFound("no such customer", field="customer")
+    person = doc
+    if doc.get("merged_into"):
+        person = await shop.customers.get_person(doc["_id"]) or doc
+    return person, doc["_id"]
+
+
+async def _by_contact(shop: ShopStore, ref: CustomerRef) -> Doc:
+    """The one person with the order's phone or e-mail."""
     kind, value = ("phone", ref.phone) if ref.phone is not None else ("email", ref.email)
     assert value is not None
     found = await shop.customers.find_by_contact(kind, value)
@@ -342,13 +351,17 @@ async def resolve_customer(
     return found[0]
 
 
-def new_order_doc(order: OrderInput, customer: Doc, fingerprint: str, source: str) -> Doc:
-    """The order document for a validated input (dirty: its aggregates are not applied yet)."""
+def new_order_doc(
+    order: OrderInput, customer: Doc, fingerprint: str, source: str, identity_id: str | None = None
+) -> Doc:
+    """The order document for a validated input (dirty: its aggregates are not applied yet),
+    marked with the identity (customer document) it was placed by."""
     now = utcnow()
     return {
         "_id": new_id("ord"),
         "order_id": order.order_id,
         "customer_id": customer["_id"],
+        "identity_id": identity_id or customer["_id"],
         "channel": customer.get("channel"),
         "currency": order.currency,
         "amount": order.amount,
@@ -376,16 +389,16 @@ async def record_order(
     """
     existing = await shop.orders.get(order.order_id)
     if existing is None:
-        customer = await resolve_customer(shop, order.customer, currency)
-        doc = new_order_doc(order, customer, order.fingerprint(customer["_id"]), source)
+        customer, identity = await resolve_identity(shop, order.customer, currency)
+        doc = new_order_doc(order, customer, order.fingerprint(identity), source, identity)
         if await shop.orders.insert(doc):
             if refresh:
                 await refresh_aggregates(shop, customer["_id"])
             return await _reload(shop, order.order_id), True
         existing = await shop.orders.get(order.order_id)  # a concurrent create won
         assert existing is not None
-    customer = await resolve_customer(shop, order.customer, currency, create=False)
-    if order.fingerprint(customer["_id"]) != existing.get("fingerprint"):
+    customer, identity = await resolve_identity(shop, order.customer, currency, create=False)
+    if order.fingerprint(identity) != existing.get("fingerprint"):
         raise Conflict("this order_id was recorded with other content", field="order_id")
     if existing.get("dirty") and refresh:
         await refresh_aggregates(shop, existing["customer_id"])

@@ -99,6 +99,7 @@ def _own_query(filters: CustomerFilters, sorted_page: bool) -> Doc:
         for digits in phone_forms(filters.q):
             alternatives.append({"phone": {"$regex": re.escape(digits)}})
         alternatives.append({"platform_user_id": {"$eq": filters.q.strip()}})
+        alternatives.append({"platform_user_ids": {"$in": [filters.q.strip()]}})  # merged ones
         query["$or"] = alternatives
     return query
 
@@ -204,6 +205,9 @@ def report_fields() -> dict[str, Any]:
         "channel": 1,
         "channel_id": 1,
         "platform_user_id": 1,
+        "channels": 1,
+        "identity_channels": 1,
+        "platform_user_ids": 1,
         "phone": 1,
         "email": 1,
         "province": 1,
