@@ -10,6 +10,7 @@ from typing import Any
 
 from chatcrm.merging import recover_merges
 from chatcrm.store.customers import person_id
+from tests.bot_support import ChatBot, phone_of, user_id
 from tests.ingest_support import Ingest
 
 LINE_USER = "Ua69f03e594eefbb87cde656abf334c1d"
@@ -354,3 +355,27 @@ async def test_suggestions_from_each_source_and_a_dismissal_until_members_change
     assert (await ingest.api("GET", "/api/v1/merge-suggestions"))["items"] == []
     status, body = await call(ingest, "POST", "/api/v1/merge-suggestions/sug_zz/dismiss")
     assert status == 404
+
+
+async def test_whatsapp_number_suggests_and_the_bot_answers_with_the_person(bot: ChatBot) -> None:
+    wa_user, line_user = user_id("whatsapp", 1), user_id("line", 1)
+    await bot.send("whatsapp", wa_user, "สนใจค่ะ", name="Ploy")
+    await bot.send("line", line_user, "hello", name="Ploy")
+    await bot.settle()
+    customers = {c["channel"]: c for c in await bot.ingest.customers()}
+    wa, line = customers["whatsapp"], customers["line"]
+    number = "0" + phone_of(wa_user)[2:]  # WhatsApp's wa_id, normalised
+    assert wa["phone"] == number
+    await edit(bot.ingest, line["_id"], phone=number)
+    page = await bot.ingest.api("GET", "/api/v1/merge-suggestions")
+    assert [s["reason"] for s in page["items"]] == [{"field": "phone", "value": number}]
+    assert {m["id"] for m in page["items"][0]["members"]} == {wa["_id"], line["_id"]}
+    await bot.ingest.api(
+        "POST", f"/api/v1/customers/{line['_id']}/merge", json={"others": [wa["_id"]]}
+    )
+    admin = user_id("telegram", 99)
+    await bot.link("telegram", admin)
+    [found] = await bot.ask("telegram", admin, f"/customer {wa_user}")
+    assert found.startswith("1. ") and "\n2. " not in found
+    assert "LINE, WhatsApp" in found.splitlines()[1]
+    assert found.endswith(f"#customer={line['_id']}")
