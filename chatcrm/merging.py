@@ -42,8 +42,12 @@ MAX_OTHERS = 20
 """Customers merged into a person at once."""
 STALE_CLAIM_MS = 60_000
 """A merge record still claiming after this long was left by a crash: recovery aborts it."""
-PERSON_FIELDS = ("name", "phone", "email", "province", "province_key", "postal_code")
-"""Fields the target keeps; filled from the first other customer where the target has none."""
+CONTACT_FIELDS = ("name", "phone", "email")
+"""Fields the target keeps; each filled from the first other customer where it has none."""
+ADDRESS_FIELDS = ("province", "postal_code", "province_key")
+"""The address, kept or filled in as one (from the first other customer that has one)."""
+PERSON_FIELDS = (*CONTACT_FIELDS, *ADDRESS_FIELDS, "tags", "notes")
+"""What the audit entry of a merge shows of each customer."""
 
 
 class MergeConflict(DomainError):
@@ -170,16 +174,16 @@ async def _apply_merge(shop: ShopStore, record: Doc) -> Doc:
         await shop.orders.move_to_person(other, target)
         await shop.messages.move_to_person(other, target)
     person = await refresh_aggregates(shop, target)
-    before = {d["_id"]: {f: d.get(f) for f in (*PERSON_FIELDS, "tags", "notes")} for d in others}
+    assert person is not None
     await shop.audit.record_once(
         f"aud_{merge_id}",
         record.get("actor") or "recovery",
         "customer.merge",
         customer_id=target,
         others=record["others"],
-        before=before,
+        before={d["_id"]: {f: d.get(f) for f in PERSON_FIELDS} for d in others},
+        after={f: person.get(f) for f in PERSON_FIELDS},
     )
-    assert person is not None
     return person
 
 
@@ -284,16 +288,22 @@ def _joined(doc: Doc, others: list[Doc]) -> dict[str, Any]:
     notes = [n for n in (doc.get("notes"), *(o.get("notes") for o in others)) if n]
     fields: dict[str, Any] = {"tags": tags, "notes": "\n\n".join(dict.fromkeys(notes))}
     seller = list(doc.get("seller_fields") or [])
-    for name in PERSON_FIELDS:
-        if doc.get(name) not in (None, "unknown"):
-            continue
-        source = next((o for o in others if o.get(name) not in (None, "unknown")), None)
-        if source is not None:
+    for name in CONTACT_FIELDS:
+        source = next((o for o in others if o.get(name) is not None), None)
+        if doc.get(name) is None and source is not None:
             fields[name] = source[name]
             if name in (source.get("seller_fields") or []) and name not in seller:
                 seller.append(name)
     fields["seller_fields"] = seller
+    if not _has_address(doc):
+        source = next((o for o in others if _has_address(o)), None)
+        if source is not None:
+            fields.update({name: source.get(name) for name in ADDRESS_FIELDS})
     return fields
+
+
+def _has_address(doc: Doc) -> bool:
+    return doc.get("province") is not None or doc.get("postal_code") is not None
 
 
 def public_identities(doc: Doc, members: list[Doc]) -> list[dict[str, Any]]:

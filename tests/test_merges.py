@@ -12,6 +12,7 @@ from chatcrm.merging import recover_merges
 from chatcrm.store.customers import person_id
 from tests.bot_support import ChatBot, phone_of, user_id
 from tests.ingest_support import Ingest
+from tests.test_auth import add_user, sign_in
 
 LINE_USER = "Ua69f03e594eefbb87cde656abf334c1d"
 TG_USER = "5123456789"
@@ -379,3 +380,23 @@ async def test_whatsapp_number_suggests_and_the_bot_answers_with_the_person(bot:
     assert found.startswith("1. ") and "\n2. " not in found
     assert "LINE, WhatsApp" in found.splitlines()[1]
     assert found.endswith(f"#customer={line['_id']}")
+
+
+async def test_staff_session_merges_with_the_csrf_token_only(ingest: Ingest) -> None:
+    a, b = await two_people(ingest)
+    await add_user(ingest.store, ingest.shop_id, "staff@merge.example", "staff")
+    signed = await sign_in(ingest.client, "staff@merge.example")
+    csrf = (await signed.json())["csrf_token"]
+    path = f"/api/v1/customers/{a['id']}/merge"
+    refused = await ingest.client.post(path, json={"others": [b["id"]]})
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "csrf_failed"
+    assert (await ingest.api("GET", "/api/v1/customers"))["total"] == 2
+    merged = await ingest.client.post(
+        path, json={"others": [b["id"]]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert merged.status == 200
+    audit = await ingest.api("GET", f"/api/v1/customers/{a['id']}/audit")
+    [entry] = [e for e in audit["items"] if e["action"] == "customer.merge"]
+    assert entry["actor"] == "user:staff@merge.example"
+    assert entry["before"][b["id"]]["notes"] == "telegram notes"
+    assert entry["after"]["tags"] == ["VIP", "COD"]
