@@ -23,20 +23,17 @@ Crash safety without multi-document transactions (docs/architecture.md#merging-c
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, NotFoundError, as_utc
-from chatcrm.orders import RECOVERY_INTERVAL, refresh_aggregates
+from chatcrm.orders import RECOVERY_INTERVAL, recover_forever, refresh_aggregates
 from chatcrm.store.base import Doc, utcnow
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore, Store
 
-log = logging.getLogger(__name__)
 
 MAX_OTHERS = 20
 """Customers merged into a person at once."""
@@ -360,12 +357,4 @@ async def recover_merges(store: Store) -> int:
 
 async def recover_merges_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:
     """Run `recover_merges` now, then every `interval` seconds, until cancelled."""
-    while True:
-        try:
-            finished = await recover_merges(store)
-        except Exception:
-            log.exception("merge recovery failed; next try in %s s", interval)
-        else:
-            if finished:
-                log.info("finished %d interrupted merges", finished)
-        await asyncio.sleep(interval)
+    await recover_forever(recover_merges, store, "merges", interval)

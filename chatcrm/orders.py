@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -290,18 +290,26 @@ async def recover_aggregates(store: Store) -> int:
 
 
 async def recover_aggregates_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:
-    """Run `recover_aggregates` now, then every `interval` seconds, until cancelled.
+    """Run `recover_aggregates` now, then every `interval` seconds, until cancelled."""
+    await recover_forever(recover_aggregates, store, "order aggregate refreshes", interval)
+
+
+async def recover_forever(
+    recover: Callable[[Store], Awaitable[int]], store: Store, what: str, interval: float
+) -> None:
+    """Run a recovery pass (`recover`, how many of `what` it finished) now, then every
+    `interval` seconds, until cancelled.
 
     A pass that fails (the database does not answer, say) is logged; the next one tries again.
     """
     while True:
         try:
-            refreshed = await recover_aggregates(store)
+            finished = await recover(store)
         except Exception:
-            log.exception("order aggregate recovery failed; next try in %s s", interval)
+            log.exception("recovery of interrupted %s failed; next try in %s s", what, interval)
         else:
-            if refreshed:
-                log.info("finished %d interrupted order aggregate refreshes", refreshed)
+            if finished:
+                log.info("finished %d interrupted %s", finished, what)
         await asyncio.sleep(interval)
 
 
