@@ -84,8 +84,11 @@ async def suggestions_page(
     start, after = _start(cursor)
     items: list[dict[str, Any]] = []
     for field in CONTACT_FIELDS[start:]:
-        while len(items) <= limit:
-            groups = await shop.merges.contact_groups(field, after, limit + 1 - len(items))
+        exhausted = False
+        while len(items) <= limit and not exhausted:
+            wanted = limit + 1 - len(items)
+            groups = await shop.merges.contact_groups(field, after, wanted)
+            exhausted = len(groups) < wanted
             if not groups:
                 break
             found = [await _suggestion(shop, field, g["_id"]) for g in groups]

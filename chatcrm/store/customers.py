@@ -268,13 +268,17 @@ class ShopCustomers(ShopScoped):
         """Forget `has_merges`: this repository merged customers."""
         self._any_merged = None
 
-    async def report_filter(self, filters: CustomerFilters, *, sorted_page: bool = False) -> Doc:
+    async def report_filter(
+        self, filters: CustomerFilters, *, sorted_page: bool = False, live: bool = True
+    ) -> Doc:
         """`filters_query` of a report, leaving out customers linked as chat admins.
 
         The exclusion is added only when the shop has such customers (one lookup on the
         ``by_chat_admin`` index, once per repository): ``{"chat_admin": {"$nin": [true]}}``
         is exact on both servers but costs nx-27017 its index-only totals
-        (docs/mongodb-compat.md#flags-with-nin-true).
+        (docs/mongodb-compat.md#flags-with-nin-true). Once the shop has merged customers,
+        tombstones are left out too (`LIVE`; not with `live` false: totals subtract them
+        instead, see `_live_counts`) and a channel matches any identity's (``channels``).
         """
         query = filters_query(filters, sorted_page=sorted_page)
         if self._any_chat_admin is None:
@@ -283,7 +287,8 @@ class ShopCustomers(ShopScoped):
         if self._any_chat_admin:
             query["chat_admin"] = {"$nin": [True]}
         if await self.has_merges():
-            query.update(LIVE)
+            if live:
+                query.update(LIVE)
             if "channel" in query:  # any identity's channel: the `channels` array
                 condition = query.pop("channel")
                 query["channels"] = {"$in": condition.get("$in") or [condition.get("$eq")]}
@@ -603,11 +608,22 @@ class ShopCustomers(ShopScoped):
         collection). A date condition compares the integer copy (`DATE_KEYS`): nx-27017
         compares dates wrongly inside an aggregation ``$match``.
         """
-        match = self.where(await self.report_filter(filters))
-        result = await (await self.coll.aggregate([{"$match": match}, {"$count": "n"}])).to_list(
-            None
-        )
-        return int(result[0]["n"]) if result else 0
+        groups = await self._live_groups(filters, None)
+        return int(groups[0]["customers"]) if groups else 0
+
+    async def _live_groups(
+        self, filters: CustomerFilters, field: str | None, **sums: Any
+    ) -> list[Doc]:
+        """`_group` (on `field`; None: one group of all) of the live customers matching
+        `filters`: once the shop has merges, the groups of every match less those of the
+        tombstones among them. nx-27017 counts both from its indexes (``shop_id, merged_into``
+        for the tombstones), where the `LIVE` condition makes it read every customer."""
+        match = self.where(await self.report_filter(filters, live=False))
+        groups = await self._group(match, field, **sums)
+        if not await self.has_merges():
+            return groups
+        dead = await self._group(combine(match, {"merged_into": MERGED}), field, **sums)
+        return _less(groups, dead)
 
     async def find_by_contact(self, field: str, value: str, limit: int = 5) -> list[Doc]:
         """Persons whose normalised ``phone`` or ``email`` equals `value` (at most `limit`):
@@ -797,11 +813,15 @@ class ShopCustomers(ShopScoped):
         coll = self.coll.with_options(codec_options=RAW_BSON)
         return [bytes(doc.raw) async for doc in coll.find(self.scope({"_id": {"$in": ids}}))]
 
-    async def _group(self, match: Doc, field: str, **sums: Any) -> list[Doc]:
+    async def _group(self, match: Doc, field: str | None, **sums: Any) -> list[Doc]:
         """``[{"_id": value, "customers": n, **sums}]`` grouped on one field (nx-27017 mishandles
-        compound group keys)."""
-        group = {"_id": f"${field}", "customers": {"$sum": 1}, **sums}
-        pipeline: list[Doc] = [{"$match": match}, {"$group": group}]
+        compound group keys); `field` None: ``$count`` (one SQL ``COUNT``, see
+        `count_matching`) and no sums."""
+        if field is None:
+            pipeline: list[Doc] = [{"$match": match}, {"$count": "customers"}]
+        else:
+            group = {"_id": f"${field}", "customers": {"$sum": 1}, **sums}
+            pipeline = [{"$match": match}, {"$group": group}]
         return await (await self.coll.aggregate(pipeline)).to_list(None)
 
     async def summary(self, filters: CustomerFilters) -> Doc:
@@ -816,15 +836,13 @@ class ShopCustomers(ShopScoped):
         integer copy (`DATE_KEYS`): nx-27017 compares dates wrongly inside an aggregation
         ``$match``.
         """
-        match = self.where(await self.report_filter(filters))
-        totals = await self._group(match, "currency", paid_total={"$sum": "$paid_total"})
-        tag_lists = await self._group(match, "tags")
-        provinces = await self._group(match, "province_key")
-        tags = _per_item(tag_lists)
+        totals = await self._live_groups(filters, "currency", paid_total={"$sum": "$paid_total"})
+        tags = _per_item(await self._live_groups(filters, "tags"))
+        provinces = await self._live_groups(filters, "province_key")
         if await self.has_merges():  # a person on two channels counts in each
-            channel_counts = _per_item(await self._group(match, "channels"))
+            channel_counts = _per_item(await self._live_groups(filters, "channels"))
         else:
-            channels = await self._group(match, "channel")
+            channels = await self._live_groups(filters, "channel")
             channel_counts = {c["_id"]: int(c["customers"]) for c in channels}
         return {
             "totals": [
@@ -971,6 +989,26 @@ async def _set_missing(
     if ops:
         done += (await coll.bulk_write(ops, ordered=False)).modified_count
     return done
+
+
+def _less(groups: list[Doc], dead: list[Doc]) -> list[Doc]:
+    """`groups` less the counts and sums of the `dead` groups of the same keys (a key may be
+    a list or its JSON text: the groups of an array field); groups left empty are dropped."""
+
+    def key(group: Doc) -> str:
+        return json.dumps(group.get("_id"), sort_keys=True, default=str)
+
+    gone = {key(g): g for g in dead}
+    left = []
+    for group in groups:
+        minus = gone.get(key(group), {})
+        group = {
+            k: v - (minus.get(k) or 0) if k != "_id" and isinstance(v, int | float) else v
+            for k, v in group.items()
+        }
+        if group["customers"] > 0:
+            left.append(group)
+    return left
 
 
 def _per_item(groups: list[Doc]) -> dict[str, int]:
