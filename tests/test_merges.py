@@ -8,7 +8,10 @@ import csv
 import io
 from typing import Any
 
+import pytest
+
 from chatcrm.merging import recover_merges
+from chatcrm.store import merges
 from chatcrm.store.customers import person_id
 from tests.bot_support import ChatBot, phone_of, user_id
 from tests.ingest_support import Ingest
@@ -304,7 +307,7 @@ async def test_bad_merge_requests_change_nothing(ingest: Ingest) -> None:
 
 
 async def test_suggestions_from_each_source_and_a_dismissal_until_members_change(
-    ingest: Ingest,
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await ingest.send("telegram", "contact_own")  # the sender's own number: 0812345678
     await ingest.send("line", line_text(LINE_USER, 1, "hi"))
@@ -341,6 +344,8 @@ async def test_suggestions_from_each_source_and_a_dismissal_until_members_change
         "GET", "/api/v1/merge-suggestions", params={"limit": "1", "cursor": first["next_cursor"]}
     )
     assert [s["id"] for s in rest["items"]] == [mail_group["id"]] and rest["next_cursor"] is None
+    monkeypatch.setattr(merges, "GROUP_WINDOW", 1)  # read in windows of two customers
+    assert await ingest.api("GET", "/api/v1/merge-suggestions") == page
 
     await ingest.api("POST", f"/api/v1/merge-suggestions/{phone_group['id']}/dismiss")
     page = await ingest.api("GET", "/api/v1/merge-suggestions")

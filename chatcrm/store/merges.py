@@ -20,6 +20,9 @@ OPEN_STATES = ("claiming", "applying")
 """States of a merge record whose work is not finished: `chatcrm.merging.recover_merges`
 aborts a `claiming` one (releasing its claims) and completes an `applying` one."""
 
+GROUP_WINDOW = 5000
+"""Customers (with a phone or e-mail) read per suggestion window."""
+
 CONTACT_FIELDS = ("phone", "email")
 """The customer fields whose shared values make a merge suggestion."""
 
@@ -80,22 +83,42 @@ class ShopMerges(ShopScoped):
 
     async def contact_groups(self, field: str, after: str | None, limit: int) -> list[Doc]:
         """Values of `field` (phone or e-mail) that several live customers share, in order,
-        after `after`: ``[{"_id": value, "n": customers}]``.
+        after `after`: ``[{"_id": value, "n": customers}]``, at most `limit`.
 
-        One ``$match`` on the ``shop_id, <field>`` index range (a non-empty string, beyond the
-        cursor) and a ``$group`` on that one field.
+        Read window by window along the ``shop_id, <field>`` index: the value `GROUP_WINDOW`
+        entries on bounds the window (one index read), then one ``$match`` on that range and a
+        ``$group`` on the field keep the values shared; until `limit` are found or the values
+        end. A page therefore costs about what its own range holds, not the whole shop's.
         """
         if field not in CONTACT_FIELDS:
             raise ValueError(field)
-        match: Doc = {field: {"$gt": after or ""}, **LIVE}
-        pipeline: list[Doc] = [
-            {"$match": self.where(match)},
-            {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
-            {"$match": {"n": {"$gt": 1}}},
-            {"$sort": {"_id": 1}},
-            {"$limit": limit},
-        ]
-        return await (await self.customers.aggregate(pipeline)).to_list(None)
+        found: list[Doc] = []
+        low = after or ""
+        while len(found) < limit:
+            upper = await self._window_end(field, low)
+            match: Doc = {field: {"$gt": low, **({"$lte": upper} if upper else {})}, **LIVE}
+            pipeline: list[Doc] = [
+                {"$match": self.where(match)},
+                {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
+                {"$match": {"n": {"$gt": 1}}},
+                {"$sort": {"_id": 1}},
+            ]
+            found += await (await self.customers.aggregate(pipeline)).to_list(None)
+            if upper is None:
+                break
+            low = upper
+        return found[:limit]
+
+    async def _window_end(self, field: str, low: str) -> str | None:
+        """The value `GROUP_WINDOW` index entries after `low`; None when fewer are left."""
+        cursor = (
+            self.customers.find(self.where({field: {"$gt": low}}), {field: 1})
+            .sort(field, 1)
+            .skip(GROUP_WINDOW)
+            .limit(1)
+        )
+        beyond = await cursor.to_list(None)
+        return str(beyond[0][field]) if beyond else None
 
     async def members(self, field: str, value: str) -> list[Doc]:
         """The live customers whose `field` equals `value` (index ``shop_id, <field>``)."""
