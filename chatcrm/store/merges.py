@@ -20,7 +20,7 @@ OPEN_STATES = ("claiming", "applying")
 """States of a merge record whose work is not finished: `chatcrm.merging.recover_merges`
 aborts a `claiming` one (releasing its claims) and completes an `applying` one."""
 
-GROUP_WINDOW = 5000
+GROUP_WINDOW = 10_000
 """Customers (with a phone or e-mail) read per suggestion window."""
 
 CONTACT_FIELDS = ("phone", "email")
