@@ -52,6 +52,7 @@ def _member(doc: Doc) -> dict[str, Any]:
         "phone": doc.get("phone"),
         "email": doc.get("email"),
         "paid_total": int(doc.get("paid_total") or 0),
+        "order_count": int(doc.get("order_count") or 0),
         "version": doc.get("version"),
     }
 

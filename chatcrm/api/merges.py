@@ -99,7 +99,23 @@ _SUGGESTION = {
             "type": "object",
             "properties": {"field": {"enum": ["phone", "email"]}, "value": {"type": "string"}},
         },
-        "members": {"type": "array", "items": {"type": "object"}},
+        "members": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "a customer of the group as the report shows it",
+                "properties": {
+                    **{
+                        name: {"type": ["string", "null"]}
+                        for name in ("id", "name", "channel", "platform_user_id", "phone", "email")
+                    },
+                    "channels": {"type": "array", "items": {"type": "string"}},
+                    "paid_total": {"type": "integer", "description": "minor units"},
+                    "order_count": {"type": "integer", "description": "paid orders"},
+                    "version": {"type": "integer", "description": "for the merge's `versions`"},
+                },
+            },
+        },
     },
 }
 

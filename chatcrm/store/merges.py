@@ -35,6 +35,7 @@ MEMBER_FIELDS = {
     "phone": 1,
     "email": 1,
     "paid_total": 1,
+    "order_count": 1,
     "version": 1,
 }
 
