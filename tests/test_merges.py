@@ -363,6 +363,21 @@ async def test_suggestions_from_each_source_and_a_dismissal_until_members_change
     assert status == 404
 
 
+async def test_suggestion_members_carry_what_the_dashboard_shows(ingest: Ingest) -> None:
+    a, b = await two_people(ingest)
+    await edit(ingest, a["id"], email="Nok@Example.com")
+    [group] = (await ingest.api("GET", "/api/v1/merge-suggestions"))["items"]
+    members = {m["id"]: m for m in group["members"]}
+    assert group["reason"] == {"field": "email", "value": "nok@example.com"}
+    assert {k: members[a["id"]][k] for k in ("name", "channels", "paid_total", "order_count")} == {
+        "name": "Somchai",
+        "channels": ["line"],
+        "paid_total": 10000,
+        "order_count": 1,
+    }
+    assert members[b["id"]]["order_count"] == 1 and members[b["id"]]["paid_total"] == 5000
+
+
 async def test_whatsapp_number_suggests_and_the_bot_answers_with_the_person(bot: ChatBot) -> None:
     wa_user, line_user = user_id("whatsapp", 1), user_id("line", 1)
     await bot.send("whatsapp", wa_user, "สนใจค่ะ", name="Ploy")

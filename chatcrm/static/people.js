@@ -167,7 +167,10 @@ function previewActions(card, preview) {
   const confirm = el("button", t("mergeConfirm"), "primary");
   const cancel = el("button", t("cancel"));
   for (const button of [confirm, cancel]) button.type = "button";
-  confirm.addEventListener("click", () => confirmMerge(card, preview));
+  confirm.addEventListener("click", async () => {  // one request at a time
+    confirm.disabled = true;
+    try { await confirmMerge(card, preview); } finally { confirm.disabled = false; }
+  });
   cancel.addEventListener("click", () => {
     people.previews.delete(card.dataset.id);
     card.querySelector(".preview").hidden = true;
@@ -254,6 +257,7 @@ function askSplit(identity) {
 async function splitOff() {
   const identity = people.splitting;
   if (!identity) return;
+  people.splitting = null;  // one request per confirmation
   const id = state.current.id;
   try {
     await api(customerPath(id, "/unmerge"), {
