@@ -40,6 +40,7 @@ from chatcrm.keys import (
 )
 from chatcrm.loop_lag import LoopLag
 from chatcrm.mailer import mailer_for
+from chatcrm.merging import recover_merges_forever
 from chatcrm.orders import recover_aggregates_forever
 from chatcrm.scheduler import ReportScheduler, SchedulerTuning
 from connectors.pool import ConnectorPool
@@ -160,12 +161,15 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
-    """Finish order aggregate refreshes a crash interrupted: at start-up, then periodically."""
-    task = asyncio.create_task(
-        recover_aggregates_forever(app[DATABASE].store), name="aggregate-recovery"
-    )
+    """Finish order aggregate refreshes and merges a crash interrupted: at start-up, then
+    periodically."""
+    store = app[DATABASE].store
+    tasks = [
+        asyncio.create_task(recover_aggregates_forever(store), name="aggregate-recovery"),
+        asyncio.create_task(recover_merges_forever(store), name="merge-recovery"),
+    ]
     yield
-    await _cancel([task])
+    await _cancel(tasks)
 
 
 async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -261,44 +261,61 @@ async def recover_aggregates(store: Store) -> int:
 
 
 async def recover_aggregates_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:
-    """Run `recover_aggregates` now, then every `interval` seconds, until cancelled.
+    """Run `recover_aggregates` now, then every `interval` seconds, until cancelled."""
+    await recover_forever(recover_aggregates, store, "order aggregate refreshes", interval)
+
+
+async def recover_forever(
+    recover: Callable[[Store], Awaitable[int]], store: Store, what: str, interval: float
+) -> None:
+    """Run a recovery pass (`recover`, how many of `what` it finished) now, then every
+    `interval` seconds, until cancelled.
 
     A pass that fails (the database does not answer, say) is logged; the next one tries again.
     """
     while True:
         try:
-            refreshed = await recover_aggregates(store)
+            finished = await recover(store)
         except Exception:
-            log.exception("order aggregate recovery failed; next try in %s s", interval)
+            log.exception("recovery of interrupted %s failed; next try in %s s", what, interval)
         else:
-            if refreshed:
-                log.info("finished %d interrupted order aggregate refreshes", refreshed)
+            if finished:
+                log.info("finished %d interrupted %s", finished, what)
         await asyncio.sleep(interval)
 
 
-async def resolve_customer(
+async def resolve_identity(
     shop: ShopStore, ref: CustomerRef, currency: str, *, create: bool = True
-) -> Doc:
-    """The shop's customer an order names.
+) -> tuple[Doc, str]:
+    """The person an order names, and the identity (customer document) it was named by.
 
     By id: NotFound when the id is not this shop's. By phone/e-mail: NotFound when no customer
     has it, Conflict (with the candidate ids) when several do. By chat identity: a customer
-    not yet known is created as a contact known only by its chat id.
+    not yet known is created as a contact known only by its chat id. An id or identity of a
+    customer merged into a person names that person.
     """
+    doc: Doc | None = None
     if ref.id is not None:
         doc = await shop.customers.get(ref.id)
-        if doc is None:
-            raise NotFound("no such customer", field="customer")
-        return doc
-    if ref.channel is not None and ref.platform_user_id is not None:
+    elif ref.channel is not None and ref.platform_user_id is not None:
         doc = await shop.customers.find_identity(ref.channel, ref.platform_user_id)
         if doc is None and create:
             doc = await shop.customers.upsert_contact(
                 ref.channel, ref.platform_user_id, channel_id=None, at=utcnow(), currency=currency
             )
-        if doc is None:
-            raise NotFound("no such customer", field="customer")
-        return doc
+    else:
+        found = await _by_contact(shop, ref)
+        return found, found["_id"]
+    if doc is None:
+        raise NotFound("no such customer", field="customer")
+    person = doc
+    if doc.get("merged_into"):
+        person = await shop.customers.get_person(doc["_id"]) or doc
+    return person, doc["_id"]
+
+
+async def _by_contact(shop: ShopStore, ref: CustomerRef) -> Doc:
+    """The one person with the order's phone or e-mail."""
     kind, value = ("phone", ref.phone) if ref.phone is not None else ("email", ref.email)
     assert value is not None
     found = await shop.customers.find_by_contact(kind, value)
@@ -313,13 +330,17 @@ async def resolve_customer(
     return found[0]
 
 
-def new_order_doc(order: OrderInput, customer: Doc, fingerprint: str, source: str) -> Doc:
-    """The order document for a validated input (dirty: its aggregates are not applied yet)."""
+def new_order_doc(
+    order: OrderInput, customer: Doc, fingerprint: str, source: str, identity_id: str | None = None
+) -> Doc:
+    """The order document for a validated input (dirty: its aggregates are not applied yet),
+    marked with the identity (customer document) it was placed by."""
     now = utcnow()
     return {
         "_id": new_id("ord"),
         "order_id": order.order_id,
         "customer_id": customer["_id"],
+        "identity_id": identity_id or customer["_id"],
         "channel": customer.get("channel"),
         "currency": order.currency,
         "amount": order.amount,
@@ -347,16 +368,16 @@ async def record_order(
     """
     existing = await shop.orders.get(order.order_id)
     if existing is None:
-        customer = await resolve_customer(shop, order.customer, currency)
-        doc = new_order_doc(order, customer, order.fingerprint(customer["_id"]), source)
+        customer, identity = await resolve_identity(shop, order.customer, currency)
+        doc = new_order_doc(order, customer, order.fingerprint(identity), source, identity)
         if await shop.orders.insert(doc):
             if refresh:
                 await refresh_aggregates(shop, customer["_id"])
             return await _reload(shop, order.order_id), True
         existing = await shop.orders.get(order.order_id)  # a concurrent create won
         assert existing is not None
-    customer = await resolve_customer(shop, order.customer, currency, create=False)
-    if order.fingerprint(customer["_id"]) != existing.get("fingerprint"):
+    customer, identity = await resolve_identity(shop, order.customer, currency, create=False)
+    if order.fingerprint(identity) != existing.get("fingerprint"):
         raise Conflict("this order_id was recorded with other content", field="order_id")
     if existing.get("dirty") and refresh:
         await refresh_aggregates(shop, existing["customer_id"])

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from chatcrm.domain import currency_exponent
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import channel_label
+from reports.rows import identities
 
 Doc = dict[str, Any]
 
@@ -167,10 +168,16 @@ def _tags(doc: Doc, _layout: ExportLayout) -> str | None:
 
 
 def _channel(doc: Doc, layout: ExportLayout) -> str | None:
-    channel = doc.get("channel")
-    if not channel:
-        return None
-    return channel_label(channel, layout.language) or cell_text(channel)
+    """Every channel of the person (its first identity's first), comma-separated."""
+    channels = [str(c) for c in doc.get("channels") or [doc.get("channel")] if c]
+    labels = [channel_label(c, layout.language) or c for c in channels]
+    return cell_text(", ".join(labels)) if labels else None
+
+
+def _user_ids(doc: Doc, _layout: ExportLayout) -> str | None:
+    """Every platform user id of the person (its first identity's first), comma-separated."""
+    ids = [str(i["platform_user_id"]) for i in identities(doc) if i["platform_user_id"]]
+    return cell_text(", ".join(ids)) if ids else None
 
 
 def _status(doc: Doc, layout: ExportLayout) -> str | None:
@@ -197,7 +204,7 @@ COLUMNS: tuple[Column, ...] = (
         "รหัสผู้ใช้บนแพลตฟอร์ม",
         "text",
         36,
-        _text("platform_user_id"),
+        _user_ids,
     ),
     Column("phone", "Phone", "เบอร์โทรศัพท์", "text", 15, _text("phone")),
     Column("email", "Email", "อีเมล", "text", 28, _text("email")),

@@ -12,6 +12,8 @@ ROW_FIELDS = (
     "profile_name",
     "channel",
     "platform_user_id",
+    "channels",
+    "identities",
     "province",
     "postal_code",
     "tags",
@@ -34,6 +36,14 @@ def effective_province(doc: dict[str, Any]) -> str | None:
     return None if key == UNKNOWN_PROVINCE else key
 
 
+def identities(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A person's chat identities, its first one first: ``[{"channel", "platform_user_id"}]``
+    (a customer never merged has one, its own)."""
+    channels = doc.get("identity_channels") or [doc.get("channel")]
+    user_ids = doc.get("platform_user_ids") or [doc.get("platform_user_id")]
+    return [{"channel": c, "platform_user_id": u} for c, u in zip(channels, user_ids, strict=False)]
+
+
 def customer_row(doc: dict[str, Any]) -> dict[str, Any]:
     """A customer document as a report row: exactly `ROW_FIELDS`, money in minor units.
 
@@ -48,6 +58,8 @@ def customer_row(doc: dict[str, Any]) -> dict[str, Any]:
         "profile_name": doc.get("profile_name"),
         "channel": doc.get("channel"),
         "platform_user_id": doc.get("platform_user_id"),
+        "channels": list(doc.get("channels") or [doc.get("channel")]),
+        "identities": identities(doc),
         "province": effective_province(doc),
         "postal_code": doc.get("postal_code"),
         "tags": list(doc.get("tags") or []),

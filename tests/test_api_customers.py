@@ -21,6 +21,8 @@ ROW_FIELDS = {
     "profile_name",
     "channel",
     "platform_user_id",
+    "channels",
+    "identities",
     "province",
     "postal_code",
     "tags",

@@ -75,8 +75,8 @@ def test_every_word_of_the_page_is_in_both_catalogues() -> None:
     ]
 
 
-SCRIPTS = ("app.js", "owner.js")
-"""The page's scripts (index.html loads both)."""
+SCRIPTS = ("app.js", "owner.js", "people.js")
+"""The page's scripts (index.html loads them all)."""
 
 OWNER_PAGE_WORDS = (
     {f"field_{s.name}" for c in CONNECTORS.values() for s in c.secrets}

@@ -11,6 +11,7 @@ from chatcrm.api.spec import BEARER, error_responses
 from chatcrm.customer_edit import etag
 from chatcrm.domain import SELLER_FIELDS, as_utc
 from chatcrm.http import ApiError, caller_shop, json_response
+from chatcrm.merging import public_identities
 from chatcrm.orders import average_order_value, public_order, recent_since, refresh_aggregates
 from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import Doc, utcnow
@@ -41,9 +42,11 @@ async def customer_detail(request: web.Request) -> web.Response:
     """Profile, channels, tags, notes, status, stats and the orders timeline (newest first)."""
     shop = (await caller_shop(request, "owner", "staff")).store
     customer_id = request.match_info["id"]
-    doc = await shop.customers.get(customer_id)
+    doc = await shop.customers.get_person(customer_id)  # a merged customer's id: its person
     if doc is None:
         raise ApiError(404, "not_found", "no such customer", "id")
+    customer_id = doc["_id"]
+    members = await shop.customers.merged_into(customer_id)
     if await shop.orders.has_dirty(customer_id):  # an interrupted order change: finish it
         doc = await refresh_aggregates(shop, customer_id) or doc
     orders = await shop.orders.for_customer(customer_id, limit=ORDERS_LIMIT)
@@ -64,7 +67,8 @@ async def customer_detail(request: web.Request) -> web.Response:
             "postal_code": doc.get("postal_code"),
             "channel": doc.get("channel"),
             "platform_user_id": doc.get("platform_user_id"),
-            "channels": [_channel(doc), *(_channel(d) for d in linked)],
+            "channels": [_channel(d) for d in (doc, *members, *linked)],
+            "identities": public_identities(doc, members),
             "tags": doc.get("tags") or [],
             "notes": doc.get("notes") or "",
             "status": doc.get("status"),
@@ -127,7 +131,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "the customer; `orders` newest first (at most 100), "
-                    "`channels` includes other profiles with the same phone or e-mail; "
+                    "`channels` lists the person's identities, then other profiles with the "
+                    "same phone or e-mail; "
                     'the ETag is the edit version (`"3"`) that PATCH\'s If-Match expects',
                     "headers": {"ETag": {"schema": {"type": "string"}}},
                     "content": json_media(
@@ -144,6 +149,13 @@ OPENAPI_PATHS: dict[str, Any] = {
                                     "no platform profile overwrites them",
                                 },
                                 "channels": {"type": "array", "items": {"type": "object"}},
+                                "identities": {
+                                    "type": "array",
+                                    "description": "every chat identity of the person (its "
+                                    "first one first; merged customers), each with its own "
+                                    "`customer_id`, `first_seen_at`, `last_contact_at`",
+                                    "items": {"type": "object"},
+                                },
                                 "tags": {"type": "array", "items": {"type": "string"}},
                                 "notes": {"type": "string"},
                                 "status": {"type": "string"},

@@ -181,7 +181,27 @@ COMPONENTS: dict[str, Any] = {
                     "description": "the name the platform's profile gives",
                 },
                 "channel": {"enum": list(CUSTOMER_CHANNELS)},
-                "platform_user_id": {"type": "string"},
+                "platform_user_id": {
+                    "type": "string",
+                    "description": "with `channel`: the person's first chat identity",
+                },
+                "channels": {
+                    "type": "array",
+                    "items": {"enum": list(CUSTOMER_CHANNELS)},
+                    "description": "the channels of all the person's identities (merged "
+                    "customers); the `channel` filter matches any of them",
+                },
+                "identities": {
+                    "type": "array",
+                    "description": "every chat identity of the person, the first one first",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "channel": {"enum": list(CUSTOMER_CHANNELS)},
+                            "platform_user_id": {"type": "string"},
+                        },
+                    },
+                },
                 "province": {
                     "type": ["string", "null"],
                     "description": "English name: own, else from the postal code; null unknown",

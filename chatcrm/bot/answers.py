@@ -100,7 +100,7 @@ def _customer_block(ask: Ask, number: int, doc: Doc) -> str:
     tags = [plain(tag, 40) for tag in (doc.get("tags") or [])[:10]]
     details = ask.say(
         "customer.line",
-        channel=_channel(ask, doc.get("channel")),
+        channel=", ".join(_channel(ask, c) for c in doc.get("channels") or [doc.get("channel")]),
         province=_province(ask, doc),
         tags=", ".join(tags) or ask.say("none"),
         paid=money(int(doc.get("paid_total") or 0), doc.get("currency") or ask.shop.currency),
@@ -185,7 +185,9 @@ async def top(ask: Ask) -> Answer:
                 name=plain(doc.get("name") or ask.say("no_name")),
                 paid=money(int(doc.get("paid_total") or 0), doc.get("currency") or "THB"),
                 orders=int(doc.get("order_count") or 0),
-                channel=_channel(ask, doc.get("channel")),
+                channel=", ".join(
+                    _channel(ask, c) for c in doc.get("channels") or [doc.get("channel")]
+                ),
             )
         )
     return Answer("\n".join(lines), rows=len(docs))

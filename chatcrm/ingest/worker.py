@@ -17,7 +17,7 @@ from chatcrm.ingest.activity import IngestActivity
 from chatcrm.input_rules import normalise_phone
 from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
-from chatcrm.store.customers import Contact, Identity, IfNull
+from chatcrm.store.customers import Contact, Identity, IfNull, person_id
 from chatcrm.store.inbox import Claim
 from connectors.base import (
     EDIT,
@@ -263,6 +263,7 @@ class InboxWorker:
             currency=await self._shop_currency(shop_id),
             set_fields=fields,
         )
+        await shop.customers.touch_persons(contacts, customers)
         written: list[tuple[_Parsed, ChatEvent, Doc]] = []
         for item, event in pairs:
             identity = (event.customer_channel, event.user_id)
@@ -412,10 +413,12 @@ def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
     return fields
 
 
-def _message_doc(customer_id: str, channel_id: str, event: ChatEvent, message: ChatMessage) -> Doc:
-    """The ``messages`` document of `event`'s `message` (for a change: as the change shows it)."""
+def _message_doc(customer: Doc, channel_id: str, event: ChatEvent, message: ChatMessage) -> Doc:
+    """The ``messages`` document of `event`'s `message` (for a change: as the change shows it):
+    the person's, marked with the identity (customer document) it came from."""
     doc = {
-        "customer_id": customer_id,
+        "customer_id": person_id(customer),
+        "identity_id": customer["_id"],
         "channel": event.customer_channel,
         "channel_id": channel_id,
         "direction": message.direction,
@@ -444,7 +447,7 @@ async def _store_messages(
     changes: list[tuple[tuple[int, ...], Claim, Doc, str]] = []
     for item, event, customer in written:
         assert event.message is not None
-        doc = _message_doc(customer["_id"], item.connector.channel.id, event, event.message)
+        doc = _message_doc(customer, item.connector.channel.id, event, event.message)
         if event.message.change is None:
             new.append(doc)
             owners.append(item.claim)

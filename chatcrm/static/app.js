@@ -79,6 +79,10 @@ function channelName(channel) {
   return (state.words && state.words.channels[channel]) || channel || "";
 }
 
+function channelList(channels) {  // a person's channels, each once
+  return [...new Set(channels)].map(channelName).join(", ");
+}
+
 function provinceName(name) {
   if (!name) return t("provinceUnknown");
   if (name === "unknown") return t("provinceUnknown");
@@ -493,7 +497,7 @@ function customerRow(row) {
     ? `${shown} (${row.profile_name})` : shown, "link");
   open.type = "button";
   nameCell.append(open);
-  tr.append(select, nameCell, el("td", channelName(row.channel)),
+  tr.append(select, nameCell, el("td", channelList(row.channels || [row.channel])),
     el("td", row.province ? provinceName(row.province) : ""), el("td", row.postal_code || "", "figure"), tags,
     el("td", statusName(row.status), "nowrap"), el("td", money(row.paid_total, row.currency), "num"),
     el("td", number(row.order_count), "num"), el("td", when(row.last_order_at, false), "figure"),
@@ -682,10 +686,11 @@ async function openCustomer(id) {
   const shown = detail.name || detail.platform_user_id;
   $("#detail-name").textContent = detail.profile_name && detail.profile_name !== detail.name
     ? `${shown} (${detail.profile_name})` : shown;
-  $("#detail-meta").textContent = [channelName(detail.channel), statusName(detail.status), detail.phone,
+  $("#detail-meta").textContent = [channelList(detail.identities.map((i) => i.channel)), statusName(detail.status), detail.phone,
     detail.email, detail.province ? provinceName(detail.province) : null, detail.postal_code]
     .filter(Boolean).join(" · ");
   showStats(detail.stats);
+  document.dispatchEvent(new Event("chatcrm:customer"));  // people.js: the person's identities
   fillEditForm(detail);
   $("#edit-status").textContent = "";
   $("#conflict").hidden = true;
@@ -813,6 +818,7 @@ function auditItem(entry) {
 function messageItem(m) {
   const li = el("li", m.text || `[${m.type}]`, m.direction === "out" ? "out" : "in");
   li.prepend(el("time", when(m.sent_at)));
+  if (m.channel) li.querySelector("time").after(el("span", channelName(m.channel), "msg-channel"));
   li.dataset.id = m.id;
   return li;
 }

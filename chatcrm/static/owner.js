@@ -2,10 +2,12 @@
 // admins) and scheduled report e-mails. Loaded after app.js and using its helpers ($, el, t,
 // api, when, number, state). app.js announces sign-in, sign-out and a language change with
 // the chatcrm:enter, chatcrm:leave and chatcrm:words events; the address bar's fragment names
-// the page (#channels, #team, #schedules). Staff never see these pages (the API answers 403).
+// the page (#channels, #team, #schedules). Staff never see these pages (the API answers 403);
+// owner and staff both see #people (people.js).
 "use strict";
 
 const OWNER_PAGES = ["channels", "team", "schedules"];
+const SHARED_PAGES = ["people"];  // owner and staff: merge suggestions (people.js)
 const DELIVERY_PAGE = 20;
 const owner = { platforms: [], channels: [], schedules: [], segments: [], editing: null, history: null };
 
@@ -13,18 +15,22 @@ function isOwner() { return Boolean(state.shop) && state.role === "owner"; }
 
 function currentPage() {
   const name = location.hash.slice(1);
+  if (state.shop && SHARED_PAGES.includes(name)) return name;
   return isOwner() && OWNER_PAGES.includes(name) ? name : "report";
 }
 
-const LOADERS = { channels: loadChannels, team: loadTeam, schedules: loadSchedules };
+const LOADERS = {
+  channels: loadChannels, team: loadTeam, schedules: loadSchedules, people: () => loadPeople(),
+};
 
 // Shows the page the fragment names (the report for anything else) and loads its data.
 async function route() {
   if (!state.shop) return;
-  $("#owner-nav").hidden = !isOwner();
+  $("#owner-nav").hidden = false;
+  for (const link of document.querySelectorAll("#owner-nav a[data-owner]")) link.hidden = !isOwner();
   const page = currentPage();
   $("#report").hidden = page !== "report";
-  for (const name of OWNER_PAGES) $(`#${name}-page`).hidden = name !== page;
+  for (const name of [...OWNER_PAGES, ...SHARED_PAGES]) $(`#${name}-page`).hidden = name !== page;
   for (const link of document.querySelectorAll("#owner-nav a")) {
     if (link.dataset.page === page) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -40,7 +46,7 @@ async function route() {
 
 function leaveOwnerPages() {
   $("#owner-nav").hidden = true;
-  for (const name of OWNER_PAGES) $(`#${name}-page`).hidden = true;
+  for (const name of [...OWNER_PAGES, ...SHARED_PAGES]) $(`#${name}-page`).hidden = true;
 }
 
 // ---- shared: field errors, copying -----------------------------------------------------------

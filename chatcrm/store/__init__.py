@@ -20,6 +20,7 @@ from chatcrm.store import (
     downloads,
     export_links,
     inbox,
+    merges,
     messages,
     orders,
     period,
@@ -48,6 +49,7 @@ _MODULES = (
     bot_commands,
     export_links,
     period,
+    merges,
 )
 
 
@@ -68,6 +70,11 @@ class ShopStore:
     def customers(self) -> customers.ShopCustomers:
         """The shop's customers."""
         return customers.ShopCustomers(self._db, self.shop_id)
+
+    @cached_property
+    def merges(self) -> merges.ShopMerges:
+        """The shop's merge records, merge suggestions and dismissals."""
+        return merges.ShopMerges(self._db, self.shop_id)
 
     @cached_property
     def messages(self) -> messages.ShopMessages:
@@ -218,6 +225,9 @@ class Store:
         keyed = await messages.backfill_history_keys(self.db.messages)
         if keyed:
             log.info("backfilled the history keys of %d messages", keyed)
+        listed = await customers.backfill_channels(self.db.customers)
+        if listed:
+            log.info("backfilled the channels of %d customers", listed)
         marked = await customers.backfill_seller_fields(self.db)
         if marked:
             log.info("backfilled what the seller typed of %d customers", marked)

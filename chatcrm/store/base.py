@@ -189,3 +189,23 @@ async def set_missing(
     if ops:
         done += (await coll.bulk_write(ops, ordered=False)).modified_count
     return done
+
+
+class CustomerOwned(ShopScoped):
+    """A repository of documents that belong to a customer (``customer_id``) and came from one
+    of its chat identities (``identity_id``: the customer document of that identity, which is
+    the customer itself until customers are merged). Merges move them; string ``$set``s only."""
+
+    async def move_to_person(self, from_id: str, person: str) -> None:
+        """Give the documents of customer `from_id` to `person`, each keeping the identity it
+        came from (written where missing first). Idempotent."""
+        unstamped = self.where({"customer_id": {"$eq": from_id}, "identity_id": {"$exists": False}})
+        await self.coll.update_many(unstamped, {"$set": {"identity_id": from_id}})
+        owned = self.where({"customer_id": {"$eq": from_id}})
+        await self.coll.update_many(owned, {"$set": {"customer_id": person}})
+
+    async def give_back(self, person: str, identity_id: str) -> None:
+        """Give the documents of `person` that came from identity `identity_id` back to the
+        customer of that identity (an unmerge). Idempotent."""
+        query = self.where({"customer_id": {"$eq": person}, "identity_id": {"$eq": identity_id}})
+        await self.coll.update_many(query, {"$set": {"customer_id": identity_id}})

@@ -97,7 +97,7 @@ def _own_query(filters: CustomerFilters, sorted_page: bool) -> Doc:
 
 def q_alternatives(q: str) -> list[Doc]:
     """What `q` finds: a name or e-mail containing it, a phone number (`phone_match`), or
-    exactly the chat platform's id."""
+    exactly the chat platform's id of any of the person's identities."""
     text = q.strip()
     pattern = re.escape(text)
     return [
@@ -105,6 +105,7 @@ def q_alternatives(q: str) -> list[Doc]:
         {"email": {"$regex": pattern, "$options": "i"}},
         *phone_match(text),
         {"platform_user_id": {"$eq": text}},
+        {"platform_user_ids": {"$in": [text]}},  # a merged person's other identities
     ]
 
 
@@ -223,6 +224,9 @@ def report_fields() -> dict[str, Any]:
         "channel": 1,
         "channel_id": 1,
         "platform_user_id": 1,
+        "channels": 1,
+        "identity_channels": 1,
+        "platform_user_ids": 1,
         "phone": 1,
         "email": 1,
         "province": 1,

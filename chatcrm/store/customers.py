@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +58,8 @@ INDEXES = {
         index("shop_id", "email", name="by_email"),
         index("shop_id", "postal_code", name="by_postal_code"),
         index("shop_id", "chat_admin", name="by_chat_admin"),
+        index("shop_id", "merged_into", name="by_merged_into"),
+        index("shop_id", "channels", "paid_total", "_key", name="by_channels_paid_total"),
     ]
 }
 
@@ -179,21 +181,28 @@ def _merge_contact(
     set_fields: dict[str, Any] | None,
     status: str | None,
     order: Sequence[int] = (),
+    *,
+    own: bool = True,
 ) -> None:
     """Apply one contact at time `at` to a customer document, in place.
 
     `set_fields` never overwrite what the seller typed (the fields in ``seller_fields``).
+    A person's own identity also moves its ``own_*`` times (`own`; not for a contact of an
+    identity merged into it).
     """
     _set_fields(doc, _platform_fields(doc, set_fields))
-    doc["channel_id"] = channel_id
+    if own:
+        doc["channel_id"] = channel_id
     doc["updated_at"] = utcnow()
     with_derived_keys(doc)
-    last = as_utc(doc.get("last_contact_at"))
-    if last is None or at > last:
-        doc["last_contact_at"] = at
-    first = as_utc(doc.get("first_seen_at"))
-    if first is None or at < first:
-        doc["first_seen_at"] = at
+    names = ["last_contact_at", "first_seen_at"]
+    if own and "own_last_contact_at" in doc:
+        names += ["own_last_contact_at", "own_first_seen_at"]
+    for name in names:
+        current = as_utc(doc.get(name))
+        later = name.endswith("last_contact_at")
+        if current is None or (at > current if later else at < current):
+            doc[name] = at
     key = status_order(at, order)
     if status is not None and _newer_status(doc, key):
         doc["status"] = status
@@ -229,19 +238,52 @@ IDENTITY_INDEX = [("shop_id", 1), ("channel", 1), ("platform_user_id", 1)]
 """Keys of the identity index: they never change once a customer exists."""
 
 
+MERGED = {"$gt": ""}
+"""Matches a tombstone's ``merged_into`` (a customer id): "a non-empty string" on both servers,
+not ``{"$ne": None}`` (docs/mongodb-compat.md#no-ne-conditions)."""
+
+LIVE = {"merged": {"$nin": [True]}}
+"""Leaves out tombstones (customers merged into a person): exact on both servers whether
+``merged`` is false, null or missing (docs/mongodb-compat.md#merged-customers)."""
+
+
+def person_id(doc: Doc) -> str:
+    """The id of the person a customer document belongs to: its own, or that of the person
+    a tombstone was merged into."""
+    return str(doc.get("merged_into") or doc["_id"])
+
+
 class ShopCustomers(ShopScoped):
     """One shop's customers."""
 
     collection_name = "customers"
     _any_chat_admin: bool | None = None
+    _any_merged: bool | None = None
 
-    async def report_filter(self, filters: CustomerFilters, *, sorted_page: bool = False) -> Doc:
+    async def has_merges(self) -> bool:
+        """Whether the shop has merged customers (one lookup on ``by_merged_into``, once per
+        repository): only then do reports leave out tombstones and match any identity's channel,
+        which costs nx-27017 its index-only totals and the channel index."""
+        if self._any_merged is None:
+            found = await self.coll.find_one(self.where({"merged_into": MERGED}), {"_id": 1})
+            self._any_merged = found is not None
+        return self._any_merged
+
+    def merges_changed(self) -> None:
+        """Forget `has_merges`: this repository merged customers."""
+        self._any_merged = None
+
+    async def report_filter(
+        self, filters: CustomerFilters, *, sorted_page: bool = False, live: bool = True
+    ) -> Doc:
         """`filters_query` of a report, leaving out customers linked as chat admins.
 
         The exclusion is added only when the shop has such customers (one lookup on the
         ``by_chat_admin`` index, once per repository): ``{"chat_admin": {"$nin": [true]}}``
         is exact on both servers but costs nx-27017 its index-only totals
-        (docs/mongodb-compat.md#flags-with-nin-true).
+        (docs/mongodb-compat.md#flags-with-nin-true). Once the shop has merged customers,
+        tombstones are left out too (`LIVE`; not with `live` false: totals subtract them
+        instead, see `_live_counts`) and a channel matches any identity's (``channels``).
         """
         query = filters_query(filters, sorted_page=sorted_page)
         if self._any_chat_admin is None:
@@ -249,6 +291,12 @@ class ShopCustomers(ShopScoped):
             self._any_chat_admin = await self.coll.find_one(hidden, {"_id": 1}) is not None
         if self._any_chat_admin:
             query["chat_admin"] = {"$nin": [True]}
+        if await self.has_merges():
+            if live:
+                query.update(LIVE)
+            if "channel" in query:  # any identity's channel: the `channels` array
+                condition = query.pop("channel")
+                query["channels"] = {"$in": condition.get("$in") or [condition.get("$eq")]}
         return query
 
     async def upsert_contact(
@@ -311,6 +359,8 @@ class ShopCustomers(ShopScoped):
             "last_contact_at": at,
             "status_at": None,
             "status_order": None,
+            "channels": [channel],
+            "merged_into": None,
         }
 
     async def record_contacts(
@@ -442,6 +492,28 @@ class ShopCustomers(ShopScoped):
             except RuntimeError as err:  # it kept changing
                 outcome.errors[identity] = str(err)
 
+    async def touch_persons(
+        self, contacts: Sequence[Contact], written: dict[Identity, Doc]
+    ) -> None:
+        """Apply the contacts of merged identities (their customers as `written` are
+        tombstones) to the persons they belong to: last contact, first seen, status. One
+        guarded replacement per person, retried on conflict."""
+        by_person: dict[str, list[Contact]] = {}
+        for contact in contacts:
+            doc = written.get(contact.identity)
+            if doc is not None and doc.get("merged_into"):
+                by_person.setdefault(doc["merged_into"], []).append(contact)
+        for person, items in by_person.items():
+
+            def change(doc: Doc, items: list[Contact] = items) -> dict[str, Any]:
+                doc = dict(doc)
+                for c in items:
+                    _merge_contact(doc, c.at, None, None, c.status, c.order, own=False)
+                keys = ("last_contact_at", "first_seen_at", "status", "status_at", "status_order")
+                return {k: doc.get(k) for k in keys}
+
+            await self.rewrite(person, change)
+
     async def get(self, customer_id: str) -> Doc | None:
         """This shop's customer by id, or None."""
         return await self.coll.find_one(self.scope({"_id": customer_id}))
@@ -541,26 +613,95 @@ class ShopCustomers(ShopScoped):
         collection). A date condition compares the integer copy (`DATE_KEYS`): nx-27017
         compares dates wrongly inside an aggregation ``$match``.
         """
-        match = self.where(await self.report_filter(filters))
-        result = await (await self.coll.aggregate([{"$match": match}, {"$count": "n"}])).to_list(
-            None
-        )
-        return int(result[0]["n"]) if result else 0
+        groups = await self._live_groups(filters, None)
+        return int(groups[0]["customers"]) if groups else 0
+
+    async def _live_groups(
+        self, filters: CustomerFilters, field: str | None, **sums: Any
+    ) -> list[Doc]:
+        """`_group` (on `field`; None: one group of all) of the live customers matching
+        `filters`: once the shop has merges, the groups of every match less those of the
+        tombstones among them. nx-27017 counts both from its indexes (``shop_id, merged_into``
+        for the tombstones), where the `LIVE` condition makes it read every customer."""
+        match = self.where(await self.report_filter(filters, live=False))
+        groups = await self._group(match, field, **sums)
+        if not await self.has_merges():
+            return groups
+        dead = await self._group(combine(match, {"merged_into": MERGED}), field, **sums)
+        return _less(groups, dead)
 
     async def find_by_contact(self, field: str, value: str, limit: int = 5) -> list[Doc]:
-        """Customers whose normalised ``phone`` or ``email`` equals `value` (at most `limit`)."""
+        """Persons whose normalised ``phone`` or ``email`` equals `value` (at most `limit`):
+        a merged identity's phone or e-mail finds the person it belongs to."""
         if field not in ("phone", "email"):
             raise ValueError(field)
         cursor = self.coll.find(self.scope({field: value})).sort("_key", 1).limit(limit)
-        return await cursor.to_list(None)
+        return await self._persons(await cursor.to_list(None))
 
     async def linked(self, customer: Doc, limit: int = 20) -> list[Doc]:
-        """Other profiles of the same person: customers sharing this one's phone or e-mail."""
+        """Other profiles of the same person: customers sharing this one's phone or e-mail
+        (not yet merged with it)."""
         alternatives = [{f: customer[f]} for f in ("phone", "email") if customer.get(f)]
         if not alternatives:
             return []
         query = {"$or": alternatives, "_id": {"$ne": customer["_id"]}}
         cursor = self.coll.find(self.scope(query)).sort("_key", 1).limit(limit)
+        found = await self._persons(await cursor.to_list(None))
+        return [d for d in found if d["_id"] != customer["_id"]]
+
+    async def _persons(self, docs: list[Doc]) -> list[Doc]:
+        """`docs` with each tombstone replaced by its person, each person once, in order."""
+        persons: dict[str, Doc] = {}
+        for doc in docs:
+            pid = person_id(doc)
+            if pid not in persons:
+                found = doc if pid == doc["_id"] else await self.get(pid)
+                if found is not None:
+                    persons[pid] = found
+        return list(persons.values())
+
+    async def find_person(self, channel: str, platform_user_id: str) -> Doc | None:
+        """The person a chat identity belongs to (a merged identity's person), or None."""
+        doc = await self.find_identity(channel, platform_user_id)
+        if doc is None or not doc.get("merged_into"):
+            return doc
+        return await self.get(doc["merged_into"])
+
+    async def get_person(self, customer_id: str) -> Doc | None:
+        """This shop's customer by id; the person for a merged customer's id."""
+        doc = await self.get(customer_id)
+        if doc is None or not doc.get("merged_into"):
+            return doc
+        return await self.get(doc["merged_into"])
+
+    async def claim(self, doc: Doc, merge_id: str | None) -> bool:
+        """Mark the customer read as `doc` as taken by merge `merge_id` (None: release it), if
+        nobody changed it since (its ``version``); bumps ``version``. A merge claims every
+        customer it changes before changing any, so of two overlapping merges one loses."""
+        guard = self.scope({"_id": doc["_id"], "version": doc["version"]})
+        new = {**doc, "merge_id": merge_id, "version": doc["version"] + 1}
+        return (await self.coll.replace_one(guard, new)).matched_count == 1
+
+    async def rewrite(
+        self, customer_id: str, change: Callable[[Doc], dict[str, Any] | None]
+    ) -> Doc | None:
+        """Apply `change` (the customer as read → fields to write, None for nothing) by a
+        replacement guarded by the version read, read again until it holds; the customer as
+        written (None when it does not exist)."""
+        for _ in range(_MAX_WRITE_ATTEMPTS):
+            doc = await self.get(customer_id)
+            if doc is None:
+                return None
+            fields = change(doc)
+            if fields is None:
+                return doc
+            if await self.replace_guarded(doc, fields):
+                return await self.get(customer_id)
+        raise RuntimeError(f"customer {customer_id} kept changing")
+
+    async def merged_into(self, person: str) -> list[Doc]:
+        """The tombstones of the customers merged into `person` (index ``by_merged_into``)."""
+        cursor = self.coll.find(self.where({"merged_into": {"$eq": person}})).sort("_key", 1)
         return await cursor.to_list(None)
 
     async def replace_guarded(self, doc: Doc, fields: dict[str, Any]) -> bool:
@@ -591,7 +732,7 @@ class ShopCustomers(ShopScoped):
 
     async def insert_new(self, docs: list[Doc]) -> int:
         """Insert prepared customers (seeds, imports), with their `DATE_KEYS` copies set."""
-        return await super().insert_new([with_derived_keys(doc) for doc in docs])
+        return await super().insert_new([with_derived_keys(with_channels(doc)) for doc in docs])
 
     async def by_identities(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Doc]:
         """This shop's customers among (channel, platform user id) pairs."""
@@ -677,11 +818,15 @@ class ShopCustomers(ShopScoped):
         coll = self.coll.with_options(codec_options=RAW_BSON)
         return [bytes(doc.raw) async for doc in coll.find(self.scope({"_id": {"$in": ids}}))]
 
-    async def _group(self, match: Doc, field: str, **sums: Any) -> list[Doc]:
+    async def _group(self, match: Doc, field: str | None, **sums: Any) -> list[Doc]:
         """``[{"_id": value, "customers": n, **sums}]`` grouped on one field (nx-27017 mishandles
-        compound group keys)."""
-        group = {"_id": f"${field}", "customers": {"$sum": 1}, **sums}
-        pipeline: list[Doc] = [{"$match": match}, {"$group": group}]
+        compound group keys); `field` None: ``$count`` (one SQL ``COUNT``, see
+        `count_matching`) and no sums."""
+        if field is None:
+            pipeline: list[Doc] = [{"$match": match}, {"$count": "customers"}]
+        else:
+            group = {"_id": f"${field}", "customers": {"$sum": 1}, **sums}
+            pipeline = [{"$match": match}, {"$group": group}]
         return await (await self.coll.aggregate(pipeline)).to_list(None)
 
     async def summary(self, filters: CustomerFilters) -> Doc:
@@ -696,15 +841,14 @@ class ShopCustomers(ShopScoped):
         integer copy (`DATE_KEYS`): nx-27017 compares dates wrongly inside an aggregation
         ``$match``.
         """
-        match = self.where(await self.report_filter(filters))
-        totals = await self._group(match, "currency", paid_total={"$sum": "$paid_total"})
-        channels = await self._group(match, "channel")
-        tag_lists = await self._group(match, "tags")
-        provinces = await self._group(match, "province_key")
-        tags: dict[str, int] = {}
-        for group in tag_lists:
-            for tag in _tag_list(group["_id"]):
-                tags[tag] = tags.get(tag, 0) + int(group["customers"])
+        totals = await self._live_groups(filters, "currency", paid_total={"$sum": "$paid_total"})
+        tags = _per_item(await self._live_groups(filters, "tags"))
+        provinces = await self._live_groups(filters, "province_key")
+        if await self.has_merges():  # a person on two channels counts in each
+            channel_counts = _per_item(await self._live_groups(filters, "channels"))
+        else:
+            channels = await self._live_groups(filters, "channel")
+            channel_counts = {c["_id"]: int(c["customers"]) for c in channels}
         return {
             "totals": [
                 {
@@ -714,7 +858,7 @@ class ShopCustomers(ShopScoped):
                 }
                 for t in totals
             ],
-            "channels": {c["_id"]: int(c["customers"]) for c in channels},
+            "channels": channel_counts,
             "tags": tags,
             "provinces": {p["_id"] or UNKNOWN_PROVINCE: int(p["customers"]) for p in provinces},
         }
@@ -752,6 +896,26 @@ class ShopCustomers(ShopScoped):
             {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
         )
         return result.modified_count
+
+
+def with_channels(doc: Doc) -> Doc:
+    """`doc` with ``channels`` (the channels of its identities) and an explicit
+    ``merged_into``, where it lacks them (a customer not merged: its own channel)."""
+    doc.setdefault("channels", [doc["channel"]] if doc.get("channel") else [])
+    doc.setdefault("merged_into", None)
+    return doc
+
+
+async def backfill_channels(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Set ``channels`` and ``merged_into`` on customers written before merges existed.
+
+    For every shop at once (a start-up migration), batched and guarded like
+    `backfill_date_keys`.
+    """
+    missing = {"channels": {"$exists": False}}
+    projection = {"_id": 1, "version": 1, "channel": 1}
+    listed = setting(lambda d: with_channels({"channel": d.get("channel")}))
+    return await set_missing(coll, missing, projection, listed, batch)
 
 
 async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
@@ -837,6 +1001,36 @@ def _same_number(phone: Any, other: Any) -> bool:
         "".join(c for c in str(p or "") if c.isascii() and c.isdigit()) for p in (phone, other)
     ]
     return len(digits[0]) >= 9 and digits[0][-9:] == digits[1][-9:]
+
+
+def _less(groups: list[Doc], dead: list[Doc]) -> list[Doc]:
+    """`groups` less the counts and sums of the `dead` groups of the same keys (a key may be
+    a list or its JSON text: the groups of an array field); groups left empty are dropped."""
+
+    def key(group: Doc) -> str:
+        return json.dumps(group.get("_id"), sort_keys=True, default=str)
+
+    gone = {key(g): g for g in dead}
+    left = []
+    for group in groups:
+        minus = gone.get(key(group), {})
+        group = {
+            k: v - (minus.get(k) or 0) if k != "_id" and isinstance(v, int | float) else v
+            for k, v in group.items()
+        }
+        if group["customers"] > 0:
+            left.append(group)
+    return left
+
+
+def _per_item(groups: list[Doc]) -> dict[str, int]:
+    """Customers per item of groups on an array field (tags, channels): each group's count
+    added to every item of its key."""
+    counts: dict[str, int] = {}
+    for group in groups:
+        for item in _tag_list(group["_id"]):
+            counts[item] = counts.get(item, 0) + int(group["customers"])
+    return counts
 
 
 def _tag_list(value: Any) -> list[str]:

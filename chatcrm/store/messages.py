@@ -12,8 +12,8 @@ from pymongo.errors import DuplicateKeyError
 from chatcrm.domain import DomainError, epoch_ms
 from chatcrm.input_rules import parse_datetime
 from chatcrm.store.base import (
+    CustomerOwned,
     Doc,
-    ShopScoped,
     index,
     new_id,
     pack_cursor,
@@ -89,7 +89,7 @@ def _with_earlier(doc: Doc, text: str | None, written: Any) -> Doc:
     return {**doc, "earlier_texts": texts, "earlier_ms": times}
 
 
-class ShopMessages(ShopScoped):
+class ShopMessages(CustomerOwned):
     """One shop's chat history."""
 
     collection_name = "messages"

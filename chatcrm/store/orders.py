@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.store.base import Doc, ShopScoped, index
+from chatcrm.store.base import CustomerOwned, Doc, index
 
 INDEXES = {
     "orders": [
@@ -24,7 +24,7 @@ lacking the field with it (MongoDB does not); ``$gt ""`` means "a non-empty stri
 AGGREGATE_FIELDS = {"_id": 1, "status": 1, "amount": 1, "created_at": 1, "dirty": 1}
 
 
-class ShopOrders(ShopScoped):
+class ShopOrders(CustomerOwned):
     """One shop's orders."""
 
     collection_name = "orders"
