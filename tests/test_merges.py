@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chatcrm.domain import new_customer_fields
 from chatcrm.merging import recover_merges
 from chatcrm.store import merges
 from chatcrm.store.customers import person_id
@@ -405,3 +406,23 @@ async def test_staff_session_merges_with_the_csrf_token_only(ingest: Ingest) -> 
     assert entry["actor"] == "user:staff@merge.example"
     assert entry["before"][b["id"]]["notes"] == "telegram notes"
     assert entry["after"]["tags"] == ["VIP", "COD"]
+
+
+async def test_customers_written_before_merges_existed_are_backfilled(ingest: Ingest) -> None:
+    a, b = await two_people(ingest)
+    old = {
+        **new_customer_fields(),
+        "_id": "cus_old",
+        "_key": "cus_old",
+        "shop_id": ingest.shop_id,
+        "channel": "line",
+        "platform_user_id": "Uold",
+        "updated_ms": 0,
+    }
+    await ingest.store.db["customers"].insert_one(old)  # as an earlier version wrote it
+    await ingest.store.ensure_indexes()  # start-up: sets `channels` and `merged_into`
+    await ingest.api("POST", f"/api/v1/customers/{a['id']}/merge", json={"others": [b["id"]]})
+    found = await ingest.api("GET", "/api/v1/customers", params={"channel": "line"})
+    assert {r["id"] for r in found["items"]} == {a["id"], "cus_old"}
+    summary = await ingest.api("GET", "/api/v1/report/summary")
+    assert summary["customers"] == 2
