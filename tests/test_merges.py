@@ -183,6 +183,10 @@ async def test_events_and_orders_of_a_merged_identity_land_on_the_person(ingest:
     }
     created = await ingest.api("POST", "/api/v1/orders", json=order)
     assert created["customer_id"] == a["id"]
+    edited = await edit(ingest, b["id"], tags=["VIP", "COD", "both"])  # the merged id: the person
+    assert edited["id"] == a["id"] and (await ingest.rows())[LINE_USER]["tags"][-1] == "both"
+    via_b = await ingest.api("GET", f"/api/v1/customers/{b['id']}/messages")
+    assert len(via_b["items"]) == 3
     by_mail = {**order, "order_id": "B-3", "customer": {"email": "NOK@example.com"}}
     assert (await ingest.api("POST", "/api/v1/orders", json=by_mail))["customer_id"] == a["id"]
     assert (await ingest.rows())[LINE_USER]["paid_total"] == 15000 + 1400

@@ -37,8 +37,7 @@ def _identity(body: dict[str, Any]) -> tuple[str, str]:
 async def merge_customers(request: web.Request) -> web.Response:
     """Merge other customers into this one: one person with every identity; audited."""
     caller = await caller_shop(request, *READERS)
-    target = request.match_info["id"]
-    await customer_or_404(caller.store, target)
+    target = (await customer_or_404(caller.store, request.match_info["id"]))["_id"]
     body = await json_body(request)
     others = parse_others(body.get("others"), target)
     versions = parse_versions(body.get("versions"), [target, *others])
@@ -50,8 +49,7 @@ async def merge_customers(request: web.Request) -> web.Response:
 async def unmerge_customer(request: web.Request) -> web.Response:
     """Split one identity back out of a person as its own customer; audited."""
     caller = await caller_shop(request, *READERS)
-    target = request.match_info["id"]
-    await customer_or_404(caller.store, target)
+    target = (await customer_or_404(caller.store, request.match_info["id"]))["_id"]
     channel, user_id = _identity(await json_body(request))
     split = await unmerge(caller.store, target, channel, user_id, caller.who.actor)
     person = await customer_or_404(caller.store, target)
