@@ -430,3 +430,17 @@ async def test_customers_written_before_merges_existed_are_backfilled(ingest: In
     assert {r["id"] for r in found["items"]} == {a["id"], "cus_old"}
     summary = await ingest.api("GET", "/api/v1/report/summary")
     assert summary["customers"] == 2
+
+
+async def test_an_import_row_of_a_merged_identity_updates_the_person(ingest: Ingest) -> None:
+    a, b = await two_people(ingest)
+    await ingest.api("POST", f"/api/v1/customers/{a['id']}/merge", json={"others": [b["id"]]})
+    report = await ingest.api(
+        "POST",
+        "/api/v1/imports?kind=customers",
+        data=f"channel,platform_user_id,tags\ntelegram,{TG_USER},imported\n".encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert report["updated"] == 1 and report["created"] == 0
+    page = await ingest.api("GET", "/api/v1/customers")
+    assert page["total"] == 1 and page["items"][0]["tags"] == ["VIP", "COD", "imported"]
