@@ -283,10 +283,15 @@ async def refresh_pending(shop: ShopStore) -> int:
 
 async def recover_aggregates(store: Store) -> int:
     """`refresh_pending` in every shop; return how many customers were refreshed."""
-    refreshed = 0
+    return await in_every_shop(store, refresh_pending)
+
+
+async def in_every_shop(store: Store, per_shop: Callable[[ShopStore], Awaitable[int]]) -> int:
+    """Run a recovery pass (`per_shop`: how many it finished) in every shop; the sum."""
+    finished = 0
     for shop in await store.shops.list():
-        refreshed += await refresh_pending(store.for_shop(shop.id))
-    return refreshed
+        finished += await per_shop(store.for_shop(shop.id))
+    return finished
 
 
 async def recover_aggregates_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:

@@ -7,7 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.api.customers import READERS, customer_or_404, edited_view
-from chatcrm.api.spec import BEARER, error_responses, json_content, page_parameters, path_id, ref
+from chatcrm.api.spec import (
+    BEARER,
+    error_responses,
+    json_content,
+    json_request,
+    page_parameters,
+    path_id,
+    ref,
+)
 from chatcrm.domain import DomainError
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, query_params
 from chatcrm.merging import merge, parse_others, parse_versions, unmerge
@@ -110,29 +118,18 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["customers"],
             "security": BEARER,
             "parameters": [path_id()],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["others"],
-                            "properties": {
-                                "others": {
-                                    "type": "array",
-                                    "items": {"type": "string"},
-                                    "minItems": 1,
-                                    "maxItems": 20,
-                                },
-                                "versions": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "integer"},
-                                },
-                            },
-                        }
-                    }
+            "requestBody": json_request(
+                ["others"],
+                {
+                    "others": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": 20,
+                    },
+                    "versions": {"type": "object", "additionalProperties": {"type": "integer"}},
                 },
-            },
+            ),
             "responses": {
                 "200": json_content(ref("Customer"), "The person"),
                 **error_responses(400, 403, 404, 409, 422),
@@ -152,26 +149,18 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["customers"],
             "security": BEARER,
             "parameters": [path_id()],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["identity"],
-                            "properties": {
-                                "identity": {
-                                    "type": "object",
-                                    "properties": {
-                                        "channel": {"enum": list(CUSTOMER_CHANNELS)},
-                                        "platform_user_id": {"type": "string"},
-                                    },
-                                }
-                            },
-                        }
+            "requestBody": json_request(
+                ["identity"],
+                {
+                    "identity": {
+                        "type": "object",
+                        "properties": {
+                            "channel": {"enum": list(CUSTOMER_CHANNELS)},
+                            "platform_user_id": {"type": "string"},
+                        },
                     }
                 },
-            },
+            ),
             "responses": {
                 "200": json_content(
                     {
