@@ -182,7 +182,8 @@ async def test_events_and_orders_of_a_merged_identity_land_on_the_person(ingest:
         "paid_at": "2026-11-21T10:15:00+07:00",
     }
     created = await ingest.api("POST", "/api/v1/orders", json=order)
-    assert created["customer_id"] == a["id"]
+    assert created["customer_id"] == a["id"] and created["channel"] == "telegram"
+    assert await ingest.api("POST", "/api/v1/orders", json=order) == created  # a retry
     edited = await edit(ingest, b["id"], tags=["VIP", "COD", "both"])  # the merged id: the person
     assert edited["id"] == a["id"] and (await ingest.rows())[LINE_USER]["tags"][-1] == "both"
     via_b = await ingest.api("GET", f"/api/v1/customers/{b['id']}/messages")
