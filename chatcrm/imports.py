@@ -345,7 +345,9 @@ async def _apply_customer_batch(
     report: ImportReport,
 ) -> None:
     for attempt in range(5):
-        existing = await shop.customers.by_identities([i for i, _ in batch])
+        existing = await shop.customers.persons_of(
+            await shop.customers.by_identities([i for i, _ in batch])
+        )
         new_docs = [
             _new_customer(shop.shop_id, i, f, currency) for i, f in batch if i not in existing
         ]

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, NotFoundError, as_utc
-from chatcrm.orders import RECOVERY_INTERVAL, recover_forever, refresh_aggregates
+from chatcrm.orders import RECOVERY_INTERVAL, in_every_shop, recover_forever, refresh_aggregates
 from chatcrm.store.base import Doc, utcnow
 
 if TYPE_CHECKING:
@@ -349,10 +349,7 @@ async def recover_shop(shop: ShopStore) -> int:
 
 async def recover_merges(store: Store) -> int:
     """`recover_shop` in every shop; how many records it finished."""
-    finished = 0
-    for shop in await store.shops.list():
-        finished += await recover_shop(store.for_shop(shop.id))
-    return finished
+    return await in_every_shop(store, recover_shop)
 
 
 async def recover_merges_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:

@@ -254,10 +254,15 @@ async def refresh_pending(shop: ShopStore) -> int:
 
 async def recover_aggregates(store: Store) -> int:
     """`refresh_pending` in every shop; return how many customers were refreshed."""
-    refreshed = 0
+    return await in_every_shop(store, refresh_pending)
+
+
+async def in_every_shop(store: Store, per_shop: Callable[[ShopStore], Awaitable[int]]) -> int:
+    """Run a recovery pass (`per_shop`: how many it finished) in every shop; the sum."""
+    finished = 0
     for shop in await store.shops.list():
-        refreshed += await refresh_pending(store.for_shop(shop.id))
-    return refreshed
+        finished += await per_shop(store.for_shop(shop.id))
+    return finished
 
 
 async def recover_aggregates_forever(store: Store, interval: float = RECOVERY_INTERVAL) -> None:
@@ -286,7 +291,7 @@ async def recover_forever(
 
 async def resolve_identity(
     shop: ShopStore, ref: CustomerRef, currency: str, *, create: bool = True
-) -> tuple[Doc, str]:
+) -> tuple[Doc, Doc]:
     """The person an order names, and the identity (customer document) it was named by.
 
     By id: NotFound when the id is not this shop's. By phone/e-mail: NotFound when no customer
@@ -305,13 +310,13 @@ async def resolve_identity(
             )
     else:
         found = await _by_contact(shop, ref)
-        return found, found["_id"]
+        return found, found
     if doc is None:
         raise NotFound("no such customer", field="customer")
     person = doc
     if doc.get("merged_into"):
         person = await shop.customers.get_person(doc["_id"]) or doc
-    return person, doc["_id"]
+    return person, doc
 
 
 async def _by_contact(shop: ShopStore, ref: CustomerRef) -> Doc:
@@ -331,17 +336,18 @@ async def _by_contact(shop: ShopStore, ref: CustomerRef) -> Doc:
 
 
 def new_order_doc(
-    order: OrderInput, customer: Doc, fingerprint: str, source: str, identity_id: str | None = None
+    order: OrderInput, customer: Doc, fingerprint: str, source: str, identity: Doc | None = None
 ) -> Doc:
     """The order document for a validated input (dirty: its aggregates are not applied yet),
-    marked with the identity (customer document) it was placed by."""
+    marked with the identity (customer document) it was placed by and its channel."""
     now = utcnow()
+    identity = identity or customer
     return {
         "_id": new_id("ord"),
         "order_id": order.order_id,
         "customer_id": customer["_id"],
-        "identity_id": identity_id or customer["_id"],
-        "channel": customer.get("channel"),
+        "identity_id": identity["_id"],
+        "channel": identity.get("channel"),
         "currency": order.currency,
         "amount": order.amount,
         "items": list(order.items),
@@ -369,7 +375,7 @@ async def record_order(
     existing = await shop.orders.get(order.order_id)
     if existing is None:
         customer, identity = await resolve_identity(shop, order.customer, currency)
-        doc = new_order_doc(order, customer, order.fingerprint(identity), source, identity)
+        doc = new_order_doc(order, customer, order.fingerprint(identity["_id"]), source, identity)
         if await shop.orders.insert(doc):
             if refresh:
                 await refresh_aggregates(shop, customer["_id"])
@@ -377,7 +383,7 @@ async def record_order(
         existing = await shop.orders.get(order.order_id)  # a concurrent create won
         assert existing is not None
     customer, identity = await resolve_identity(shop, order.customer, currency, create=False)
-    if order.fingerprint(identity) != existing.get("fingerprint"):
+    if order.fingerprint(identity["_id"]) != existing.get("fingerprint"):
         raise Conflict("this order_id was recorded with other content", field="order_id")
     if existing.get("dirty") and refresh:
         await refresh_aggregates(shop, existing["customer_id"])

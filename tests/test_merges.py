@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chatcrm.domain import new_customer_fields
 from chatcrm.merging import recover_merges
 from chatcrm.store import merges
 from chatcrm.store.customers import person_id
@@ -181,7 +182,12 @@ async def test_events_and_orders_of_a_merged_identity_land_on_the_person(ingest:
         "paid_at": "2026-11-21T10:15:00+07:00",
     }
     created = await ingest.api("POST", "/api/v1/orders", json=order)
-    assert created["customer_id"] == a["id"]
+    assert created["customer_id"] == a["id"] and created["channel"] == "telegram"
+    assert await ingest.api("POST", "/api/v1/orders", json=order) == created  # a retry
+    edited = await edit(ingest, b["id"], tags=["VIP", "COD", "both"])  # the merged id: the person
+    assert edited["id"] == a["id"] and (await ingest.rows())[LINE_USER]["tags"][-1] == "both"
+    via_b = await ingest.api("GET", f"/api/v1/customers/{b['id']}/messages")
+    assert len(via_b["items"]) == 3
     by_mail = {**order, "order_id": "B-3", "customer": {"email": "NOK@example.com"}}
     assert (await ingest.api("POST", "/api/v1/orders", json=by_mail))["customer_id"] == a["id"]
     assert (await ingest.rows())[LINE_USER]["paid_total"] == 15000 + 1400
@@ -420,3 +426,37 @@ async def test_staff_session_merges_with_the_csrf_token_only(ingest: Ingest) -> 
     assert entry["actor"] == "user:staff@merge.example"
     assert entry["before"][b["id"]]["notes"] == "telegram notes"
     assert entry["after"]["tags"] == ["VIP", "COD"]
+
+
+async def test_customers_written_before_merges_existed_are_backfilled(ingest: Ingest) -> None:
+    a, b = await two_people(ingest)
+    old = {
+        **new_customer_fields(),
+        "_id": "cus_old",
+        "_key": "cus_old",
+        "shop_id": ingest.shop_id,
+        "channel": "line",
+        "platform_user_id": "Uold",
+        "updated_ms": 0,
+    }
+    await ingest.store.db["customers"].insert_one(old)  # as an earlier version wrote it
+    await ingest.store.ensure_indexes()  # start-up: sets `channels` and `merged_into`
+    await ingest.api("POST", f"/api/v1/customers/{a['id']}/merge", json={"others": [b["id"]]})
+    found = await ingest.api("GET", "/api/v1/customers", params={"channel": "line"})
+    assert {r["id"] for r in found["items"]} == {a["id"], "cus_old"}
+    summary = await ingest.api("GET", "/api/v1/report/summary")
+    assert summary["customers"] == 2
+
+
+async def test_an_import_row_of_a_merged_identity_updates_the_person(ingest: Ingest) -> None:
+    a, b = await two_people(ingest)
+    await ingest.api("POST", f"/api/v1/customers/{a['id']}/merge", json={"others": [b["id"]]})
+    report = await ingest.api(
+        "POST",
+        "/api/v1/imports?kind=customers",
+        data=f"channel,platform_user_id,tags\ntelegram,{TG_USER},imported\n".encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert report["updated"] == 1 and report["created"] == 0
+    page = await ingest.api("GET", "/api/v1/customers")
+    assert page["total"] == 1 and page["items"][0]["tags"] == ["VIP", "COD", "imported"]

@@ -31,10 +31,11 @@ READERS = ("owner", "staff")
 
 
 async def customer_or_404(shop: ShopStore, customer_id: str) -> dict[str, Any]:
-    """This shop's customer; 404 when it is unknown or another shop's."""
+    """This shop's customer (for a customer merged into a person, the person); 404 when it is
+    unknown or another shop's."""
     if len(customer_id) > 100 or not customer_id.isprintable():
         raise ApiError(404, "not_found", "no such customer")
-    doc = await shop.customers.get(customer_id)
+    doc = await shop.customers.get_person(customer_id)
     if doc is None:
         raise ApiError(404, "not_found", "no such customer")
     return doc
@@ -79,6 +80,7 @@ async def edit_customer(request: web.Request) -> web.Response:
     changes = parse_customer_edit(body)
     version = parse_version(request.headers.get("If-Match"), body.get("version"))
     current = await customer_or_404(shop, customer_id)
+    customer_id = current["_id"]
     if version is None:
         raise ApiError(
             428,
@@ -144,7 +146,7 @@ async def customer_messages(request: web.Request) -> web.Response:
         if name not in ("limit", "cursor"):
             raise ApiError(422, "invalid", f"unknown parameter {name}", name)
     page = parse_page(params)
-    await customer_or_404(shop, customer_id)
+    customer_id = (await customer_or_404(shop, customer_id))["_id"]
     docs, next_cursor = await shop.messages.page_for_customer(
         customer_id, limit=page.limit, cursor=page.cursor
     )
@@ -155,8 +157,7 @@ async def customer_messages(request: web.Request) -> web.Response:
 async def customer_audit(request: web.Request) -> web.Response:
     """The customer's audit trail (owner): who changed what, when, before and after."""
     shop = (await caller_shop(request, "owner")).store
-    customer_id = request.match_info["id"]
-    await customer_or_404(shop, customer_id)
+    customer_id = (await customer_or_404(shop, request.match_info["id"]))["_id"]
     entries = await shop.audit.for_customer(customer_id)
     items = [
         {

@@ -7,7 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from chatcrm.api.customers import READERS, customer_or_404, edited_view
-from chatcrm.api.spec import BEARER, error_responses, json_content, page_parameters, path_id, ref
+from chatcrm.api.spec import (
+    BEARER,
+    error_responses,
+    json_content,
+    json_request,
+    page_parameters,
+    path_id,
+    ref,
+)
 from chatcrm.domain import DomainError
 from chatcrm.http import ApiError, caller_shop, json_body, json_response, query_params
 from chatcrm.merging import merge, parse_others, parse_versions, unmerge
@@ -37,8 +45,7 @@ def _identity(body: dict[str, Any]) -> tuple[str, str]:
 async def merge_customers(request: web.Request) -> web.Response:
     """Merge other customers into this one: one person with every identity; audited."""
     caller = await caller_shop(request, *READERS)
-    target = request.match_info["id"]
-    await customer_or_404(caller.store, target)
+    target = (await customer_or_404(caller.store, request.match_info["id"]))["_id"]
     body = await json_body(request)
     others = parse_others(body.get("others"), target)
     versions = parse_versions(body.get("versions"), [target, *others])
@@ -50,8 +57,7 @@ async def merge_customers(request: web.Request) -> web.Response:
 async def unmerge_customer(request: web.Request) -> web.Response:
     """Split one identity back out of a person as its own customer; audited."""
     caller = await caller_shop(request, *READERS)
-    target = request.match_info["id"]
-    await customer_or_404(caller.store, target)
+    target = (await customer_or_404(caller.store, request.match_info["id"]))["_id"]
     channel, user_id = _identity(await json_body(request))
     split = await unmerge(caller.store, target, channel, user_id, caller.who.actor)
     person = await customer_or_404(caller.store, target)
@@ -128,29 +134,18 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["customers"],
             "security": BEARER,
             "parameters": [path_id()],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["others"],
-                            "properties": {
-                                "others": {
-                                    "type": "array",
-                                    "items": {"type": "string"},
-                                    "minItems": 1,
-                                    "maxItems": 20,
-                                },
-                                "versions": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "integer"},
-                                },
-                            },
-                        }
-                    }
+            "requestBody": json_request(
+                ["others"],
+                {
+                    "others": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": 20,
+                    },
+                    "versions": {"type": "object", "additionalProperties": {"type": "integer"}},
                 },
-            },
+            ),
             "responses": {
                 "200": json_content(ref("Customer"), "The person"),
                 **error_responses(400, 403, 404, 409, 422),
@@ -170,26 +165,18 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["customers"],
             "security": BEARER,
             "parameters": [path_id()],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["identity"],
-                            "properties": {
-                                "identity": {
-                                    "type": "object",
-                                    "properties": {
-                                        "channel": {"enum": list(CUSTOMER_CHANNELS)},
-                                        "platform_user_id": {"type": "string"},
-                                    },
-                                }
-                            },
-                        }
+            "requestBody": json_request(
+                ["identity"],
+                {
+                    "identity": {
+                        "type": "object",
+                        "properties": {
+                            "channel": {"enum": list(CUSTOMER_CHANNELS)},
+                            "platform_user_id": {"type": "string"},
+                        },
                     }
                 },
-            },
+            ),
             "responses": {
                 "200": json_content(
                     {

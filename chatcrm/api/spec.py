@@ -48,6 +48,12 @@ def items_content(schema: dict[str, Any], description: str = "OK") -> dict[str, 
     )
 
 
+def json_request(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON object request body with these `properties`."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def error_responses(*statuses: int) -> dict[str, Any]:
     """The JSON error responses for `statuses` (401 and 503 always included)."""
     wanted = sorted({401, 503, *statuses})

@@ -649,6 +649,11 @@ class ShopCustomers(ShopScoped):
         found = await self._persons(await cursor.to_list(None))
         return [d for d in found if d["_id"] != customer["_id"]]
 
+    async def persons_of(self, found: dict[Identity, Doc]) -> dict[Identity, Doc]:
+        """`found` (customers by identity) with each tombstone replaced by its person."""
+        persons = {doc["_id"]: doc for doc in await self._persons(list(found.values()))}
+        return {i: persons[person_id(d)] for i, d in found.items() if person_id(d) in persons}
+
     async def _persons(self, docs: list[Doc]) -> list[Doc]:
         """`docs` with each tombstone replaced by its person, each person once, in order."""
         persons: dict[str, Doc] = {}
