@@ -73,16 +73,21 @@ class Shop:
     timezone: str = "Asia/Bangkok"
     currency: str = "THB"
     locale: str = "th"
+    auto_merge: bool = False
+    """Merge a customer into the one other customer that has the phone number a platform
+    itself gave (WhatsApp's ``wa_id``, a Telegram contact of the sender's own): see
+    `chatcrm.merging.auto_merge`. Off unless the owner turns it on."""
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Shop:
-        """Build from a ``shops`` document."""
+        """Build from a ``shops`` document (nx-27017 keeps a ``$set`` boolean as 0 or 1)."""
         return cls(
             id=doc["_id"],
             name=doc["name"],
             timezone=doc.get("timezone", "Asia/Bangkok"),
             currency=doc.get("currency", "THB"),
             locale=doc.get("locale", "th"),
+            auto_merge=bool(doc.get("auto_merge")),
         )
 
 

@@ -24,12 +24,13 @@ Crash safety without multi-document transactions (docs/architecture.md#merging-c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatcrm.domain import DomainError, NotFoundError, as_utc
 from chatcrm.orders import RECOVERY_INTERVAL, in_every_shop, recover_forever, refresh_aggregates
 from chatcrm.store.base import Doc, utcnow
+from chatcrm.store.customers import person_id
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore, Store
@@ -45,6 +46,8 @@ ADDRESS_FIELDS = ("province", "postal_code", "province_key")
 """The address, kept or filled in as one (from the first other customer that has one)."""
 PERSON_FIELDS = (*CONTACT_FIELDS, *ADDRESS_FIELDS, "tags", "notes")
 """What the audit entry of a merge shows of each customer."""
+AUTO_MERGE_ACTOR = "system:auto-merge"
+"""The audit trail's actor of the merges `auto_merge` makes."""
 
 
 class MergeConflict(DomainError):
@@ -119,15 +122,53 @@ async def _release(shop: ShopStore, customer_id: str, merge_id: str) -> None:
 
 
 async def merge(
-    shop: ShopStore, target: str, others: list[str], versions: dict[str, int], actor: str
+    shop: ShopStore,
+    target: str,
+    others: list[str],
+    versions: dict[str, int],
+    actor: str,
+    reason: dict[str, Any] | None = None,
 ) -> Doc:
-    """Merge `others` into the person `target`; the person as it is now (see the module doc)."""
+    """Merge `others` into the person `target`; the person as it is now (see the module doc).
+    `reason` (why an automatic merge was made) goes into the audit entry."""
     docs = await _read_all(shop, [target, *others], versions)
+    versions_read = {d["_id"]: d["version"] for d in docs}
+    details = {"reason": reason} if reason else {}
     record = await shop.merges.begin(
-        "merge", target, others, versions={d["_id"]: d["version"] for d in docs}, actor=actor
+        "merge", target, others, versions=versions_read, actor=actor, **details
     )
     await _claim_all(shop, record, docs)
     return await apply(shop, record)
+
+
+async def auto_merge(shop: ShopStore, customer: Doc, phone: str, source: str) -> Doc | None:
+    """Merge `customer` (as ingest just wrote it) and the one other customer whose phone is
+    `phone`, the normalised number the platform `source` itself gave of `customer` — what a
+    shop whose `Shop.auto_merge` is on asks for. Nothing when no other live customer (not a
+    chat admin) has the number, or several do (the suggestions list them). The customer the
+    seller edited stays the person (what they typed is kept), else the one seen first.
+    Audited as `AUTO_MERGE_ACTOR` with the reason. The person, or None: no merge.
+    `MergeConflict` (and the other errors of `merge`) when the merge cannot be made: then
+    nothing of it shows."""
+    own = person_id(customer)
+    found = [
+        m
+        for m in await shop.merges.members("phone", phone)
+        if m["_id"] != own and not m.get("chat_admin")
+    ]
+    me = await shop.customers.get(own)
+    if len(found) != 1 or me is None or me.get("chat_admin"):
+        return None
+    target, other = sorted([found[0], me], key=_kept_first)
+    reason = {"field": "phone", "value": phone, "source": source}
+    return await merge(shop, target["_id"], [other["_id"]], {}, AUTO_MERGE_ACTOR, reason)
+
+
+def _kept_first(doc: Doc) -> tuple[bool, datetime]:
+    """Orders the two customers of an automatic merge: the person first (stable: on a tie,
+    the customer that had the number before)."""
+    seen = as_utc(doc.get("first_seen_at")) or datetime.max.replace(tzinfo=UTC)
+    return (not doc.get("seller_fields"), seen)
 
 
 async def unmerge(shop: ShopStore, target: str, channel: str, user_id: str, actor: str) -> Doc:
@@ -180,6 +221,7 @@ async def _apply_merge(shop: ShopStore, record: Doc) -> Doc:
         others=record["others"],
         before={d["_id"]: {f: d.get(f) for f in PERSON_FIELDS} for d in others},
         after={f: person.get(f) for f in PERSON_FIELDS},
+        **({"reason": record["reason"]} if record.get("reason") else {}),
     )
     return person
 

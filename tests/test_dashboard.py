@@ -48,6 +48,7 @@ async def test_shop_endpoint_feeds_the_page(client: TestClient, shop: ShopFixtur
         "timezone": "Asia/Bangkok",
         "currency": "THB",
         "locale": "th",
+        "auto_merge": False,
         "role": "staff",
     }
 

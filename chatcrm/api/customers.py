@@ -168,6 +168,7 @@ async def customer_audit(request: web.Request) -> web.Response:
             "before": e.get("before"),
             "after": e.get("after"),
             "version": e.get("version"),
+            **({"reason": e["reason"]} if e.get("reason") else {}),
         }
         for e in entries
     ]

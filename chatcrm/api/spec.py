@@ -470,6 +470,14 @@ COMPONENTS: dict[str, Any] = {
                     "type": ["integer", "null"],
                     "description": "customer.update: the customer's version the edit made",
                 },
+                "reason": {
+                    "type": "object",
+                    "description": (
+                        "only on a customer.merge made automatically (actor "
+                        "`system:auto-merge`): the shared phone (`field`, `value`) and the "
+                        "platform that gave it (`source`)"
+                    ),
+                },
             },
         },
     },

@@ -15,6 +15,7 @@ from chatcrm.config import Settings
 from chatcrm.domain import Channel, DomainError, as_utc, epoch_ms
 from chatcrm.ingest.activity import IngestActivity
 from chatcrm.input_rules import normalise_phone
+from chatcrm.merging import auto_merge
 from chatcrm.store import ShopStore, Store
 from chatcrm.store.base import DATABASE_ERRORS, Doc, utcnow
 from chatcrm.store.customers import Contact, Identity, IfNull, person_id
@@ -272,6 +273,33 @@ class InboxWorker:
             elif event.message is not None:
                 written.append((item, event, customers[identity]))
         await _store_messages(shop, written, batch)
+        await self._auto_merge(shop, _new_platform_phones(profiles, existing, customers), customers)
+
+    async def _auto_merge(
+        self, shop: ShopStore, numbers: dict[Identity, str], customers: dict[Identity, Doc]
+    ) -> None:
+        """Where the shop opted in (`Shop.auto_merge`), merge each customer a platform just
+        gave a phone number of with the one other customer that has it (`auto_merge`). After
+        the messages are stored, so the merge moves them too. A merge that cannot be made is
+        logged; the events stay processed."""
+        if not numbers:
+            return
+        found = await self.store.shops.get(shop.shop_id)
+        if found is None or not found.auto_merge:
+            return
+        for identity, phone in numbers.items():
+            try:
+                await auto_merge(shop, customers[identity], phone, identity[0])
+            except DATABASE_ERRORS:
+                raise
+            except Exception as err:
+                log.warning(
+                    "automatic merge of customer %s by its %s number not made: %s",
+                    customers[identity]["_id"],
+                    identity[0],
+                    err,
+                    exc_info=not isinstance(err, DomainError),
+                )
 
     async def _customer_events(
         self, shop: ShopStore, items: list[_Parsed]
@@ -411,6 +439,27 @@ def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:
         except DomainError:
             pass  # not a phone number chatcrm can use: kept as the platform wrote it only
     return fields
+
+
+def _new_platform_phones(
+    profiles: dict[Identity, Profile], existing: dict[Identity, Doc], written: dict[Identity, Doc]
+) -> dict[Identity, str]:
+    """The normalised phone number of each customer written whose platform gave one it had
+    not given before (a first WhatsApp message, a Telegram contact of the sender's own):
+    what an automatic merge looks at. A number given again is left alone, so a customer split
+    back out of a person stays apart."""
+    numbers: dict[Identity, str] = {}
+    for identity, profile in profiles.items():
+        before = existing.get(identity)
+        if profile.phone is None or identity not in written:
+            continue
+        if before is not None and before.get("platform_phone") == profile.phone:
+            continue
+        try:
+            numbers[identity] = normalise_phone(profile.phone)
+        except DomainError:
+            continue
+    return numbers
 
 
 def _message_doc(customer: Doc, channel_id: str, event: ChatEvent, message: ChatMessage) -> Doc:

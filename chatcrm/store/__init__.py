@@ -9,7 +9,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from chatcrm.domain import Channel
+from chatcrm.domain import Channel, Shop
 from chatcrm.secrets_box import SecretBox
 from chatcrm.store import (
     audit,
@@ -60,6 +60,10 @@ class ShopStore:
         self.shop_id = shop_id
         self._db = db
         self._box = box
+
+    async def set_auto_merge(self, enabled: bool) -> Shop | None:
+        """Turn the shop's automatic merging (`Shop.auto_merge`) on or off; the shop now."""
+        return await shops.Shops(self._db).set_auto_merge(self.shop_id, enabled)
 
     @cached_property
     def channels(self) -> channels.ShopChannels:
@@ -231,6 +235,9 @@ class Store:
         marked = await customers.backfill_seller_fields(self.db)
         if marked:
             log.info("backfilled what the seller typed of %d customers", marked)
+        settled = await self.shops.backfill_settings()
+        if settled:
+            log.info("set the merge setting of %d shops", settled)
         phones = await customers.backfill_phone_keys(self.db.customers)
         if phones:
             log.info("normalised the phone numbers of %d customers", phones)

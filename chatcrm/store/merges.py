@@ -37,6 +37,9 @@ MEMBER_FIELDS = {
     "paid_total": 1,
     "order_count": 1,
     "version": 1,
+    "first_seen_at": 1,
+    "seller_fields": 1,
+    "chat_admin": 1,
 }
 
 

@@ -52,6 +52,7 @@ class Shops:
             "timezone": timezone,
             "currency": currency,
             "locale": locale,
+            "auto_merge": False,
         }
         await self.coll.update_one(
             {"_id": sid},
@@ -66,6 +67,19 @@ class Shops:
         """Return the shop or None."""
         doc = await self.coll.find_one({"_id": shop_id})
         return Shop.from_doc(doc) if doc else None
+
+    async def set_auto_merge(self, shop_id: str, enabled: bool) -> Shop | None:
+        """Turn the shop's automatic merging on or off; the shop as it is now (None: gone)."""
+        await self.coll.update_one({"_id": shop_id}, {"$set": {"auto_merge": enabled}})
+        return await self.get(shop_id)
+
+    async def backfill_settings(self) -> int:
+        """Give shops created before the setting existed an explicit ``auto_merge`` false
+        (a start-up migration); how many it set."""
+        result = await self.coll.update_many(
+            {"auto_merge": {"$exists": False}}, {"$set": {"auto_merge": False}}
+        )
+        return result.modified_count
 
     async def list(self) -> list[Shop]:
         """Every shop, oldest first (operator use: CLI and scheduler)."""
