@@ -1,4 +1,4 @@
-// chatcrm dashboard, the owner's pages: chat channels, the team (users, invitations, chat
+// chatcrm dashboard, the owner's pages: chat channels (and automatic merging), the team (users, invitations, chat
 // admins) and scheduled report e-mails. Loaded after app.js and using its helpers ($, el, t,
 // api, when, number, state). app.js announces sign-in, sign-out and a language change with
 // the chatcrm:enter, chatcrm:leave and chatcrm:words events; the address bar's fragment names
@@ -98,6 +98,7 @@ async function loadChannels() {
   owner.channels = channels.items;
   fillPlatforms();
   showChannels();
+  $("#auto-merge").checked = Boolean(state.shop.auto_merge);
 }
 
 function platformLabel(platform) {
@@ -194,6 +195,18 @@ async function addChannel(event) {
     $("#channels-status").textContent = t("channelAdded", { name: channel.name, platform: platformLabel(channel.platform) });
   } catch (err) {
     showError(form, err);
+  }
+}
+
+async function setAutoMerge(event) {
+  const box = event.target;
+  const on = box.checked;
+  try {
+    state.shop = await (await api("/api/v1/shop", { method: "PATCH", json: { auto_merge: on } })).json();
+    $("#auto-merge-status").textContent = t(on ? "autoMergeOn" : "autoMergeOff");
+  } catch (err) {
+    box.checked = !on;
+    $("#auto-merge-status").textContent = err.message;
   }
 }
 
@@ -481,6 +494,7 @@ function wireOwner() {
   document.addEventListener("chatcrm:words", () => { if (currentPage() !== "report") route(); });
   $("#channel-platform").addEventListener("change", fillSecrets);
   $("#channel-form").addEventListener("submit", addChannel);
+  $("#auto-merge").addEventListener("change", setAutoMerge);
   $("#invite-form").addEventListener("submit", invite);
   $("#link-code-form").addEventListener("submit", makeLinkCode);
   $("[data-copy=invite-link]").addEventListener("click", () => copyValue($("#invite-link"), $("#users-status")));
