@@ -89,6 +89,16 @@ def test_channels_add_a_line_channel_see_its_webhook_and_disable_it(
     page.get_by_role("button", name="Enable: Shop LINE").click()
     expect(card.locator(".badge")).to_have_text("Receiving")
     assert page.request.post(url, data="{}", fail_on_status_code=False).status == 401
+
+    merging = page.get_by_label("Merge automatically when WhatsApp or Telegram gives", exact=False)
+    expect(merging).not_to_be_checked()
+    merging.check()
+    expect(page.locator("#auto-merge-status")).to_have_text(
+        "Customers are now merged automatically on a platform's own phone number"
+    )
+    assert api_json(page, "/api/v1/shop")["auto_merge"] is True
+    page.reload()
+    expect(page.get_by_label("Merge automatically when WhatsApp", exact=False)).to_be_checked()
     assert console.errors == []
     page.context.close()
 
