@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from chatcrm.domain import DomainError, NotFoundError, as_utc
 from chatcrm.orders import RECOVERY_INTERVAL, in_every_shop, recover_forever, refresh_aggregates
 from chatcrm.store.base import Doc, utcnow
-from chatcrm.store.customers import person_id
 
 if TYPE_CHECKING:
     from chatcrm.store import ShopStore, Store
@@ -150,14 +149,15 @@ async def auto_merge(shop: ShopStore, customer: Doc, phone: str, source: str) ->
     Audited as `AUTO_MERGE_ACTOR` with the reason. The person, or None: no merge.
     `MergeConflict` (and the other errors of `merge`) when the merge cannot be made: then
     nothing of it shows."""
-    own = person_id(customer)
+    me = await shop.customers.get_person(customer["_id"])  # merged meanwhile: its person
+    if me is None or me.get("chat_admin"):
+        return None
     found = [
         m
         for m in await shop.merges.members("phone", phone)
-        if m["_id"] != own and not m.get("chat_admin")
+        if m["_id"] != me["_id"] and not m.get("chat_admin")
     ]
-    me = await shop.customers.get(own)
-    if len(found) != 1 or me is None or me.get("chat_admin"):
+    if len(found) != 1:
         return None
     target, other = sorted([found[0], me], key=_kept_first)
     reason = {"field": "phone", "value": phone, "source": source}

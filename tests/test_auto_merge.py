@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from chatcrm.store import Store
 from tests.bot_support import ChatBot, phone_of, user_id
 from tests.conftest import ShopFixture
-from tests.ingest_support import TG_USER, Ingest
-from tests.test_merges import edit
+from tests.ingest_support import LINE_USER, TG_USER, Ingest, fixture
+from tests.test_merges import edit, line_text, tg_text
 
 NUMBER = "0812345678"
 """The number of the Telegram fixture ``contact_own``, normalised."""
@@ -107,15 +107,31 @@ async def test_a_telegram_contact_of_the_sender_merges_a_contact_of_someone_else
     ingest: Ingest,
 ) -> None:
     await opt_in(ingest)
-    await ingest.send("line", "text_user")
-    [line] = await people(ingest)
-    line = await edit(ingest, line["id"], phone="0861234567")
+    await ingest.send("telegram", tg_text(1, "hi"))  # the Telegram customer is seen first
+    await ingest.send("line", line_text(LINE_USER, 100, "hello"))
+    line = (await ingest.rows())[LINE_USER]
+    await edit(ingest, line["id"], phone="0861234567")
     await ingest.send("telegram", "contact_other")  # someone else's card: +66 86 123 4567
     assert len(await people(ingest)) == 2  # the card's number is not the sender's own
     await edit(ingest, line["id"], phone=NUMBER)
     await ingest.send("telegram", "contact_own")
-    [person] = await people(ingest)
+    [person] = await people(ingest)  # the customer the seller edited stays the person
     assert person["id"] == line["id"] and person["channels"] == ["line", "telegram"]
+
+
+async def test_two_platform_numbers_merge_into_the_customer_seen_first(bot: ChatBot) -> None:
+    ingest = bot.ingest
+    await opt_in(ingest)
+    await ingest.send("telegram", tg_text(1, "hi", user=user_id("telegram", 5)))
+    number = await whatsapp_writes(bot, 5)  # nobody else has the number yet
+    assert len(await people(ingest)) == 2
+    contact = fixture("telegram", "contact_own")
+    contact["message"]["from"]["id"] = contact["message"]["chat"]["id"] = 5_100_000_005
+    contact["message"]["contact"].update(user_id=5_100_000_005, phone_number=number)
+    await ingest.send("telegram", contact)
+    [person] = await people(ingest)
+    assert person["platform_user_id"] == user_id("telegram", 5)
+    assert person["channels"] == ["telegram", "whatsapp"]
 
 
 async def test_a_merge_that_cannot_be_made_leaves_both_and_the_event_stored(
