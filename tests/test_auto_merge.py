@@ -35,12 +35,16 @@ async def line_customer(bot: ChatBot, n: int, phone: str) -> dict[str, Any]:
     return await edit(bot.ingest, found["_id"], phone=phone, name=f"Ploy {n}")
 
 
+def wa_number(n: int) -> str:
+    """The number of WhatsApp user `n` (its ``wa_id``), normalised."""
+    return "0" + phone_of(user_id("whatsapp", n))[2:]
+
+
 async def whatsapp_writes(bot: ChatBot, n: int, text: str = "สนใจค่ะ") -> str:
     """WhatsApp user `n` writes (its number comes with the message); its number, normalised."""
-    user = user_id("whatsapp", n)
-    await bot.send("whatsapp", user, text, name="Ploy WA")
+    await bot.send("whatsapp", user_id("whatsapp", n), text, name="Ploy WA")
     await bot.settle()
-    return "0" + phone_of(user)[2:]
+    return wa_number(n)
 
 
 async def people(ingest: Ingest) -> list[dict[str, Any]]:
@@ -49,7 +53,7 @@ async def people(ingest: Ingest) -> list[dict[str, Any]]:
 
 
 async def test_off_by_default_a_whatsapp_number_is_only_suggested(bot: ChatBot) -> None:
-    number = "0" + phone_of(user_id("whatsapp", 1))[2:]
+    number = wa_number(1)
     line = await line_customer(bot, 1, number)
     assert (await bot.ingest.api("GET", "/api/v1/shop"))["auto_merge"] is False
     await whatsapp_writes(bot, 1)
@@ -64,7 +68,7 @@ async def test_a_whatsapp_number_merges_into_the_customer_the_seller_gave_it(
 ) -> None:
     ingest = bot.ingest
     await opt_in(ingest)
-    number = "0" + phone_of(user_id("whatsapp", 2))[2:]
+    number = wa_number(2)
     line = await line_customer(bot, 2, number)
     await whatsapp_writes(bot, 2)
     [person] = await people(ingest)
@@ -93,7 +97,7 @@ async def test_numbers_a_seller_typed_or_several_customers_share_are_not_merged(
 ) -> None:
     ingest = bot.ingest
     await opt_in(ingest)
-    number = "0" + phone_of(user_id("whatsapp", 3))[2:]
+    number = wa_number(3)
     await line_customer(bot, 3, number)
     await line_customer(bot, 4, number)  # a seller-typed number twice: a suggestion
     assert len(await people(ingest)) == 2
