@@ -184,13 +184,16 @@ async def test_statuses_and_errors_store_nothing(wa: WhatsApp) -> None:
 
 
 async def test_username_customer_without_phone_is_keyed_and_reached_by_bsuid(
-    wa: WhatsApp,
+    wa: WhatsApp, shop: ShopFixture
 ) -> None:
     await wa.webhook("text_bsuid_only")
     await wa.drain()
     customer = await wa.customer()
     assert customer["platform_user_id"] == NOK and customer["name"] == "Nok"
     assert customer["platform_username"] == "@nok_bkk" and customer["phone"] is None
+    detail = await wa.client.get(f"/api/v1/customers/{customer['_id']}", headers=shop.auth())
+    shown = await detail.json()  # the seller sees what the platform says about the customer
+    assert (shown["platform_username"], shown["platform_phone"]) == ("@nok_bkk", None)
     assert (await wa.send("We ship to Chiang Mai")).startswith("wamid.")
     [sent] = wa.fake.sent
     assert sent["recipient"] == NOK and "to" not in sent

@@ -58,6 +58,8 @@ async def customer_detail(request: web.Request) -> web.Response:
             "id": doc["_id"],
             "name": doc.get("name"),
             "profile_name": doc.get("profile_name"),
+            "platform_username": doc.get("platform_username"),
+            "platform_phone": doc.get("platform_phone"),
             "seller_fields": doc.get("seller_fields") or [],
             "picture_url": doc.get("picture_url"),
             "phone": doc.get("phone"),
@@ -142,6 +144,16 @@ OPENAPI_PATHS: dict[str, Any] = {
                                 "id": {"type": "string"},
                                 "name": {"type": ["string", "null"]},
                                 "profile_name": {"type": ["string", "null"]},
+                                "platform_username": {
+                                    "type": ["string", "null"],
+                                    "description": "the platform's user name (WhatsApp, "
+                                    "Telegram), as the platform gave it",
+                                },
+                                "platform_phone": {
+                                    "type": ["string", "null"],
+                                    "description": "the phone number the platform gave "
+                                    "(WhatsApp wa_id, a Telegram contact of the sender's own)",
+                                },
                                 "seller_fields": {
                                     "type": "array",
                                     "items": {"enum": list(SELLER_FIELDS)},
