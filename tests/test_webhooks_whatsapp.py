@@ -261,6 +261,24 @@ async def test_message_under_the_previous_bsuid_in_the_same_batch_follows_the_up
     assert [m["customer_id"] for m in await wa.messages()] == [customer["_id"]]
 
 
+async def test_message_under_the_previous_bsuid_after_the_update_finds_the_customer(
+    wa: WhatsApp,
+) -> None:
+    """A message delivered late under the BSUID she had before, after the update was processed
+    (another batch): the same customer, not a second one under the old id."""
+    await wa.webhook("user_id_update")
+    assert await wa.drain() == 1
+    [renamed] = await wa.customers()
+    late = fixture("text")
+    value_of(late)["messages"][0]["id"] = "wamid.late-under-the-previous-bsuid"
+    await wa.webhook(late)
+    assert await wa.drain() == 1
+    [customer] = await wa.customers()
+    assert customer["_id"] == renamed["_id"]
+    assert customer["platform_user_id"] == "TH.2718059364172845"
+    assert [m["customer_id"] for m in await wa.messages()] == [customer["_id"]]
+
+
 async def test_redelivery_and_bad_signature(wa: WhatsApp) -> None:
     assert (await wa.webhook("text", secret="another-secret")).status == 401
     assert await wa.inbox() == []

@@ -239,11 +239,13 @@ class InboxWorker:
         identities = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
         former = [(identity[0], f) for identity, ids in formers.items() for f in ids]
         existing = await shop.customers.by_identities([*identities, *former])
+        renaming = [identity for identity in formers if identity not in existing]
         for identity, ids in formers.items():
             if identity not in existing and any((identity[0], f) in existing for f in ids):
                 moved = await shop.customers.rekey(identity[0], ids, identity[1])
                 if moved is not None:
                     existing[identity] = moved
+        pairs = await _follow_renames(shop, pairs, existing)
         profiles = await self._profiles(pairs, existing)
         now = utcnow()
         fields = {identity: _profile_fields(p, now) for identity, p in profiles.items()}
@@ -265,6 +267,8 @@ class InboxWorker:
             set_fields=fields,
         )
         await shop.customers.touch_persons(contacts, customers)
+        names = {i: formers[i] for i in renaming if i in customers}
+        await shop.customers.remember_former_ids(names, customers)
         written: list[tuple[_Parsed, ChatEvent, Doc]] = []
         for item, event in pairs:
             identity = (event.customer_channel, event.user_id)
@@ -415,6 +419,26 @@ def _current_identities(
             formers[(channel, user_id)] = list(dict.fromkeys(ids))
         current.append((item, event))
     return current, formers
+
+
+async def _follow_renames(
+    shop: ShopStore, pairs: list[tuple[_Parsed, ChatEvent]], existing: dict[Identity, Doc]
+) -> list[tuple[_Parsed, ChatEvent]]:
+    """The events of users a platform renamed in an earlier batch, keyed by the id their
+    customer has now (`ShopCustomers.by_former_ids`): a late event under an old id finds the
+    customer instead of creating a second one. Adds those customers to `existing`."""
+    unknown = list(dict.fromkeys((e.customer_channel, e.user_id) for _, e in pairs))
+    renamed = await shop.customers.by_former_ids([i for i in unknown if i not in existing])
+    if not renamed:
+        return pairs
+    for (channel, _), doc in renamed.items():
+        existing[(channel, doc["platform_user_id"])] = doc
+    return [
+        (item, replace(event, user_id=renamed[identity]["platform_user_id"]))
+        if (identity := (event.customer_channel, event.user_id)) in renamed
+        else (item, event)
+        for item, event in pairs
+    ]
 
 
 def _profile_fields(profile: Profile, now: datetime) -> dict[str, Any]:

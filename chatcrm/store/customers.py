@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chatcrm.domain import (
     CUSTOMER_STATUSES,
@@ -78,6 +79,11 @@ _BACKFILL_BATCH = 1000
 _MAX_WRITE_ATTEMPTS = 20
 
 Identity = tuple[str, str]
+
+ALIASES = "customer_aliases"
+"""Ids a platform gave a customer before renaming the user (WhatsApp's BSUIDs, its phone
+number before them): ``_id`` = [shop, channel, former id] as JSON, ``customer_id``. Read by
+``_id`` only, so no other index."""
 """A customer's (channel, platform user id)."""
 
 
@@ -538,6 +544,46 @@ class ShopCustomers(ShopScoped):
         async def one(identity: Identity) -> Doc | None:
             async with gate:
                 return await self.find_identity(*identity)
+
+        found = await asyncio.gather(*(one(i) for i in identities))
+        return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
+
+    def _aliases(self) -> Any:
+        return self.coll.database[ALIASES]
+
+    def _alias_id(self, channel: str, former_id: str) -> str:
+        return json.dumps([self.shop_id, channel, former_id], ensure_ascii=False)
+
+    async def remember_former_ids(
+        self, formers: Mapping[Identity, Sequence[str]], customers: Mapping[Identity, Doc]
+    ) -> None:
+        """Record that each customer of `customers` was known by its `formers` ids (a platform
+        renamed the user), so a late event under one of them finds it (`by_former_ids`).
+        One small document per former id (`ALIASES`), written once; idempotent."""
+        docs = [
+            {
+                "_id": self._alias_id(identity[0], former),
+                "shop_id": self.shop_id,
+                "channel": identity[0],
+                "former_id": former,
+                "customer_id": customers[identity]["_id"],
+            }
+            for identity, ids in formers.items()
+            for former in ids
+            if former != identity[1]
+        ]
+        if docs:
+            with contextlib.suppress(BulkWriteError):  # known already: duplicates
+                await self._aliases().insert_many(docs, ordered=False)
+
+    async def by_former_ids(self, identities: Sequence[Identity]) -> dict[Identity, Doc]:
+        """The customers that `identities` name by an id they had before (a platform renamed
+        the user): one ``_id`` lookup of `ALIASES` each, then the customer."""
+
+        async def one(identity: Identity) -> Doc | None:
+            key = self._alias_id(*identity)
+            alias = await self._aliases().find_one(self.where({"_id": {"$eq": key}}))
+            return await self.get(alias["customer_id"]) if alias else None
 
         found = await asyncio.gather(*(one(i) for i in identities))
         return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
