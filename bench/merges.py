@@ -27,7 +27,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import BATCH, make_customers, timed  # noqa: E402
+from bench.seed import BATCH, make_customers, timed  # noqa: E402
 from chatcrm.app import create_app  # noqa: E402
 from chatcrm.config import Settings  # noqa: E402
 from chatcrm.embedded import EmbeddedMongo  # noqa: E402
@@ -78,12 +78,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
-    key = SecretBox.generate_key()
-    store = Store.connect(uri, "bench", SecretBox(key), timeout_ms=600000)
-    await store.ensure_indexes()
-    shops = await load(store, args.customers)
-    print(f"loaded 2 x {args.customers:,} customers (10 % of the second shop merged)\n")
+async def serve_api(uri: str, data_dir: Path, key: str) -> tuple[web.AppRunner, str]:
+    """The real application on database ``bench`` at `uri`, served in this process on a free
+    local port (no inbox workers): its runner (to clean up) and its base URL."""
     settings = Settings(
         mongodb_uri=uri, mongodb_db="bench", data_dir=data_dir, secret_key=key, inbox_workers=0
     )
@@ -91,7 +88,16 @@ async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
+    key = SecretBox.generate_key()
+    store = Store.connect(uri, "bench", SecretBox(key), timeout_ms=600000)
+    await store.ensure_indexes()
+    shops = await load(store, args.customers)
+    print(f"loaded 2 x {args.customers:,} customers (10 % of the second shop merged)\n")
+    runner, base = await serve_api(uri, data_dir, key)
     cases = [
         ("report page + total (paid_total)", "/api/v1/customers", {}),
         ("report page + total, channel=telegram", "/api/v1/customers", {"channel": "telegram"}),

@@ -1,11 +1,16 @@
-"""Benchmark of the customer report on the embedded default (nx-27017).
+"""Benchmark of the customer report's queries through the HTTP API, on nx-27017.
 
-Loads two shops of N customers each (default 200,000), then prints p50/p95 of the report's
-first page for six filter/sort combinations (the page and its total, as the API computes
-them), a page 200 deep through the cursor, and the summary; then the index each query uses
-where the server's explain names one.
+Loads two shops of N customers each (default 200,000) with bench/merges.py's set-up: the
+*measured* shop, where 10 % of the customers are merged into another one and 5 % share a phone
+number, and the *baseline* shop, the same customers unmerged. Then serves the real application
+in this process and prints, for every query of issue 12 (filters, `q` searches, tags, a closed
+date range, combinations, page 200 through the cursor, the summary and merge suggestions), p50
+and p95 of `GET /api/v1/customers` (the first page of 50 and its total, as one request), of
+`GET /api/v1/report/summary` and of `GET /api/v1/merge-suggestions`, measured shop beside
+baseline shop; then the index each query uses: the SQL nx-27017 runs for the measured shop's
+page and total and SQLite's plan for it.
 
-    .venv/bin/python bench/report.py [--customers 200000] [--runs 20]
+    .venv/bin/python -u bench/report.py [--customers 200000] [--runs 20] [--budget 60]
 """
 
 from __future__ import annotations
@@ -13,116 +18,86 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-Doc = dict[str, Any]
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chatcrm.domain import new_customer_fields  # noqa: E402
+from bench.merges import load as load_shops  # noqa: E402
+from bench.merges import serve_api  # noqa: E402
+from bench.seed import NOW, TZ, sampled  # noqa: E402
 from chatcrm.embedded import EmbeddedMongo  # noqa: E402
-from chatcrm.provinces import all_provinces, province_key  # noqa: E402
-from chatcrm.report_query import (  # noqa: E402
-    Sort,  # noqa: E402
-    parse_filters,
-    parse_sort,
-)
+from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_sort  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
-from chatcrm.store.customer_query import (  # noqa: E402
-    after_cursor,
-    combine,
-    filters_query,
-    sort_spec,
-)
+from chatcrm.store.customer_query import sort_spec  # noqa: E402
+from chatcrm.store.customers import LIVE, MERGED  # noqa: E402
 
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-BATCH = 5000
-TZ = "Asia/Bangkok"
-FIRST = ("สมชาย", "สมหญิง", "สุภาพร", "ณัฐพล", "ธนากร", "Nok", "Ploy", "Bee", "Mint", "Tong")
-LAST = ("ใจดี", "ศรีสุข", "วงศ์ไทย", "Saetang", "Srisuk", "")
-CHANNELS = (("line", 52), ("telegram", 28), ("messenger", 15), ("instagram", 5))
-TAGS = (("VIP", 0.08), ("COD", 0.08), ("ส่งฟรี", 0.06), ("ลูกค้าประจำ", 0.05), ("รอโอน", 0.04))
-BIG = {"Bangkok": 30, "Nonthaburi": 6, "Samut Prakan": 5, "Chiang Mai": 5, "Chon Buri": 4}
+Doc = dict[str, Any]
+Case = tuple[str, str, dict[str, Any]]
+"""(label, API path, query parameters)."""
+SHOP_NAMES = ("Bench baseline", "Bench merged")
+"""bench/merges.py's shops: the baseline (no merges) and the measured one (10 % merged)."""
+CUSTOMERS = "/api/v1/customers"
+SUMMARY = "/api/v1/report/summary"
 
 
-def make_customers(shop_id: str, n: int, seed: int) -> list[dict[str, Any]]:
-    """`n` customer documents with chat-commerce-like distributions."""
-    rng = random.Random(seed)
-    provinces = all_provinces()
-    weights = [BIG.get(p.name_en, 1) for p in provinces]
-    channels, channel_weights = zip(*CHANNELS, strict=True)
-    docs = []
-    for i in range(n):
-        cid = f"cus_{shop_id[-4:]}_{i:07d}"
-        channel = rng.choices(channels, channel_weights)[0]
-        orders = rng.choices((0, 1, 2, 3, 5, 8, 15), (35, 25, 15, 10, 8, 5, 2))[0]
-        paid = sum(rng.randint(150, 4000) * 100 for _ in range(orders))
-        first_seen = NOW - timedelta(seconds=int(548 * 86400 * rng.random() ** 1.8))
-        updated = first_seen + (NOW - first_seen) * rng.random() ** 0.5
-        province = postal = None
-        roll = rng.random()
-        if roll < 0.85:
-            p = rng.choices(provinces, weights)[0]
-            postal = (rng.choice(p.postal_prefixes) + "00000")[:3] + f"{rng.randrange(100):02d}"
-            province = p.name_th if roll < 0.45 else (p.name_en if roll < 0.65 else None)
-        tags = [t for t, share in TAGS if rng.random() < share]
-        if paid >= 1_000_000 and "VIP" not in tags and rng.random() < 0.7:
-            tags.append("VIP")
-        known = rng.random() < 0.4  # most chat contacts give no phone or e-mail
-        doc = {
-            **new_customer_fields(),
-            "_id": cid,
-            "_key": cid,
-            "shop_id": shop_id,
-            "channel": channel,
-            "channel_id": f"ch_{channel}",
-            "platform_user_id": f"U{rng.getrandbits(128):032x}",
-            "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}".strip()
-            if rng.random() < 0.9
-            else None,
-            "phone": f"08{rng.randrange(10**8):08d}" if known else None,
-            "email": f"user{i}@example.com" if known and rng.random() < 0.4 else None,
-            "province": province,
-            "postal_code": postal,
-            "tags": tags,
-            "status": rng.choices(("following", "unfollowed", "blocked"), (88, 8, 4))[0],
-            "paid_total": paid,
-            "order_count": orders,
-            "unpaid_total": rng.choice((0, 0, 0, 0, 49000)),
-            "last_order_at": (updated - timedelta(hours=rng.randint(0, 500))) if orders else None,
-            "first_seen_at": first_seen,
-            "last_contact_at": updated,
-            "updated_at": updated.replace(microsecond=updated.microsecond // 1000 * 1000),
-        }
-        doc["province_key"] = province_key(province, postal)
-        docs.append(doc)
-    return docs
+def cases(probe: dict[str, str]) -> list[Case]:
+    """Every query of issue 12; `probe` holds a phone, an e-mail address and a merged
+    identity's platform id of the measured shop (`probe_values`)."""
+    phone = probe["phone"]
+    day = (NOW - timedelta(days=30)).date()
+    closed = {"updated_from": (day - timedelta(days=60)).isoformat(), "updated_to": str(day)}
+    return [
+        ("no filter (paid_total asc)", CUSTOMERS, {}),
+        ("channel=line", CUSTOMERS, {"channel": "line"}),
+        ("province=Bangkok", CUSTOMERS, {"province": "Bangkok"}),
+        ("postal_code=10*", CUSTOMERS, {"postal_code": "10*"}),
+        ("q=สมชาย (Thai name)", CUSTOMERS, {"q": "สมชาย"}),
+        ("q=Ploy (Latin name)", CUSTOMERS, {"q": "Ploy"}),
+        ("q=Sae (word start)", CUSTOMERS, {"q": "Sae"}),
+        ("q=ศรี (word start, Thai)", CUSTOMERS, {"q": "ศรี"}),
+        ("q=0812 (phone start)", CUSTOMERS, {"q": "0812"}),
+        ("q=+66 … (whole phone, +66 form)", CUSTOMERS, {"q": "+66 " + phone[1:]}),
+        ("q=last 4 phone digits", CUSTOMERS, {"q": phone[-4:]}),
+        ("q=e-mail address", CUSTOMERS, {"q": probe["email"]}),
+        ("q=platform id (merged identity)", CUSTOMERS, {"q": probe["platform_id"]}),
+        ("tag=VIP", CUSTOMERS, {"tag": "VIP"}),
+        ("tag=VIP,COD tag_mode=all", CUSTOMERS, {"tag": "VIP,COD", "tag_mode": "all"}),
+        ("updated_from+updated_to (60 days)", CUSTOMERS, closed),
+        ("channel=line + province=Bangkok", CUSTOMERS, {"channel": "line", "province": "Bangkok"}),
+        ("tag=VIP + q=สมชาย", CUSTOMERS, {"tag": "VIP", "q": "สมชาย"}),
+        ("summary, no filter", SUMMARY, {}),
+        ("summary, tag=VIP", SUMMARY, {"tag": "VIP"}),
+        ("merge suggestions, first page", "/api/v1/merge-suggestions", {}),
+    ]
 
 
-async def timed(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, float]:
-    """p50 and p95 in milliseconds of `runs` calls (after one warm-up)."""
-    await fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        await fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
-    return statistics.median(samples), p95
+async def probe_values(store: Store, shop_id: str) -> dict[str, str]:
+    """A phone, an e-mail address and a tombstone's platform id found in shop `shop_id`."""
+    coll = store.db.customers
+    shop = {"shop_id": {"$eq": shop_id}, **LIVE}  # a tombstone's phone finds its person
+    phone = await coll.find_one({**shop, "phone": {"$gt": "0812"}}, {"phone": 1})
+    email = await coll.find_one({**shop, "email": {"$gt": "user1"}}, {"email": 1})
+    dead = {"shop_id": {"$eq": shop_id}, "merged_into": MERGED}
+    tomb = await coll.find_one(dead, {"platform_user_id": 1})
+    if not (phone and email and tomb):
+        raise SystemExit("the measured shop lacks a phone, an e-mail or a merged customer")
+    return {
+        "phone": phone["phone"],
+        "email": email["email"],
+        "platform_id": tomb["platform_user_id"],
+    }
 
 
 async def main(args: argparse.Namespace) -> None:
-    """Load, measure, print."""
+    """Start nx-27017 (in `--data-dir` or a temporary directory), run, stop it."""
     if args.data_dir is not None:
         args.data_dir.mkdir(parents=True, exist_ok=True)
         await serve_and_run(args.data_dir, args)
@@ -135,167 +110,179 @@ async def serve_and_run(data_dir: Path, args: argparse.Namespace) -> None:
     """Start the embedded server on `data_dir`, run the benchmark, stop the server."""
     server = EmbeddedMongo(data_dir)
     uri = server.start()
-    args.db_file = data_dir / "db" / "bench.db"
     try:
-        await run(uri, args)
+        await run(uri, data_dir, args)
     finally:
         server.stop()
 
 
-async def load(store: Store, customers: int, reuse: bool) -> list[str]:
-    """The two bench shops' ids, loading N customers into each unless `reuse` finds them."""
+async def shops_of(store: Store, customers: int, reuse: bool) -> list[tuple[str, str]]:
+    """(shop id, owner token) of the baseline and the measured shop: loaded now, or with
+    `reuse` found in the database when it holds both at this size."""
     if reuse:
-        shops = sorted(
-            (s for s in await store.shops.list() if s.name.startswith("Bench shop ")),
-            key=lambda s: s.name,
-        )
-        if len(shops) == 2:
-            counts = [await store.db.customers.count_documents({"shop_id": s.id}) for s in shops]
-            if counts == [customers, customers]:
-                print(f"reusing 2 x {customers:,} customers loaded earlier\n")
-                return [s.id for s in shops]
+        found = {s.name: s.id for s in await store.shops.list() if s.name in SHOP_NAMES}
+        ids = [found.get(name) for name in SHOP_NAMES]
+        counts = [await store.db.customers.count_documents({"shop_id": i}) for i in ids if i]
+        if counts == [customers, customers]:
+            print(f"reusing 2 x {customers:,} customers loaded earlier\n")
+            return [(i, await store.tokens.create(i, "owner", "bench")) for i in ids if i]
         await store.db.customers.delete_many({})
         await store.db.shops.delete_many({})
-    shops = [await store.shops.create(f"Bench shop {i}") for i in (1, 2)]
     start = time.perf_counter()
-    generated = 0.0
-    for number, shop in enumerate(shops):
-        scoped = store.for_shop(shop.id).customers
-        for offset in range(0, customers, BATCH):
-            t0 = time.perf_counter()
-            docs = make_customers(
-                shop.id, min(BATCH, customers - offset), seed=number * 10**7 + offset
-            )
-            for j, doc in enumerate(docs):
-                doc["_id"] = doc["_key"] = f"cus_{number}_{offset + j:07d}"
-            generated += time.perf_counter() - t0
-            await scoped.insert_new(docs)
+    shops = await load_shops(store, customers)
     took = time.perf_counter() - start
-    print(
-        f"loaded 2 x {customers:,} customers in {took:.1f} s "
-        f"({2 * customers / (took - generated):,.0f} docs/s inserting, "
-        f"{generated:.1f} s generating)\n"
-    )
-    return [s.id for s in shops]
+    print(f"loaded 2 x {customers:,} customers in {took:.1f} s (10 % of the second merged)\n")
+    return shops
 
 
-async def run(uri: str, args: argparse.Namespace) -> None:
+async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
     """The benchmark proper, on the server at `uri`."""
-    customers, runs, count_runs, walk_budget = (
-        args.customers,
-        args.runs,
-        args.count_runs,
-        args.walk_budget,
-    )
-    store = Store.connect(uri, "bench", SecretBox(SecretBox.generate_key()), timeout_ms=600000)
+    key = SecretBox.generate_key()
+    store = Store.connect(uri, "bench", SecretBox(key), timeout_ms=600000)
     await store.ensure_indexes()
-    shop_ids = await load(store, customers, args.reuse)
+    baseline, merged = await shops_of(store, args.customers, args.reuse)
     if args.load_only:
         await store.close()
         return
-    shop = store.for_shop(shop_ids[0]).customers
-    since = (NOW - timedelta(days=30)).date().isoformat()
-    cases = [
-        ("default (paid_total asc)", {}),
-        (
-            "channel=line, paid_total desc",
-            {"channel": "line", "sort": "paid_total", "order": "desc"},
-        ),
-        ("province=Bangkok", {"province": "Bangkok"}),
-        ("postal_code=10*", {"postal_code": "10*"}),
-        ("tag=VIP", {"tag": "VIP"}),
-        (
-            "updated last 30 days, updated_at desc",
-            {"updated_from": since, "sort": "updated_at", "order": "desc"},
-        ),
-    ]
-    rows = []
-    plans: list[tuple[str, Doc, Sort | None, list[Doc] | None]] = []
-    for label, params in cases:
-        filters = parse_filters({k: v for k, v in params.items() if k not in ("sort", "order")}, TZ)
-        sort = parse_sort(params)
-
-        async def page(filters=filters, sort=sort) -> None:  # type: ignore[no-untyped-def]
-            await shop.search(filters, sort, limit=50)
-
-        async def count(filters=filters) -> None:  # type: ignore[no-untyped-def]
-            await shop.count_matching(filters)
-
-        total = await shop.count_matching(filters)
-        p_page = await timed(page, runs)
-        p_count = await timed(count, count_runs)
-        rows.append((label, total, p_page, p_count))
-        match = shop.where(filters_query(filters))
-        page_match = shop.where(filters_query(filters, sorted_page=True))
-        plans.append((label, page_match, sort, None))
-        pipeline = [{"$match": match}, {"$count": "n"}]
-        plans.append((f"  total of {label}", match, None, pipeline))
-
-    # a page 200 deep: walk pages 1-199 of 50 through the cursor once, then time page 200
-    filters, sort = parse_filters({}, TZ), Sort()
-    t0 = time.perf_counter()
-    cursor = None
-    depth = 1
-    while depth < 200 and time.perf_counter() - t0 < walk_budget:
-        _, next_cursor = await shop.search(filters, sort, limit=50, cursor=cursor)
-        if next_cursor is None:
-            break
-        cursor = next_cursor
-        depth += 1
-    walk = time.perf_counter() - t0
-
-    async def deep(cursor=cursor) -> None:  # type: ignore[no-untyped-def]
-        await shop.search(filters, sort, limit=50, cursor=cursor)
-
-    deep_times = await timed(deep, runs)
-    if cursor:
-        for n, extra in enumerate(after_cursor(sort, cursor), 1):
-            query = shop.where(combine(filters_query(filters, sorted_page=True), extra))
-            plans.append((f"page {depth}, range {n}", query, sort, None))
-
-    async def summary() -> None:
-        await shop.summary(parse_filters({}, TZ))
-
-    summary_times = await timed(summary, count_runs)
-
-    async def summary_vip() -> None:
-        await shop.summary(parse_filters({"tag": "VIP"}, TZ))
-
-    summary_vip_times = await timed(summary_vip, count_runs)
-    match = shop.where({})
-    for field in ("currency", "channel", "tags", "province_key"):
-        group = [{"$match": match}, {"$group": {"_id": f"${field}", "customers": {"$sum": 1}}}]
-        plans.append((f"summary: group on {field}", match, None, group))
-
-    def line(label: str, matches: Any, page: Any = None, total: Any = None) -> None:
-        cells = [f"{label:42} {matches:>8}"]
-        cells.append(f"{page[0]:>9.1f} {page[1]:>7.1f}" if page else f"{'':>9} {'':>7}")
-        cells.append(f"{total[0]:>10.1f} {total[1]:>7.1f}" if total else "")
-        print(" ".join(cells))
-
-    header = "query (shop 1 of 2, first page of 50)"
-    print(f"{header:42} {'matches':>8} {'page p50':>9} {'p95':>7} {'total p50':>10} {'p95':>7}")
-    for label, total, page_times, count_times in rows:
-        line(label, f"{total:,}", page_times, count_times)
-    line(f"page {depth} via the cursor (default sort)", "", deep_times)
-    line("summary (no filter)", f"{customers:,}", summary_times)
-    line("summary (tag=VIP)", "", summary_vip_times)
-    print(f"\nms; walking pages 1-{depth - 1} took {walk:.1f} s")
-    print(f"runs per page figure: {runs}; per total/summary figure: {count_runs}")
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    db_file = getattr(args, "db_file", None)
-    if db_file is not None:
-        print("\nSQLite plan per query (the SQL nx-27017 runs, EXPLAIN QUERY PLAN on the data):")
-        for label, query, query_sort, pipeline in plans:
-            print(f"  {label}")
-            for sql, plan in sqlite_plans(db_file, query, query_sort, pipeline):
-                print(f"      {sql[:150]}{'...' if len(sql) > 150 else ''}")
-                print(f"        -> {'; '.join(plan)}")
+    shops = [merged, baseline]  # the measured shop first
+    measured = merged[0]
+    queries = cases(await probe_values(store, measured))
+    runner, base = await serve_api(uri, data_dir / "var", key)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
+            api = Api(session, base)
+            rows = [await measure(api, shops, case, args) for case in queries]
+            depth, cursors = await deep_cursors(api, shops, args.walk_budget)
+            deep = (f"page {depth} via the cursor (default sort)", CUSTOMERS, {})
+            rows.append(await measure(api, shops, deep, args, cursors))
+    finally:
+        await runner.cleanup()
+    print_table(rows, args)
+    print("\nSQLite plan per query of the measured shop (the SQL nx-27017 runs, EXPLAIN QUERY")
+    print("PLAN on the data; a `q` is an $or nx-27017 runs in Python over every row it reads):")
+    db_file = data_dir / "db" / "bench.db"
+    for label, path, params in queries:
+        for what, plan in await query_plans(store, measured, db_file, path, params):
+            print(f"  {label}{what}")
+            for sql, steps in plan:
+                if args.sql:
+                    print(f"      {sql[:150]}{'...' if len(sql) > 150 else ''}")
+                print(f"        -> {'; '.join(steps)}")
     await store.close()
 
 
+class Api:
+    """GET requests to the service with one shop's token."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+
+    async def get(self, token: str, path: str, params: dict[str, Any]) -> Doc:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.session.get(self.base + path, params=params, headers=headers) as r:
+            assert r.status == 200, await r.text()
+            return dict(await r.json())
+
+
+def matches(path: str, body: Doc) -> str:
+    """What a reply counts: the report's total, the summary's customers, suggestions shown."""
+    if path == CUSTOMERS:
+        return f"{body['total']:,}"
+    if path == SUMMARY:
+        return f"{body['customers']:,}"
+    return f"{len(body.get('items', []))} shown"
+
+
+async def measure(
+    api: Api,
+    shops: list[tuple[str, str]],
+    case: Case,
+    args: argparse.Namespace,
+    cursors: list[str | None] | None = None,
+) -> tuple[str, str, list[tuple[float, float, int]]]:
+    """(label, matches in the measured shop, (p50, p95, runs) per shop) of one query."""
+    label, path, params = case
+    figures = []
+    found = ""
+    for number, (_, token) in enumerate(shops):
+        asked = dict(params)
+        if cursors and cursors[number]:
+            asked["cursor"] = cursors[number]
+
+        async def call(token: str = token, asked: Doc = asked) -> None:
+            await api.get(token, path, asked)
+
+        figures.append(await sampled(call, args.runs, args.budget))
+        found = found or matches(path, await api.get(token, path, asked))
+    print(f"  measured {label}", file=sys.stderr)
+    return label, found, figures
+
+
+async def deep_cursors(
+    api: Api, shops: list[tuple[str, str]], walk_budget: float
+) -> tuple[int, list[str | None]]:
+    """Walk pages 1-199 of each shop once through `next_cursor` (within `walk_budget`
+    seconds): the page reached and each shop's cursor to it."""
+    cursors: list[str | None] = []
+    depth = 200
+    for _, token in shops:
+        start, cursor, page = time.perf_counter(), None, 1
+        while page < depth and time.perf_counter() - start < walk_budget:
+            body = await api.get(token, CUSTOMERS, {"cursor": cursor} if cursor else {})
+            if body["next_cursor"] is None:
+                break
+            cursor, page = body["next_cursor"], page + 1
+        depth = min(depth, page)
+        cursors.append(cursor)
+    return depth, cursors
+
+
+def print_table(rows: list[tuple[str, str, list[tuple[float, float, int]]]], args: Any) -> None:
+    """The figures: measured shop beside the baseline shop, milliseconds."""
+    print(f"{'query (HTTP API, first page of 50 + total)':44} {'matches':>9}", end="")
+    print(f" {'merged p50':>11} {'p95':>8} {'n':>3}  {'baseline p50':>12} {'p95':>8} {'n':>3}")
+    for label, found, figures in rows:
+        cells = [f"{label:44} {found:>9}"]
+        for width, (p50, p95, n) in zip((11, 12), figures, strict=True):
+            cells.append(f"{p50:>{width}.1f} {p95:>8.1f} {n:>3}")
+        print(" ".join(cells[:1]) + " " + "  ".join(cells[1:]))
+    print(f"\nms; runs per query: {args.runs} after a warm-up, fewer past {args.budget:.0f} s (n)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+async def query_plans(
+    store: Store, shop_id: str, db_file: Path, path: str, params: Doc
+) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """(what, SQLite plans) of the measured shop's queries for one report or summary call:
+    the page, the total and the tombstones' total; or the summary's groups."""
+    if path not in (CUSTOMERS, SUMMARY):
+        return []  # suggestions: windows of the phone and e-mail indexes (bench/merges.py)
+    customers = store.for_shop(shop_id).customers
+    filters = parse_filters({k: v for k, v in params.items() if k not in PAGE_NAMES}, TZ)
+    match = customers.where(await customers.report_filter(filters, live=False))
+    dead = {**match, "merged_into": MERGED}
+    if path == SUMMARY:
+        fields = ("currency", "channels", "tags", "province_key")
+        return [
+            (f": group on {field}", sqlite_plans(db_file, match, None, group(match, field)))
+            for field in fields
+        ]
+    sort = parse_sort(params)
+    page = customers.where(await customers.report_filter(filters, sorted_page=True))
+    return [
+        ("", sqlite_plans(db_file, page, sort_spec(sort), None)),
+        ("  (total)", sqlite_plans(db_file, match, None, [{"$match": match}, {"$count": "n"}])),
+        ("  (less merged)", sqlite_plans(db_file, dead, None, [{"$match": dead}, {"$count": "n"}])),
+    ]
+
+
+def group(match: Doc, field: str) -> list[Doc]:
+    """The summary's pipeline for one breakdown (`ShopCustomers._group`)."""
+    return [{"$match": match}, {"$group": {"_id": f"${field}", "customers": {"$sum": 1}}}]
+
+
 def sqlite_plans(
-    db_file: Path, query: Doc, sort: Sort | None, pipeline: list[Doc] | None
+    db_file: Path, query: Doc, sort: list[tuple[str, int]] | None, pipeline: list[Doc] | None
 ) -> list[tuple[str, list[str]]]:
     """The SQL neosqlite (nx-27017's engine) runs for a find or an aggregate, with its plan.
 
@@ -321,7 +308,7 @@ def sqlite_plans(
     else:
         cursor = coll.find(query)
         if sort is not None:
-            cursor = cursor.sort(sort_spec(sort)).limit(51)
+            cursor = cursor.sort(sort).limit(51)
         list(cursor)
     memory.db.set_trace_callback(None)
     disk = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
@@ -349,8 +336,10 @@ def sqlite_plans(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=200_000, help="customers per shop")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per query")
-    parser.add_argument("--count-runs", type=int, default=3, help="timed runs per total/summary")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per query and shop")
+    parser.add_argument(
+        "--budget", type=float, default=60, help="seconds per query and shop, then fewer runs"
+    )
     parser.add_argument("--walk-budget", type=float, default=60, help="seconds for the deep walk")
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="keep the database here (default: a temp dir)"
@@ -359,5 +348,5 @@ if __name__ == "__main__":
         "--reuse", action="store_true", help="with --data-dir: reuse customers loaded earlier"
     )
     parser.add_argument("--load-only", action="store_true", help="load, then stop")
-    args = parser.parse_args()
-    asyncio.run(main(args))
+    parser.add_argument("--sql", action="store_true", help="print the SQL beside each plan")
+    asyncio.run(main(parser.parse_args()))
