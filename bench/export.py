@@ -3,8 +3,9 @@
 Starts `chatcrm serve` as a subprocess on a temporary data dir (embedded nx-27017), seeds a shop
 with 20,000 demo customers, then for each format measures the wall time of POST /api/v1/exports,
 the service process's peak RSS increase during the export (Linux /proc VmHWM, reset before each
-run through clear_refs), and the worst event-loop stall seen by a concurrent ticker that sends a
-request every 10 ms to a route answered without the database. Side by side, in this process,
+run through clear_refs), the peak RSS of the process that writes the file (a child of the
+service's fork server), and the worst latency of `GET /healthz` (which pings the database)
+requested every 10 ms meanwhile: a database wait shows there. Side by side, in this process,
 pandas `DataFrame.to_excel` (its default engine, openpyxl) writes the same 20,000 rows.
 
     pip install -e ".[bench]" && python bench/export.py
@@ -65,20 +66,30 @@ def children(pid: int) -> list[int]:
     return out
 
 
-async def child_peaks(pid: int, stop: asyncio.Event, peaks: dict[int, int]) -> None:
-    """Peak RSS (KiB) of the service's child processes (the export writer), sampled.
+def writers(pid: int, own: bytes) -> list[int]:
+    """The processes that write the export: children of the service's fork server (forked from
+    it, they show its command line), or a child of the service itself that is neither the
+    database server nor a fork of the service not yet turned into something else."""
+    found: list[int] = []
+    for child in children(pid):
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"forkserver" in cmd:
+            found.extend(children(child))
+        elif b"nx_27017" not in cmd and cmd != own:
+            found.append(child)
+    return found
 
-    A child still showing the service's own command line is a fork not yet turned into the
-    writer (it shares the service's memory until exec): skipped, or it would count the whole
-    service as writer memory.
-    """
+
+async def child_peaks(pid: int, stop: asyncio.Event, peaks: dict[int, int]) -> None:
+    """Peak RSS (KiB) of the processes that write the export (`writers`), sampled."""
     own = Path(f"/proc/{pid}/cmdline").read_bytes()  # noqa: ASYNC240 - procfs
     while not stop.is_set():
-        for child in children(pid):
+        for writer in writers(pid, own):
             try:
-                cmd = Path(f"/proc/{child}/cmdline").read_bytes()  # noqa: ASYNC240 - procfs
-                if b"nx_27017" not in cmd and cmd != own:
-                    peaks[child] = max(peaks.get(child, 0), status_kib(child, "VmHWM"))
+                peaks[writer] = max(peaks.get(writer, 0), status_kib(writer, "VmHWM"))
             except (OSError, KeyError):
                 continue
         await asyncio.sleep(0.01)
@@ -144,14 +155,14 @@ async def run_export(
     baseline_ms = []
     for _ in range(20):  # the ticker's latency with an idle service, for reference
         started = time.perf_counter()
-        async with session.get(base + "/bench-tick") as resp:
+        async with session.get(base + "/healthz") as resp:
             await resp.read()
         baseline_ms.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(TICK)
     rss_before = status_kib(pid, "VmRSS")
     exact_peak = reset_peak(pid)
     stop, worst, peaks = asyncio.Event(), [0.0], {}
-    tick = asyncio.ensure_future(ticker(session, base + "/bench-tick", stop, worst))
+    tick = asyncio.ensure_future(ticker(session, base + "/healthz", stop, worst))
     sampler = asyncio.ensure_future(child_peaks(pid, stop, peaks))
     await asyncio.sleep(0.05)
     started = time.perf_counter()
@@ -255,7 +266,8 @@ async def main() -> int:
 def report(results: list[dict[str, Any]], base: dict[str, float]) -> None:
     verdicts = []
     head = (
-        f"{'run':<52}{'rows':>7}{'wall s':>8}{'service +MiB':>14}{'writer MiB':>12}{'stall ms':>10}"
+        f"{'run':<52}{'rows':>7}{'wall s':>8}{'service +MiB':>14}{'writer MiB':>12}"
+        f"{'healthz ms':>11}"
     )
     print()
     print(head)
@@ -263,7 +275,7 @@ def report(results: list[dict[str, Any]], base: dict[str, float]) -> None:
         label = f"API POST /api/v1/exports {r['format']} ({r['bytes'] / 1e6:.1f} MB)"
         print(
             f"{label:<52}{r['rows']:>7}{r['wall_s']:>8.2f}{r['mem_mib']:>14.1f}"
-            f"{r['writer_mib']:>12.1f}{r['stall_ms']:>10.1f}"
+            f"{r['writer_mib']:>12.1f}{r['stall_ms']:>11.1f}"
         )
         total = r["mem_mib"] + r["writer_mib"]
         verdicts.append(
@@ -275,7 +287,8 @@ def report(results: list[dict[str, Any]], base: dict[str, float]) -> None:
         )
         verdicts.append(
             (
-                f"{r['format']}: worst loop stall {r['stall_ms']:.0f} ms < {TARGET_STALL_MS} ms",
+                f"{r['format']}: GET /healthz (pings the database) never over "
+                f"{TARGET_STALL_MS} ms meanwhile: worst {r['stall_ms']:.0f} ms",
                 r["stall_ms"] < TARGET_STALL_MS,
             )
         )
@@ -295,7 +308,8 @@ def report(results: list[dict[str, Any]], base: dict[str, float]) -> None:
     )
     exact = all(r["exact_peak"] for r in results)
     print(
-        f"idle ticker latency (reference): {max(r['idle_tick_ms'] for r in results):.1f} ms; "
+        "GET /healthz on the idle service (reference): "
+        f"{max(r['idle_tick_ms'] for r in results):.1f} ms; "
         f"service peak memory {'exact (VmHWM reset)' if exact else 'an upper bound'}; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
