@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import socket
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.seed import BATCH, make_customers, timed  # noqa: E402
+from bench.seed import BATCH, embedded_database, make_customers, timed  # noqa: E402
 from chatcrm.app import create_app  # noqa: E402
 from chatcrm.config import Settings  # noqa: E402
-from chatcrm.embedded import EmbeddedMongo  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
 
@@ -126,13 +124,8 @@ async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="chatcrm-bench-") as tmp:
-        server = EmbeddedMongo(Path(tmp))
-        uri = server.start()
-        try:
-            await run(uri, Path(tmp) / "var", args)
-        finally:
-            server.stop()
+    with embedded_database() as (uri, tmp):
+        await run(uri, tmp / "var", args)
 
 
 if __name__ == "__main__":

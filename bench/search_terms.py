@@ -22,16 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.seed import BATCH, make_customers, sampled  # noqa: E402
+from bench.seed import BATCH, embedded_database, make_customers, sampled  # noqa: E402
 from chatcrm.domain import phone_key  # noqa: E402
-from chatcrm.embedded import EmbeddedMongo  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
 from chatcrm.store.base import index  # noqa: E402
@@ -157,13 +155,8 @@ async def run(uri: str, args: argparse.Namespace) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="chatcrm-bench-") as tmp:
-        server = EmbeddedMongo(Path(tmp))
-        uri = server.start()
-        try:
-            await run(uri, args)
-        finally:
-            server.stop()
+    with embedded_database() as (uri, _):
+        await run(uri, args)
 
 
 if __name__ == "__main__":

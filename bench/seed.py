@@ -7,11 +7,13 @@ their shops with `make_customers` and time with `timed`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chatcrm.domain import new_customer_fields  # noqa: E402
+from chatcrm.embedded import EmbeddedMongo  # noqa: E402
 from chatcrm.provinces import all_provinces, province_key  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -29,6 +32,18 @@ LAST = ("ใจดี", "ศรีสุข", "วงศ์ไทย", "Saetang"
 CHANNELS = (("line", 52), ("telegram", 28), ("messenger", 15), ("instagram", 5))
 TAGS = (("VIP", 0.08), ("COD", 0.08), ("ส่งฟรี", 0.06), ("ลูกค้าประจำ", 0.05), ("รอโอน", 0.04))
 BIG = {"Bangkok": 30, "Nonthaburi": 6, "Samut Prakan": 5, "Chiang Mai": 5, "Chon Buri": 4}
+
+
+@contextlib.contextmanager
+def embedded_database() -> Iterator[tuple[str, Path]]:
+    """A fresh embedded nx-27017 in a temporary directory: its URI and the directory, both gone
+    when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="chatcrm-bench-") as tmp:
+        server = EmbeddedMongo(Path(tmp))
+        try:
+            yield server.start(), Path(tmp)
+        finally:
+            server.stop()
 
 
 def make_customers(shop_id: str, n: int, seed: int) -> list[dict[str, Any]]:
