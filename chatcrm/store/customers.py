@@ -30,7 +30,16 @@ from chatcrm.domain import (
 )
 from chatcrm.input_rules import normalise_phone
 from chatcrm.provinces import UNKNOWN_PROVINCE
-from chatcrm.store.base import Doc, ShopScoped, index, new_id, set_missing, setting, utcnow
+from chatcrm.store.base import (
+    Doc,
+    InsertOutcome,
+    ShopScoped,
+    index,
+    new_id,
+    set_missing,
+    setting,
+    utcnow,
+)
 from chatcrm.store.customer_query import (
     after_cursor,
     combine,
@@ -42,6 +51,7 @@ from chatcrm.store.customer_query import (
     sort_key,
     sort_spec,
 )
+from chatcrm.store.derived import Change, customers_written
 
 INDEXES = {
     "customers": [
@@ -342,13 +352,16 @@ class ShopCustomers(ShopScoped):
                     await self.coll.insert_one(doc)
                 except DuplicateKeyError:
                     continue  # created concurrently: update that one
+                await self._written([(None, doc)])
                 return doc
             version = doc.get("version")
+            before = dict(doc)
             _merge_contact(doc, at, channel_id, set_fields, status, order)
             doc["version"] = (version or 0) + 1
             guard = {"version": version} if version is not None else {"version": None}
             result = await self.coll.replace_one({**identity, "_id": doc["_id"], **guard}, doc)
             if result.matched_count == 1:
+                await self._written([(before, doc)])
                 return doc
         raise RuntimeError(f"customer {platform_user_id} kept changing; contact not recorded")
 
@@ -467,13 +480,17 @@ class ShopCustomers(ShopScoped):
         result = await self.coll.bulk_write(ops, ordered=False)
         if result.matched_count == len(ops):
             outcome.written.update(replaces)
+            await self._written([(existing[identity], doc) for identity, doc in replaces])
             return
         now = await self.find_identities([identity for identity, _ in replaces])  # which lost?
+        won: list[Change] = []
         for identity, doc in replaces:
             if _written(now.get(identity), doc, fields_of.get(identity) or {}):
                 outcome.written[identity] = doc
+                won.append((existing[identity], doc))
             else:
                 outcome.retry.append(identity)
+        await self._written(won)
 
     async def _retry_singly(
         self,
@@ -731,7 +748,10 @@ class ShopCustomers(ShopScoped):
         customer it changes before changing any, so of two overlapping merges one loses."""
         guard = self.scope({"_id": doc["_id"], "version": doc["version"]})
         new = {**doc, "merge_id": merge_id, "version": doc["version"] + 1}
-        return (await self.coll.replace_one(guard, new)).matched_count == 1
+        if (await self.coll.replace_one(guard, new)).matched_count != 1:
+            return False
+        await self._written([(doc, new)])
+        return True
 
     async def rewrite(
         self, customer_id: str, change: Callable[[Doc], dict[str, Any] | None]
@@ -762,8 +782,11 @@ class ShopCustomers(ShopScoped):
         makes concurrent writers safe: the loser reads again. A replacement rather than
         ``$set`` (docs/mongodb-compat.md#whole-document-writes).
         """
-        result = await self.coll.replace_one(self._guard(doc), self._next(doc, fields, utcnow()))
-        return result.modified_count == 1
+        new = self._next(doc, fields, utcnow())
+        if (await self.coll.replace_one(self._guard(doc), new)).modified_count != 1:
+            return False
+        await self._written([(doc, new)])
+        return True
 
     def _guard(self, doc: Doc) -> Doc:
         return self.scope(
@@ -785,6 +808,18 @@ class ShopCustomers(ShopScoped):
         """Insert prepared customers (seeds, imports), with their `DATE_KEYS` copies set."""
         return await super().insert_new([with_derived_keys(with_channels(doc)) for doc in docs])
 
+    async def insert_unordered(self, docs: list[Doc]) -> InsertOutcome:
+        """`ShopScoped.insert_unordered`, reporting each customer inserted (`_written`)."""
+        outcome = await super().insert_unordered(docs)
+        failed = outcome.duplicates | set(outcome.errors)
+        await self._written([(None, doc) for i, doc in enumerate(docs) if i not in failed])
+        return outcome
+
+    async def _written(self, changes: list[Change]) -> None:
+        """Bring what other collections derive from customers in step with `changes`
+        (`derived.customers_written`): every successful customer write reports here."""
+        await customers_written(self.coll.database, self.shop_id, changes)
+
     async def by_identities(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Doc]:
         """This shop's customers among (channel, platform user id) pairs."""
         by_channel: dict[str, list[str]] = {}
@@ -802,8 +837,15 @@ class ShopCustomers(ShopScoped):
         if not changes:
             return 0
         now = utcnow()
-        ops = [ReplaceOne(self._guard(doc), self._next(doc, f, now)) for doc, f in changes]
+        pairs = [(doc, self._next(doc, f, now)) for doc, f in changes]
+        ops = [ReplaceOne(self._guard(doc), new) for doc, new in pairs]
         result = await self.coll.bulk_write(ops, ordered=False)
+        if result.modified_count != len(ops):  # which lost? those not at the version written
+            ids = [new["_id"] for _, new in pairs]
+            found = self.coll.find(self.where({"_id": {"$in": ids}}), {"version": 1})
+            now_at = {d["_id"]: d.get("version") async for d in found}
+            pairs = [(doc, new) for doc, new in pairs if now_at.get(new["_id"]) == new["version"]]
+        await self._written(pairs)
         return result.modified_count
 
     async def export_ids(
@@ -930,8 +972,10 @@ class ShopCustomers(ShopScoped):
         if doc is None:
             return None
         new = self._next(doc, changes, utcnow())
-        result = await self.coll.replace_one(guard, new)
-        return new if result.matched_count == 1 else None
+        if (await self.coll.replace_one(guard, new)).matched_count != 1:
+            return None
+        await self._written([(doc, new)])
+        return new
 
     async def set_chat_admin(self, identity: Identity, linked: bool) -> int:
         """Hide (`linked`) or show again the customer of a chat identity linked as a chat admin.
@@ -942,11 +986,19 @@ class ShopCustomers(ShopScoped):
         the flag changes; how many customers changed (0 or 1).
         """
         query = self.exact({"channel": identity[0], "platform_user_id": identity[1]})
-        result = await self.coll.update_many(
-            {**query, "chat_admin": {"$nin": [linked]}},  # not $ne: see report_filter
-            {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
-        )
-        return result.modified_count
+        for _ in range(_MAX_WRITE_ATTEMPTS):
+            doc = await self.coll.find_one(query)
+            if doc is None or bool(doc.get("chat_admin")) == linked:
+                return 0
+            result = await self.coll.update_one(
+                {**query, "version": {"$eq": doc.get("version")}},
+                {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
+            )
+            if result.modified_count == 1:
+                after = {**doc, "chat_admin": linked, "version": (doc.get("version") or 0) + 1}
+                await self._written([(doc, after)])
+                return 1
+        raise RuntimeError(f"customer {identity[1]} kept changing; chat admin not set")
 
 
 def with_channels(doc: Doc) -> Doc:
