@@ -167,6 +167,7 @@ async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(recover_aggregates_forever(store), name="aggregate-recovery"),
         asyncio.create_task(recover_merges_forever(store), name="merge-recovery"),
+        asyncio.create_task(store.backfill_search_terms(), name="search-terms-backfill"),
     ]
     yield
     await _cancel(tasks)

@@ -144,3 +144,31 @@ def normalise_email(value: Any, field: str = "email") -> str:
     if not _EMAIL.fullmatch(email):
         raise DomainError(f"{field} must be an e-mail address", field=field)
     return email
+
+
+MIN_Q_CHARS = 2
+"""Fewest characters of a search `q` once normalised (`q_term`): one character would find most
+customers, and no term of one character is stored (chatcrm.store.terms)."""
+
+_SPACES = re.compile(r"\s+")
+
+
+def search_text(text: str) -> str:
+    """Text as search compares it: Unicode NFC, case-folded, control characters removed,
+    each run of whitespace one space, trimmed (``"  Ploy\\tSAETANG "`` -> ``ploy saetang``)."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    text = "".join(" " if c.isspace() else c for c in text if c.isspace() or c.isprintable())
+    return _SPACES.sub(" ", text).strip()
+
+
+def q_term(text: str) -> str:
+    """What a search `q` (and every exact search term stored: e-mail, platform ids) compares
+    as: a text written like a phone number (`phone_digits`) its digits in the stored local
+    form (``+66 81-234 5678``, ``66812345678``, ``081 234 5678`` -> ``0812345678``; a start
+    written with ``+66`` too: ``+66 81`` -> ``081``), any other text `search_text`."""
+    digits = phone_digits(text)
+    if digits is None:
+        return search_text(text)
+    if digits.startswith("66") and len(digits) > 2 and text.strip().startswith("+"):
+        return "0" + digits[2:]
+    return local_phone(digits)

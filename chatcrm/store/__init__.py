@@ -27,6 +27,7 @@ from chatcrm.store import (
     schedules,
     segments,
     shops,
+    terms,
     users,
 )
 from chatcrm.store.base import Doc
@@ -50,6 +51,7 @@ _MODULES = (
     export_links,
     period,
     merges,
+    terms,
 )
 
 
@@ -241,6 +243,12 @@ class Store:
         phones = await customers.backfill_phone_keys(self.db.customers)
         if phones:
             log.info("normalised the phone numbers of %d customers", phones)
+        await terms.plan_backfill(self.db)  # done in the background: `backfill_search_terms`
+
+    async def backfill_search_terms(self) -> int:
+        """Write the search terms of shops whose customers were written before they existed
+        (`terms.backfill`); a long run, in the background after start-up."""
+        return await terms.backfill(self.db)
 
     async def close(self) -> None:
         """Close the client."""

@@ -52,6 +52,8 @@ from chatcrm.store.customer_query import (
     sort_spec,
 )
 from chatcrm.store.derived import Change, customers_written
+from chatcrm.store.term_search import TermSearch, term_plan
+from chatcrm.store.terms import terms_ready
 
 INDEXES = {
     "customers": [
@@ -651,7 +653,11 @@ class ShopCustomers(ShopScoped):
 
         After a cursor, the page is read from the consecutive ranges `after_cursor` gives (one
         query per range, until the page is full): each a flat filter an index serves in order.
+        A `q`, tags or a merged shop's channels take the term path (`TermSearch.page`).
         """
+        terms = await self._term_search(filters)
+        if terms is not None:  # term path
+            return await terms.page(sort, limit, cursor)
         base = await self.report_filter(filters, sorted_page=True)
         ranges = after_cursor(sort, cursor) if cursor else [{}]
         rows: list[Doc] = []
@@ -668,14 +674,36 @@ class ShopCustomers(ShopScoped):
         next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
 
+    async def _term_search(self, filters: CustomerFilters) -> TermSearch | None:
+        """The term path of `filters` (docs/search-design.md), or None: no `q`, tag or merged
+        shop's channel, or the shop's search terms are still being backfilled."""
+        if not (filters.q or filters.tags or filters.channels or filters.within):
+            return None
+        plan = term_plan(filters, await self.has_merges())
+        if plan is None or not await terms_ready(self.coll.database, self.shop_id):
+            return None
+        return TermSearch(self, plan)
+
+    async def _by_ids(self, filters: CustomerFilters) -> CustomerFilters:
+        """`filters` as the ids they match when they take the term path, so that exports
+        select exactly the report's customers (`TermSearch.all_ids`); else as they are."""
+        terms = await self._term_search(filters)
+        if terms is None:
+            return filters
+        return CustomerFilters(ids=tuple(await terms.all_ids()) or ("",))  # "": no customer
+
     async def count_matching(self, filters: CustomerFilters) -> int:
         """How many customers match `filters`.
 
         ``$match`` + ``$count``, which nx-27017 runs as one SQL ``COUNT`` over the shop's index
         range (it runs ``count_documents``' ``$group`` on a constant in Python over the whole
         collection). A date condition compares the integer copy (`DATE_KEYS`): nx-27017
-        compares dates wrongly inside an aggregation ``$match``.
+        compares dates wrongly inside an aggregation ``$match``. A `q`, tags or a merged shop's
+        channels take the term path (`TermSearch.count`).
         """
+        terms = await self._term_search(filters)
+        if terms is not None:  # term path
+            return await terms.count()
         groups = await self._live_groups(filters, None)
         return int(groups[0]["customers"]) if groups else 0
 
@@ -859,6 +887,7 @@ class ShopCustomers(ShopScoped):
         sort field. The order is then applied in memory. With `limit`, the scan stops after
         `limit` matches: a result that long may lack matches (callers use it to refuse).
         """
+        filters = await self._by_ids(filters)
         field = sort_key(sort.field)
         cursor = self.coll.find(
             self.where(await self.report_filter(filters)), {"_id": 1, "_key": 1, field: 1}
@@ -888,6 +917,7 @@ class ShopCustomers(ShopScoped):
         repeated ``_id``). Whole documents, no projection: a projection costs nx-27017 more
         than the extra bytes. With `limit`, the scan stops after `limit` documents.
         """
+        filters = await self._by_ids(filters)
         coll = self.coll.with_options(codec_options=RAW_BSON)
         cursor = coll.find(self.scope(await self.report_filter(filters))).batch_size(batch)
         if not filters.ids:

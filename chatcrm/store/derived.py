@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatcrm.store.base import Doc
+from chatcrm.store.terms import sync_terms
 
 Change = tuple[Doc | None, Doc]
 """(customer as read, None for a new one; customer as written)."""
@@ -22,3 +23,4 @@ async def customers_written(db: Any, shop_id: str, changes: Sequence[Change]) ->
     changes = [(before, after) for before, after in changes if before is not after]
     if not changes:
         return
+    await sync_terms(db, shop_id, changes)
