@@ -53,10 +53,14 @@ def merged_shape(docs: list[dict[str, Any]]) -> None:
             before["phone"] = doc["phone"] = before["phone"] or doc["phone"] or f"08{i:08d}"
 
 
-async def load(store: Store, customers: int) -> list[tuple[str, str]]:
-    """(shop id, owner token) of the baseline shop and the merged one."""
+async def load(
+    store: Store, customers: int, kinds: tuple[bool, ...] = (False, True)
+) -> list[tuple[str, str]]:
+    """(shop id, owner token) of the baseline shop and the merged one (`kinds`: which of them,
+    merged or not, in order). `insert_new` writes their search terms too."""
     shops = []
-    for number, merged in enumerate((False, True)):
+    for number, merged in enumerate(kinds):
+        number = int(merged)  # the same customer ids whichever shops are loaded
         shop = await store.shops.create(f"Bench {'merged' if merged else 'baseline'}")
         scoped = store.for_shop(shop.id).customers
         for offset in range(0, customers, BATCH):

@@ -10,7 +10,9 @@ and p95 of `GET /api/v1/customers` (the first page of 50 and its total, as one r
 baseline shop; then the index each query uses: the SQL nx-27017 runs for the measured shop's
 page and total and SQLite's plan for it.
 
-    .venv/bin/python -u bench/report.py [--customers 200000] [--runs 20] [--budget 60]
+    .venv/bin/python -u bench/report.py [--customers 200000] [--runs 20] [--budget 60] [--shops 1]
+
+`--shops 1` loads the measured shop alone (a 1,000,000-customer run).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
 from chatcrm.store.customer_query import sort_spec  # noqa: E402
 from chatcrm.store.customers import LIVE, MERGED  # noqa: E402
+from chatcrm.store.term_search import TermSearch, term_plan  # noqa: E402
+from chatcrm.store.terms import TERMS  # noqa: E402
 
 Doc = dict[str, Any]
 Case = tuple[str, str, dict[str, Any]]
@@ -116,22 +120,30 @@ async def serve_and_run(data_dir: Path, args: argparse.Namespace) -> None:
         server.stop()
 
 
-async def shops_of(store: Store, customers: int, reuse: bool) -> list[tuple[str, str]]:
-    """(shop id, owner token) of the baseline and the measured shop: loaded now, or with
-    `reuse` found in the database when it holds both at this size."""
+async def shops_of(
+    store: Store, customers: int, reuse: bool, count: int = 2
+) -> list[tuple[str, str]]:
+    """(shop id, owner token) of the baseline (`count` 2) and the measured shop: loaded now
+    with their search terms, or with `reuse` found in the database when it holds them at this
+    size."""
+    names = SHOP_NAMES[2 - count :]
     if reuse:
-        found = {s.name: s.id for s in await store.shops.list() if s.name in SHOP_NAMES}
-        ids = [found.get(name) for name in SHOP_NAMES]
+        found = {s.name: s.id for s in await store.shops.list() if s.name in names}
+        ids = [found.get(name) for name in names]
         counts = [await store.db.customers.count_documents({"shop_id": i}) for i in ids if i]
-        if counts == [customers, customers]:
-            print(f"reusing 2 x {customers:,} customers loaded earlier\n")
+        if counts == [customers] * count:
+            print(f"reusing {count} x {customers:,} customers loaded earlier\n")
             return [(i, await store.tokens.create(i, "owner", "bench")) for i in ids if i]
-        await store.db.customers.delete_many({})
-        await store.db.shops.delete_many({})
+        for coll in ("customers", "shops", TERMS):
+            await store.db[coll].delete_many({})
     start = time.perf_counter()
-    shops = await load_shops(store, customers)
+    shops = await load_shops(store, customers, (False, True)[2 - count :])
     took = time.perf_counter() - start
-    print(f"loaded 2 x {customers:,} customers in {took:.1f} s (10 % of the second merged)\n")
+    rows = await store.db[TERMS].estimated_document_count()
+    print(
+        f"loaded {count} x {customers:,} customers (10 % of the measured shop merged) and their"
+        f" {rows:,} search-term rows in {took:.1f} s\n"
+    )
     return shops
 
 
@@ -140,12 +152,12 @@ async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
     key = SecretBox.generate_key()
     store = Store.connect(uri, "bench", SecretBox(key), timeout_ms=600000)
     await store.ensure_indexes()
-    baseline, merged = await shops_of(store, args.customers, args.reuse)
+    loaded = await shops_of(store, args.customers, args.reuse, args.shops)
     if args.load_only:
         await store.close()
         return
-    shops = [merged, baseline]  # the measured shop first
-    measured = merged[0]
+    shops = loaded[::-1]  # the measured shop first
+    measured = shops[0][0]
     queries = cases(await probe_values(store, measured))
     runner, base = await serve_api(uri, data_dir / "var", key)
     try:
@@ -159,7 +171,8 @@ async def run(uri: str, data_dir: Path, args: argparse.Namespace) -> None:
         await runner.cleanup()
     print_table(rows, args)
     print("\nSQLite plan per query of the measured shop (the SQL nx-27017 runs, EXPLAIN QUERY")
-    print("PLAN on the data; a `q` is an $or nx-27017 runs in Python over every row it reads):")
+    print("PLAN on the data; a `q`, a tag or a merged shop's channel takes the term path: the")
+    print("rows of its rarest term, their count, lookups of other terms, the customers by _id):")
     db_file = data_dir / "db" / "bench.db"
     for label, path, params in queries:
         for what, plan in await query_plans(store, measured, db_file, path, params):
@@ -238,12 +251,13 @@ async def deep_cursors(
 
 
 def print_table(rows: list[tuple[str, str, list[tuple[float, float, int]]]], args: Any) -> None:
-    """The figures: measured shop beside the baseline shop, milliseconds."""
+    """The figures: measured shop beside the baseline shop (when loaded), milliseconds."""
     print(f"{'query (HTTP API, first page of 50 + total)':44} {'matches':>9}", end="")
-    print(f" {'merged p50':>11} {'p95':>8} {'n':>3}  {'baseline p50':>12} {'p95':>8} {'n':>3}")
+    print(f" {'merged p50':>11} {'p95':>8} {'n':>3}", end="")
+    print(f"  {'baseline p50':>12} {'p95':>8} {'n':>3}" if args.shops == 2 else "")
     for label, found, figures in rows:
         cells = [f"{label:44} {found:>9}"]
-        for width, (p50, p95, n) in zip((11, 12), figures, strict=True):
+        for width, (p50, p95, n) in zip((11, 12), figures, strict=False):
             cells.append(f"{p50:>{width}.1f} {p95:>8.1f} {n:>3}")
         print(" ".join(cells[:1]) + " " + "  ".join(cells[1:]))
     print(f"\nms; runs per query: {args.runs} after a warm-up, fewer past {args.budget:.0f} s (n)")
@@ -268,6 +282,13 @@ async def query_plans(
             for field in fields
         ]
     sort = parse_sort(params)
+    plan = term_plan(filters, await customers.has_merges())
+    if plan is not None:  # the term path (chatcrm.store.term_search)
+        found = await TermSearch(customers, plan).queries(sort)
+        return [
+            (f"  ({what})", sqlite_plans(db_file, query, order, pipeline, coll))
+            for what, coll, query, order, pipeline in found
+        ]
     page = customers.where(await customers.report_filter(filters, sorted_page=True))
     return [
         ("", sqlite_plans(db_file, page, sort_spec(sort), None)),
@@ -282,7 +303,11 @@ def group(match: Doc, field: str) -> list[Doc]:
 
 
 def sqlite_plans(
-    db_file: Path, query: Doc, sort: list[tuple[str, int]] | None, pipeline: list[Doc] | None
+    db_file: Path,
+    query: Doc,
+    sort: list[tuple[str, int]] | None,
+    pipeline: list[Doc] | None,
+    collection: str = "customers",
 ) -> list[tuple[str, list[str]]]:
     """The SQL neosqlite (nx-27017's engine) runs for a find or an aggregate, with its plan.
 
@@ -294,10 +319,11 @@ def sqlite_plans(
     from neosqlite import Connection
 
     from chatcrm.store.customers import INDEXES
+    from chatcrm.store.terms import INDEXES as TERM_INDEXES
 
     memory = Connection(":memory:")
-    coll = memory["customers"]
-    for model in INDEXES["customers"]:
+    coll = memory[collection]
+    for model in {**INDEXES, **TERM_INDEXES}[collection]:
         spec = model.document
         coll.create_index(list(spec["key"].items()), unique=spec.get("unique", False))
     coll.insert_one({"_id": "x", "shop_id": "x"})  # a non-empty table takes the usual path
@@ -316,7 +342,9 @@ def sqlite_plans(
     found = []
     for sql in statements:
         text = " ".join(sql.split())
-        if "customers" not in text or "sqlite_master" in text or "neosqlite_" in text:
+        if collection not in text or "sqlite_master" in text or "neosqlite_" in text:
+            continue
+        if "pragma_table_info" in text or text.startswith("--"):
             continue
         if text.startswith("SELECT COUNT(1) FROM"):
             continue
@@ -348,5 +376,12 @@ if __name__ == "__main__":
         "--reuse", action="store_true", help="with --data-dir: reuse customers loaded earlier"
     )
     parser.add_argument("--load-only", action="store_true", help="load, then stop")
+    parser.add_argument(
+        "--shops",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="1: the measured shop only (for a 1,000,000-customer run)",
+    )
     parser.add_argument("--sql", action="store_true", help="print the SQL beside each plan")
     asyncio.run(main(parser.parse_args()))

@@ -43,6 +43,8 @@ from chatcrm.mailer import mailer_for
 from chatcrm.merging import recover_merges_forever
 from chatcrm.orders import recover_aggregates_forever
 from chatcrm.scheduler import ReportScheduler, SchedulerTuning
+from chatcrm.store import Store
+from chatcrm.store.base import DATABASE_ERRORS
 from connectors.pool import ConnectorPool
 from reports.exports import DEFAULT_LIMITS, ExportLimits
 
@@ -162,15 +164,26 @@ async def _inbox_workers(app: web.Application) -> AsyncIterator[None]:
 
 async def _aggregate_recovery(app: web.Application) -> AsyncIterator[None]:
     """Finish order aggregate refreshes and merges a crash interrupted: at start-up, then
-    periodically."""
+    periodically; and the search terms of shops written before they existed, once."""
     store = app[DATABASE].store
     tasks = [
         asyncio.create_task(recover_aggregates_forever(store), name="aggregate-recovery"),
         asyncio.create_task(recover_merges_forever(store), name="merge-recovery"),
-        asyncio.create_task(store.backfill_search_terms(), name="search-terms-backfill"),
+        asyncio.create_task(_backfill_search_terms(store), name="search-terms-backfill"),
     ]
     yield
     await _cancel(tasks)
+
+
+async def _backfill_search_terms(store: Store) -> None:
+    """`Store.backfill_search_terms`, logged when it fails (the next start-up tries again; the
+    shops it did not finish keep the slower search meanwhile)."""
+    try:
+        await store.backfill_search_terms()
+    except DATABASE_ERRORS as err:
+        log.warning("search terms backfill stopped: %s", err)
+    except Exception:
+        log.exception("search terms backfill failed")
 
 
 async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:

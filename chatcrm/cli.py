@@ -408,6 +408,13 @@ async def _demo(database: Database, args: argparse.Namespace) -> dict[str, Any]:
     return await seed_demo(database.store, customers=args.customers)
 
 
+async def _reindex_search(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    if args.shop:
+        await _require_shop(database, args.shop)
+    rows = await database.store.reindex_search(args.shop)
+    return {"shops": rows}
+
+
 def _run_store_command(settings: Settings, command: Command, args: argparse.Namespace) -> int:
     async def run() -> dict[str, Any]:
         async with open_database(settings) as database:
@@ -492,6 +499,15 @@ def _add_service_commands(sub: Any) -> None:
     demo = command(sub, "demo", "create the demo shop with realistic data (idempotent)")
     demo.add_argument("--customers", type=int, default=5000)
     demo.set_defaults(store_command=_demo)
+
+    reindex = command(
+        sub,
+        "reindex-search",
+        "rebuild the search terms of a shop's customers (every shop without --shop); the "
+        "repair after a crash between a customer write and its terms",
+    )
+    reindex.add_argument("--shop", help="shop id (default: every shop)")
+    reindex.set_defaults(store_command=_reindex_search)
 
     imp = command(sub, "import", "import customers or orders from a CSV file (UTF-8)")
     imp.add_argument("kind", choices=("customers", "orders"))

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from chatcrm.domain import CUSTOMER_STATUSES, SORT_FIELDS, CustomerFilters, DomainError, Sort
-from chatcrm.input_rules import MAX_YEAR, MIN_YEAR, parse_whole
+from chatcrm.input_rules import MAX_YEAR, MIN_Q_CHARS, MIN_YEAR, parse_whole, q_term
 from chatcrm.provinces import UNKNOWN_PROVINCE, find_province
 from connectors.registry import CUSTOMER_CHANNELS
 
@@ -109,10 +109,13 @@ REPORT_FILTERS = (
     ReportFilter(
         "q",
         "one",
-        "Text in the name or e-mail, an exact chat platform user id, or a phone number "
-        "written any way (digits, Thai digits too, with an optional leading +, spaces, dashes, "
-        "dots, parentheses: `+66 81-234-5678`, `081 234`): phones that are that number, start "
-        "with it, or end with its last 4 or more digits; other text never matches phones",
+        "Search, at least 2 characters, case-insensitive, each customer listed once. Finds: "
+        "the start of any word of the name or chat profile name, possibly continued across "
+        "the following words (`สม`, `ใจดี`, `สมชาย ใจ` find `สมชาย ใจดี`; `ชาย`, inside a "
+        "word, does not); a phone number written any way (`+66 81-234-5678`, `081 234`, "
+        "Thai digits) finds phones starting with it (3+ digits) or ending with its last 4+ "
+        "digits; an e-mail address whole or its part before `@`; any identity's chat "
+        "platform user id, whole",
         {"type": "string", "maxLength": MAX_Q_CHARS},
     ),
     ReportFilter(
@@ -251,6 +254,8 @@ def _q(params: Params) -> str | None:
     q = _text(params, "q")
     if q is not None and len(q) > MAX_Q_CHARS:
         raise DomainError(f"q is at most {MAX_Q_CHARS} characters", field="q")
+    if q is not None and len(q_term(q)) < MIN_Q_CHARS:
+        raise DomainError(f"q must be at least {MIN_Q_CHARS} characters", field="q")
     return q
 
 

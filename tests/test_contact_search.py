@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from chatcrm.store import Store
+from chatcrm.store import Store, terms
 from chatcrm.store.customers import backfill_phone_keys
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
@@ -100,6 +100,7 @@ async def test_phones_stored_as_typed_before_are_normalised_at_start_up(
         customer(shop.id, 4),
     ]
     await store.db.customers.insert_many(docs)  # as an earlier version wrote them
+    await store.db[terms.STATE].delete_many({})  # which kept no search terms
     await store.ensure_indexes()
     stored = await store.db.customers.find({"shop_id": shop.id}).sort("_id", 1).to_list(None)
     assert [d["phone"] for d in stored] == ["0812345678", "0899999999", "12345", None]

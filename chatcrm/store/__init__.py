@@ -250,6 +250,12 @@ class Store:
         (`terms.backfill`); a long run, in the background after start-up."""
         return await terms.backfill(self.db)
 
+    async def reindex_search(self, shop_id: str | None = None) -> dict[str, int]:
+        """Rebuild the search terms of one shop (every shop when None): rows written or
+        deleted per shop (`terms.rebuild_shop`; the shop is no longer pending after it)."""
+        shop_ids = [shop_id] if shop_id else [s.id for s in await self.shops.list()]
+        return {sid: await terms.rebuild_shop(self.db, sid) for sid in shop_ids}
+
     async def close(self) -> None:
         """Close the client."""
         await self.client.close()

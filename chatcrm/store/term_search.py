@@ -59,17 +59,22 @@ class TermPlan:
 
 def term_plan(filters: CustomerFilters, merged: bool) -> TermPlan | None:
     """The term form of `filters` (None: nothing a term serves). `merged`: the shop has merges,
-    whose channel filter (any identity's channel) is a term too."""
+    whose channel filter (any identity's channel) is a term too when nothing but terms filters
+    (with a province, dates and the like, the scalar index of those leads, as before)."""
     groups: list[tuple[str, ...]] = []
-    rest = _split(filters, merged, groups)
+    rest = _split(filters, False, groups)
+    if merged and _trivial(_split(rest, True, [])):
+        groups = []
+        rest = _split(filters, True, groups)
     return TermPlan(tuple(dict.fromkeys(groups)), rest) if groups else None
 
 
 def _split(
-    filters: CustomerFilters, merged: bool, groups: list[tuple[str, ...]]
+    filters: CustomerFilters, channels_too: bool, groups: list[tuple[str, ...]]
 ) -> CustomerFilters:
-    """`filters` without what `groups` now holds (q, tags, a merged shop's channels)."""
-    within = _split(filters.within, merged, groups) if filters.within is not None else None
+    """`filters` without what `groups` now holds (q, tags, and with `channels_too` the
+    channels)."""
+    within = _split(filters.within, channels_too, groups) if filters.within else None
     if filters.q:
         groups.append((q_term(filters.q),))
     tags = tuple(tag_term(t) for t in filters.tags)
@@ -78,7 +83,7 @@ def _split(
     elif tags:
         groups.append(tags)
     channels = filters.channels
-    if merged and channels:
+    if channels_too and channels:
         groups.append(tuple(channel_term(c) for c in channels))
         channels = ()
     return replace(filters, q=None, tags=(), tag_mode="any", channels=channels, within=within)
@@ -192,6 +197,23 @@ class TermSearch:
         found = self.terms.find({"_id": {"$in": ids}}, {"person": 1})
         having = {r["person"] async for r in found}
         return [p for p in persons if p in having]
+
+    async def queries(self, sort: Sort) -> list[tuple[str, str, Doc, Any, Any]]:
+        """(what, collection, filter, sort, pipeline) of the queries a first page and its
+        total run, for a benchmark's query plans: each served by the index its docstring says."""
+        groups = await self._ordered_groups()
+        driver = groups[0][1][0]
+        rest = self.customers.where(combine(await self.rest(), {"_id": {"$in": ["a", "b"]}}))
+        count = [{"$match": self._term(driver)}, {"$count": "n"}]
+        out: list[tuple[str, str, Doc, Any, Any]] = [
+            (f"rows of {driver!r} in page order", TERMS, self._term(driver), sort_spec(sort), None),
+            ("its count", TERMS, self._term(driver), None, count),
+        ]
+        if len(groups) > 1 or len(groups[0][1]) > 1:
+            lookups = {"_id": {"$in": ["a|b", "c|d"]}}
+            out.append(("other terms, by _id", TERMS, lookups, None, None))
+        out.append(("customers of a batch", "customers", rest, None, None))
+        return out
 
     async def page(
         self, sort: Sort, limit: int, cursor: str | None

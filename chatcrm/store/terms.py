@@ -310,12 +310,13 @@ REBUILD_BATCH = 1000
 async def rebuild_shop(db: Any, shop_id: str, batch: int = REBUILD_BATCH) -> int:
     """Make every row of the shop agree with its customers; how many rows it wrote or deleted.
 
-    The shop's customer ids (the identity index), sorted; then per batch of consecutive ids
+    The shop's customer ids (an index led by ``shop_id``), sorted; then per batch of consecutive ids
     the customers (``_id`` ``$in``) and the rows of exactly those persons (a range on
     ``by_person``), and the difference written (`_diff`); rows of persons that are no
     customer are deleted. Writers keep writing meanwhile: persons whose customer changed during
-    the batch are settled (`settle`). The start-up backfill of a shop written before search
-    terms existed, and the repair after a crash between a customer write and its rows.
+    the batch are settled (`settle`). Then the shop is no longer pending: its `q` takes the
+    term path. The start-up backfill of a shop written before search terms existed, and the
+    repair after a crash between a customer write and its rows (``chatcrm reindex-search``).
     """
     shop = {"shop_id": {"$eq": shop_id}}
     found = db.customers.find(shop, {"_id": 1}).batch_size(10_000)
@@ -326,6 +327,7 @@ async def rebuild_shop(db: Any, shop_id: str, batch: int = REBUILD_BATCH) -> int
         low = part[0] if start > 0 and part else None
         high = ids[start + batch] if start + batch < len(ids) else None
         changed += await _rebuild_part(db, shop_id, part, low, high)
+    await db[STATE].update_one({"_id": STATE_ID}, {"$pull": {"pending": shop_id}})
     return changed
 
 
@@ -387,7 +389,6 @@ async def backfill(db: Any) -> int:
     for shop_id in sorted(await pending_shops(db) or ()):
         took = asyncio.get_running_loop().time()
         n = await rebuild_shop(db, shop_id)
-        await db[STATE].update_one({"_id": STATE_ID}, {"$pull": {"pending": shop_id}})
         took = asyncio.get_running_loop().time() - took
         log.info("search terms of shop %s: %d rows written in %.0f s", shop_id, n, took)
         total += n
