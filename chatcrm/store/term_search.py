@@ -219,6 +219,9 @@ class TermSearch:
         self, sort: Sort, limit: int, cursor: str | None
     ) -> tuple[list[Doc], str | None]:
         """One page in `sort` order and the cursor of the next (`ShopCustomers.search`)."""
+        if sort.field == "paid_total" and len(self.plan.groups) == 1:  # no count needed
+            groups = [(0, self.plan.groups[0])]
+            return await self._page_by_rows(groups, sort, limit, cursor)
         groups = await self._ordered_groups()
         if sort.field == "paid_total":
             return await self._page_by_rows(groups, sort, limit, cursor)
@@ -244,7 +247,7 @@ class TermSearch:
             docs = await self._check([r["person"] for r in rows], others)
             page.extend((r, docs[r["person"]]) for r in rows if r["person"] in docs)
 
-        async for row in self._merged(groups[0][1], sort, cursor):
+        async for row in self._merged(groups[0][1], sort, cursor, first=limit + 1):
             if row["person"] in seen:
                 continue
             seen.add(row["person"])
@@ -323,15 +326,15 @@ class TermSearch:
         return {p for p in persons if finds_all(by_id[p], self.plan.groups)}
 
     async def _merged(
-        self, terms: tuple[str, ...], sort: Sort, cursor: str | None
+        self, terms: tuple[str, ...], sort: Sort, cursor: str | None, first: int = BATCH
     ) -> AsyncIterator[Doc]:
         """The rows of `terms` in `sort` order (``paid_total``), the streams of several terms
         merged (a person with two of them comes twice, next to each other)."""
         if len(terms) == 1:
-            async for row in self._rows(terms[0], sort, cursor):
+            async for row in self._rows(terms[0], sort, cursor, first):
                 yield row
             return
-        streams = [self._rows(t, sort, cursor) for t in terms]
+        streams = [self._rows(t, sort, cursor, first) for t in terms]
         heap: list[tuple[Any, int, Doc]] = []
         for i, stream in enumerate(streams):
             row = await anext(stream, None)
@@ -345,10 +348,13 @@ class TermSearch:
             if following is not None:
                 heapq.heappush(heap, (_row_key(following, sort), i, following))
 
-    async def _rows(self, term: str, sort: Sort, cursor: str | None) -> AsyncIterator[Doc]:
-        """The rows of one term after `cursor` in `sort` order, read in growing batches: each
-        batch the keyset ranges of `after_cursor` on ``by_term`` with the term fixed."""
-        batch = BATCH
+    async def _rows(
+        self, term: str, sort: Sort, cursor: str | None, first: int = BATCH
+    ) -> AsyncIterator[Doc]:
+        """The rows of one term after `cursor` in `sort` order, read in growing batches (the
+        first of `first` rows): each batch the keyset ranges of `after_cursor` on ``by_term``
+        with the term fixed."""
+        batch = first
         while True:
             ranges = after_cursor(sort, cursor) if cursor else [{}]
             got: list[Doc] = []
