@@ -101,6 +101,8 @@ def _trivial(filters: CustomerFilters | None) -> bool:
 class TermSearch:
     """`ShopCustomers.search` and `count_matching` of one `TermPlan`."""
 
+    sort_in_service = SORT_IN_SERVICE
+
     def __init__(self, customers: ShopCustomers, plan: TermPlan) -> None:
         self.customers = customers
         self.plan = plan
@@ -225,7 +227,7 @@ class TermSearch:
         groups = await self._ordered_groups()
         if sort.field == "paid_total":
             return await self._page_by_rows(groups, sort, limit, cursor)
-        if groups[0][0] <= SORT_IN_SERVICE:
+        if groups[0][0] <= self.sort_in_service:
             return await self._page_in_service(groups, sort, limit, cursor)
         return await self._page_by_customers(sort, limit, cursor)
 
