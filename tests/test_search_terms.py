@@ -20,6 +20,8 @@ from chatcrm.store.term_search import TermSearch, term_plan
 from chatcrm.store.terms import channel_term, finds, tag_term, terms_of
 
 NAMES = ["สมชาย ใจดี", "สมหญิง ศรีสุข", "Ploy Saetang", "ploy sae", "Somchai Jaidee", "ศรีสมร"]
+LONG = "Wongsakul Phatthanaphongsakul Kittiwattanasak"
+NAMES += [LONG, LONG[:30] + "Other"]
 TAGS = ["VIP", "COD", "ขาประจำ"]
 
 
@@ -221,6 +223,7 @@ async def test_pages_and_totals_agree_with_reading_every_customer(
     cases = [
         CustomerFilters(q="สม"),
         CustomerFilters(q="ploy s"),
+        CustomerFilters(q=LONG[:30] + "o"),  # longer than its row: candidates checked whole
         CustomerFilters(q="08"),
         CustomerFilters(tags=("VIP",)),
         CustomerFilters(tags=("VIP", "COD"), tag_mode="all"),

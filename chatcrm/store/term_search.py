@@ -109,6 +109,8 @@ class TermSearch:
         self.terms = customers.coll.database[TERMS]
         self._rest: Doc | None = None
         self._counts: dict[str, int] = {}
+        self._long = any(row_term(t) != t for group in plan.groups for t in group)
+        """A `q` longer than its row (`MAX_START`): its candidates are checked whole."""
 
     async def rest(self) -> Doc:
         """The customers' filter of what the terms do not serve."""
@@ -138,7 +140,7 @@ class TermSearch:
         rarest group's rows)."""
         groups = await self._ordered_groups()
         size, driver = groups[0]
-        if len(groups) == 1 and len(driver) == 1 and _trivial(self.plan.rest):
+        if len(groups) == 1 and len(driver) == 1 and _trivial(self.plan.rest) and not self._long:
             return size
         return sum([1 async for _ in self._matching(groups)])
 
@@ -182,12 +184,13 @@ class TermSearch:
             persons = [p for p in persons if p in allowed]
         if not persons:
             return {}
-        if count and _trivial(self.plan.rest):
+        whole = not count or self._long  # customers read whole, their terms checked
+        if not whole and _trivial(self.plan.rest):
             return {p: {"_id": p} for p in persons}
         query = self.customers.where(combine(rest, {"_id": {"$in": persons}}))
-        fields = {"_id": 1} if count else report_fields()
-        docs = await self.customers.coll.find(query, fields).to_list(None)
-        if count:
+        found = self.customers.coll.find(query, report_fields() if whole else {"_id": 1})
+        docs = await found.to_list(None)
+        if not whole:
             return {d["_id"]: d for d in docs}
         return {d["_id"]: d for d in docs if finds_all(d, self.plan.groups)}
 
