@@ -59,6 +59,25 @@ CHANNEL = "\x1fchannel\x1f"
 """Prefix of a channel's row (any identity's channel of a person: ``channels``)."""
 
 
+SOURCES = (
+    "paid_total",
+    "name",
+    "profile_name",
+    "phone",
+    "email",
+    "platform_user_id",
+    "platform_user_ids",
+    "tags",
+    "channels",
+    "channel",
+    "_key",
+    "merged_into",
+    "merged",
+    "chat_admin",
+)
+"""The fields `term_rows` derives from: a write that changes none of them changes no row."""
+
+
 def tag_term(tag: str) -> str:
     """The row of customers tagged `tag` (tags compare exactly, as the ``tags`` array does)."""
     return TAG + tag
@@ -212,6 +231,8 @@ async def sync_terms(db: Any, shop_id: str, changes: Sequence[Change]) -> None:
     paid: list[Doc] = []
     touched: dict[str, int] = {}
     for before, after in changes:
+        if before is not None and all(before.get(f) == after.get(f) for f in SOURCES):
+            continue  # a chat message, a status: not even `terms_of` (ingest's hot path)
         old, new = terms_of(before), terms_of(after)
         price_changed = (before or {}).get("paid_total") != after.get("paid_total")
         if old == new and not (price_changed and new):
