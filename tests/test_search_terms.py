@@ -264,3 +264,6 @@ async def test_a_shop_written_before_search_terms_is_backfilled(store: Store) ->
     )
     await terms.rebuild_shop(store.db, shop.id, batch=5)
     await assert_in_step(store, shop.id)
+    await store.db[terms.TERMS].delete_many({"person": docs[5]["_id"]})
+    assert (await store.reindex_search(shop.id))[shop.id] > 0  # chatcrm reindex-search
+    await assert_in_step(store, shop.id)
