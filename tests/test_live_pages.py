@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from chatcrm.store import Store
+from chatcrm.store import customers as customers_module
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
 
@@ -97,11 +99,13 @@ async def test_customers_written_before_the_live_key_are_listed_after_start_up(
 
 
 async def test_closed_date_ranges_keep_their_edges_narrow_or_wide(
-    client: TestClient, store: Store, shop: ShopFixture
+    client: TestClient, store: Store, shop: ShopFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first day counts from its local midnight, the last day up to (not including) the
-    next local midnight. The narrow range holds 2 of 119 live customers (under 2 %: its own
-    index, then a sort), the wide one 59 (the sort's index, the range tested per row)."""
+    next local midnight. With ranges of more than 20 customers read along the sort's index
+    (`WIDE_RANGE` is 5,000), the narrow range (2 customers: its own index, then a sort) and
+    the wide one (59: the sort's index, the range tested per row) run both plans."""
+    monkeypatch.setattr(customers_module, "WIDE_RANGE", 20)
     day = datetime(2026, 10, 1, tzinfo=UTC) - BANGKOK  # 1 October, local midnight
     ms = timedelta(milliseconds=1)
     edges = {  # narrow range: 1-2 October

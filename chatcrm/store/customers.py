@@ -273,11 +273,12 @@ NOT_MERGED = {"merged": {"$nin": [True]}}
 """Leaves out tombstones only (merge suggestions): exact on both servers whether ``merged`` is
 false, null or missing (docs/mongodb-compat.md#merged-customers)."""
 
-WIDE_SHARE = 0.02
-"""Share of a shop's live customers above which a range on another field than the page's sort
-(a closed date range sorted by paid total) is read by walking the sort's index: about 51 /
-share rows walked (2,550 at 2 %), where the range's index would sort every match (4,000 at 2 %
-of 200,000). Below it, the range's index and a sort of its few matches
+WIDE_RANGE = 5_000
+"""Live customers in a range on another field than the page's sort (a closed date range sorted
+by paid total) above which the page walks the sort's index and tests the range per row: about
+51 x shop / matches rows (2,040 at 200,000, 10,200 at 1,000,000), where the range's index would
+sort every match; at or below it, the range's index and a sort of at most this many rows.
+A count rather than a share of the shop: counting the shop costs as much as the walk
 (docs/search-design.md#closed-date-ranges-with-the-default-sort)."""
 
 _FENCE = 2**62
@@ -669,12 +670,12 @@ class ShopCustomers(ShopScoped):
         query per range, until the page is full): each a flat filter an index serves in order,
         ``shop_id, live, <sort key>, _key`` (`page_index_keys`). A range on another field (a
         closed date range sorted by paid total) is counted first (index-only) and, when it
-        holds more than `WIDE_SHARE` of the shop, tested per row along the sort's index
+        holds more than `WIDE_RANGE` customers, tested per row along the sort's index
         (`_walk`); otherwise its index gives its few matches, sorted.
         """
         base = await self.report_filter(filters, sorted_page=True)
         walked, tested = split_ranges(base, sort_key(sort.field))
-        wide = bool(tested) and await self._wide(tested)
+        wide = bool(tested) and await self._count(self.where({**tested, **LIVE})) > WIDE_RANGE
         rows: list[Doc] = []
         for extra in after_cursor(sort, cursor) if cursor else [{}]:
             wanted = limit + 1 - len(rows)
@@ -691,12 +692,6 @@ class ShopCustomers(ShopScoped):
             )
         next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
-
-    async def _wide(self, ranges: Doc) -> bool:
-        """Whether live customers in `ranges` are more than `WIDE_SHARE` of the shop's: two
-        index-only counts (``live_by_<field>`` for the range, ``shop_id, live`` for the shop)."""
-        matches = await self._count(self.where({**ranges, **LIVE}))
-        return matches > WIDE_SHARE * await self._count(self.where(dict(LIVE)))
 
     async def _walk(self, walked: Doc, tested: Doc, sort: Sort, limit: int) -> list[Doc]:
         """The first `limit` customers of `walked` in `sort` order that match `tested` (ranges),
