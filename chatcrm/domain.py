@@ -228,14 +228,27 @@ def phone_key(phone: Any) -> str | None:
     return digits[::-1] or None
 
 
-def with_derived_keys(doc: dict[str, Any]) -> dict[str, Any]:
-    """Set `doc`'s ``DATE_KEYS`` copies and its `PHONE_KEY`, in place; returns `doc`.
+LIVE_KEY = "live"
+"""True on a customer the reports list: neither a tombstone (``merged_into`` a person) nor
+linked as a chat admin (``chat_admin``). One scalar that page indexes carry right after
+``shop_id``, so leaving both out is an index equality instead of two per-row array tests
+(docs/search-design.md#the-live-key)."""
 
-    Every writer of a customer document calls this (or `date_keys` and `phone_key`), so the
-    copies agree with the fields they copy.
+
+def is_live(doc: dict[str, Any]) -> bool:
+    """The `LIVE_KEY` of a customer document."""
+    return not doc.get("merged_into") and not doc.get("chat_admin")
+
+
+def with_derived_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """Set `doc`'s ``DATE_KEYS`` copies, its `PHONE_KEY` and `LIVE_KEY`, in place; returns `doc`.
+
+    Every writer of a customer document calls this (or `date_keys`, `phone_key` and
+    `is_live`), so the copies agree with the fields they copy.
     """
     doc.update(date_keys(doc))
     doc[PHONE_KEY] = phone_key(doc.get("phone"))
+    doc[LIVE_KEY] = is_live(doc)
     return doc
 
 
@@ -248,6 +261,7 @@ def new_customer_fields(currency: str = "THB") -> dict[str, Any]:
         "picture_url": None,
         "phone": None,
         "phone_rev": None,
+        "live": True,
         "email": None,
         "province": None,
         "province_key": UNKNOWN_PROVINCE,

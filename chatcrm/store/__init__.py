@@ -240,6 +240,9 @@ class Store:
         settled = await self.shops.backfill_settings()
         if settled:
             log.info("set the merge setting of %d shops", settled)
+        lived = await customers.backfill_live_keys(self.db.customers)
+        if lived:
+            log.info("backfilled the live key of %d customers", lived)
         phones = await customers.backfill_phone_keys(self.db.customers)
         if phones:
             log.info("normalised the phone numbers of %d customers", phones)

@@ -8,6 +8,7 @@ from typing import Any
 
 from chatcrm.domain import (
     DATE_KEYS,
+    LIVE_KEY,
     PHONE_KEY,
     SORT_FIELDS,
     CustomerFilters,
@@ -139,6 +140,38 @@ def phone_match(q: str) -> list[Doc]:
 def sort_key(field: str) -> str:
     """The stored field that orders `field`: a date's integer copy (`DATE_KEYS`), else itself."""
     return DATE_KEYS.get(field, field)
+
+
+def page_index_keys(field: str) -> tuple[str, ...]:
+    """Keys of the index that serves report pages in `field` order (a ``SORT_FIELDS`` name):
+    ``shop_id, live, <sort key>, _key``. Every page asks ``live: {"$eq": true}`` (`LIVE_KEY`),
+    so the shop and the live customers are one equality prefix and the index gives the page in
+    order on both servers."""
+    return ("shop_id", LIVE_KEY, sort_key(field), "_key")
+
+
+_RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+
+
+def split_ranges(query: Doc, field: str) -> tuple[Doc, Doc]:
+    """`query` as (its conditions but ranges, its ranges on fields other than `field`).
+
+    A page sorted on `field` with a range on another field (a closed date range sorted by
+    paid total) is served either by the range's index then a sort of every match, or by the
+    sort's index walked in order with the range tested per row: the caller chooses by the
+    range's size. Only for a flat query (no ``$and``/``$or``: those stay as they are).
+    """
+    if any(key.startswith("$") for key in query):
+        return query, {}
+    ranges = {
+        key: condition
+        for key, condition in query.items()
+        if key != field
+        and isinstance(condition, dict)
+        and bool(condition)
+        and set(condition) <= _RANGE_OPERATORS
+    }
+    return {k: v for k, v in query.items() if k not in ranges}, ranges
 
 
 def sort_spec(sort: Sort) -> list[tuple[str, int]]:

@@ -17,13 +17,16 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chatcrm.domain import (
     CUSTOMER_STATUSES,
+    LIVE_KEY,
     PHONE_KEY,
+    SORT_FIELDS,
     CustomerFilters,
     DomainError,
     Sort,
     as_utc,
     date_keys,
     epoch_ms,
+    is_live,
     new_customer_fields,
     phone_key,
     with_derived_keys,
@@ -46,10 +49,12 @@ from chatcrm.store.customer_query import (
     encode_cursor,
     filters_query,
     order_snapshot,
+    page_index_keys,
     report_fields,
     snapshot_row,
     sort_key,
     sort_spec,
+    split_ranges,
 )
 from chatcrm.store.derived import Change, customers_written
 from chatcrm.store.term_search import TermSearch, term_plan
@@ -58,18 +63,14 @@ from chatcrm.store.terms import terms_ready
 INDEXES = {
     "customers": [
         index("shop_id", "channel", "platform_user_id", unique=True, name="customer_identity"),
-        index("shop_id", "paid_total", "_key", name="by_paid_total"),
-        index("shop_id", "updated_ms", "_key", name="by_updated_ms"),
-        index("shop_id", "last_order_ms", "_key", name="by_last_order_ms"),
-        index("shop_id", "order_count", "_key", name="by_order_count"),
-        index("shop_id", "name", "_key", name="by_name"),
-        index("shop_id", "channel", "paid_total", "_key", name="by_channel_paid_total"),
-        index("shop_id", "province_key", name="by_province"),
+        *(index(*page_index_keys(f), name=f"live_by_{f}") for f in SORT_FIELDS),
+        index("shop_id", LIVE_KEY, "channel", "paid_total", "_key", name="live_by_channel"),
+        index("shop_id", LIVE_KEY, "province_key", name="live_by_province"),
+        index("shop_id", LIVE_KEY, "postal_code", name="live_by_postal_code"),
         index("shop_id", "tags", name="by_tag"),
         index("shop_id", "phone", name="by_phone"),
         index("shop_id", "phone_rev", name="by_phone_end"),
         index("shop_id", "email", name="by_email"),
-        index("shop_id", "postal_code", name="by_postal_code"),
         index("shop_id", "chat_admin", name="by_chat_admin"),
         index("shop_id", "merged_into", name="by_merged_into"),
         index("shop_id", "channels", "paid_total", "_key", name="by_channels_paid_total"),
@@ -80,9 +81,14 @@ RETIRED_INDEXES = {
     "customers": [
         [("shop_id", 1), ("updated_at", 1), ("_key", 1)],
         [("shop_id", 1), ("last_order_at", 1), ("_key", 1)],
+        *([("shop_id", 1), (sort_key(f), 1), ("_key", 1)] for f in SORT_FIELDS),
+        [("shop_id", 1), ("channel", 1), ("paid_total", 1), ("_key", 1)],
+        [("shop_id", 1), ("province_key", 1)],
+        [("shop_id", 1), ("postal_code", 1)],
     ]
 }
-"""Index keys of earlier versions, dropped at start-up: the date sorts use `DATE_KEYS` now."""
+"""Index keys of earlier versions, dropped at start-up: the date sorts use `DATE_KEYS` now, and
+the page and filter indexes carry `LIVE_KEY` after ``shop_id`` (the ``live_by_*`` indexes)."""
 
 _BACKFILL_BATCH = 1000
 """Customers per write when backfilling the integer date copies."""
@@ -260,9 +266,27 @@ MERGED = {"$gt": ""}
 """Matches a tombstone's ``merged_into`` (a customer id): "a non-empty string" on both servers,
 not ``{"$ne": None}`` (docs/mongodb-compat.md#no-ne-conditions)."""
 
-LIVE = {"merged": {"$nin": [True]}}
-"""Leaves out tombstones (customers merged into a person): exact on both servers whether
-``merged`` is false, null or missing (docs/mongodb-compat.md#merged-customers)."""
+LIVE = {LIVE_KEY: {"$eq": True}}
+"""The customers reports list: neither tombstones nor chat admins (`domain.LIVE_KEY`). An index
+equality on both servers (the ``live_by_*`` indexes), where the earlier per-row tests
+``merged``/``chat_admin`` ``$nin [true]`` cost nx-27017 a ``json_each`` per row walked."""
+
+NOT_MERGED = {"merged": {"$nin": [True]}}
+"""Leaves out tombstones only (merge suggestions): exact on both servers whether ``merged`` is
+false, null or missing (docs/mongodb-compat.md#merged-customers)."""
+
+WIDE_RANGE = 5_000
+"""Live customers in a range on another field than the page's sort (a closed date range sorted
+by paid total) above which the page walks the sort's index and tests the range per row: about
+51 x shop / matches rows (2,040 at 200,000, 10,200 at 1,000,000), where the range's index would
+sort every match; at or below it, the range's index and a sort of at most this many rows.
+A count rather than a share of the shop: counting the shop costs as much as the walk
+(docs/search-design.md#closed-date-ranges-with-the-default-sort)."""
+
+_FENCE = 2**62
+"""A ``$limit`` no page reaches, between the walk in sort order and the range's test: SQLite
+neither flattens nor pushes the test into a subquery with a LIMIT, so nx-27017 walks the sort's
+index as a co-routine and stops at the page's end instead of choosing the range's index."""
 
 
 def person_id(doc: Doc) -> str:
@@ -275,7 +299,6 @@ class ShopCustomers(ShopScoped):
     """One shop's customers."""
 
     collection_name = "customers"
-    _any_chat_admin: bool | None = None
     _any_merged: bool | None = None
 
     async def has_merges(self) -> bool:
@@ -294,24 +317,18 @@ class ShopCustomers(ShopScoped):
     async def report_filter(
         self, filters: CustomerFilters, *, sorted_page: bool = False, live: bool = True
     ) -> Doc:
-        """`filters_query` of a report, leaving out customers linked as chat admins.
+        """`filters_query` of a report, leaving out tombstones and chat admins (`LIVE`).
 
-        The exclusion is added only when the shop has such customers (one lookup on the
-        ``by_chat_admin`` index, once per repository): ``{"chat_admin": {"$nin": [true]}}``
-        is exact on both servers but costs nx-27017 its index-only totals
-        (docs/mongodb-compat.md#flags-with-nin-true). Once the shop has merged customers,
-        tombstones are left out too (`LIVE`; not with `live` false: totals subtract them
-        instead, see `_live_counts`) and a channel matches any identity's (``channels``).
+        `LIVE` is an equality on the second key of every page and filter index
+        (``live_by_*``), so pages walk their sort's index and totals stay index-only whether or
+        not the shop has merges or chat admins (`live` false leaves it out: every customer,
+        for a benchmark's query plans). Once the shop has merged customers a channel matches
+        any identity's (``channels``).
         """
         query = filters_query(filters, sorted_page=sorted_page)
-        if self._any_chat_admin is None:
-            hidden = self.where({"chat_admin": {"$eq": True}})
-            self._any_chat_admin = await self.coll.find_one(hidden, {"_id": 1}) is not None
-        if self._any_chat_admin:
-            query["chat_admin"] = {"$nin": [True]}
+        if live:
+            query.update(LIVE)
         if await self.has_merges():
-            if live:
-                query.update(LIVE)
             if "channel" in query:  # any identity's channel: the `channels` array
                 condition = query.pop("channel")
                 query["channels"] = {"$in": condition.get("$in") or [condition.get("$eq")]}
@@ -652,19 +669,27 @@ class ShopCustomers(ShopScoped):
         """One page of the report: matching customers in `sort` order, and the next cursor.
 
         After a cursor, the page is read from the consecutive ranges `after_cursor` gives (one
-        query per range, until the page is full): each a flat filter an index serves in order.
+        query per range, until the page is full): each a flat filter an index serves in order,
+        ``shop_id, live, <sort key>, _key`` (`page_index_keys`). A range on another field (a
+        closed date range sorted by paid total) is counted first (index-only) and, when it
+        holds more than `WIDE_RANGE` customers, tested per row along the sort's index
+        (`_walk`); otherwise its index gives its few matches, sorted.
         A `q`, tags or a merged shop's channels take the term path (`TermSearch.page`).
         """
         terms = await self._term_search(filters)
         if terms is not None:  # term path
             return await terms.page(sort, limit, cursor)
         base = await self.report_filter(filters, sorted_page=True)
-        ranges = after_cursor(sort, cursor) if cursor else [{}]
+        walked, tested = split_ranges(base, sort_key(sort.field))
+        wide = bool(tested) and await self._count(self.where({**tested, **LIVE})) > WIDE_RANGE
         rows: list[Doc] = []
-        for extra in ranges:
+        for extra in after_cursor(sort, cursor) if cursor else [{}]:
             wanted = limit + 1 - len(rows)
             if wanted <= 0:
                 break
+            if wide:
+                rows += await self._walk(combine(walked, extra), tested, sort, wanted)
+                continue
             rows += (
                 await self.coll.find(self.where(combine(base, extra)), report_fields())
                 .sort(sort_spec(sort))
@@ -692,6 +717,24 @@ class ShopCustomers(ShopScoped):
             return filters
         return CustomerFilters(ids=tuple(await terms.all_ids()) or ("",))  # "": no customer
 
+    async def _walk(self, walked: Doc, tested: Doc, sort: Sort, limit: int) -> list[Doc]:
+        """The first `limit` customers of `walked` in `sort` order that match `tested` (ranges),
+        read along the sort's index: ``$match`` `walked`, ``$sort``, ``$limit`` `_FENCE`,
+        ``$match`` `tested`, ``$limit``. nx-27017 walks ``shop_id, live, <sort key>, _key`` and
+        stops at the page's end (the fence keeps SQLite from choosing the range's index; it
+        ignores ``hint``); MongoDB is told the same index by ``hint`` and streams the stages,
+        the ``$match`` after the ``$limit`` staying where it is."""
+        pipeline: list[Doc] = [
+            {"$match": self.where(walked)},
+            {"$sort": dict(sort_spec(sort))},
+            {"$limit": _FENCE},
+            {"$match": tested},
+            {"$limit": limit},
+            {"$project": report_fields()},
+        ]
+        hint = [(key, 1) for key in page_index_keys(sort.field)]
+        return await (await self.coll.aggregate(pipeline, hint=hint)).to_list(None)
+
     async def count_matching(self, filters: CustomerFilters) -> int:
         """How many customers match `filters`.
 
@@ -704,22 +747,22 @@ class ShopCustomers(ShopScoped):
         terms = await self._term_search(filters)
         if terms is not None:  # term path
             return await terms.count()
-        groups = await self._live_groups(filters, None)
+        return await self._count(self.where(await self.report_filter(filters)))
+
+    async def _count(self, match: Doc) -> int:
+        """How many customers match `match` (with the shop): ``$match`` + ``$count``, an
+        index-only SQL ``COUNT`` on nx-27017 when an index's equality prefix and range cover
+        `match` (a ``live_by_*`` index with `LIVE`), a ``COUNT_SCAN`` on MongoDB."""
+        groups = await self._group(match, None)
         return int(groups[0]["customers"]) if groups else 0
 
     async def _live_groups(
         self, filters: CustomerFilters, field: str | None, **sums: Any
     ) -> list[Doc]:
         """`_group` (on `field`; None: one group of all) of the live customers matching
-        `filters`: once the shop has merges, the groups of every match less those of the
-        tombstones among them. nx-27017 counts both from its indexes (``shop_id, merged_into``
-        for the tombstones), where the `LIVE` condition makes it read every customer."""
-        match = self.where(await self.report_filter(filters, live=False))
-        groups = await self._group(match, field, **sums)
-        if not await self.has_merges():
-            return groups
-        dead = await self._group(combine(match, {"merged_into": MERGED}), field, **sums)
-        return _less(groups, dead)
+        `filters`: one pass over the ``shop_id, live`` prefix of an index (`LIVE`), where the
+        tombstones' groups were read and subtracted before the `LIVE_KEY` existed."""
+        return await self._group(self.where(await self.report_filter(filters)), field, **sums)
 
     async def find_by_contact(self, field: str, value: str, limit: int = 5) -> list[Doc]:
         """Persons whose normalised ``phone`` or ``email`` equals `value` (at most `limit`):
@@ -1010,22 +1053,24 @@ class ShopCustomers(ShopScoped):
     async def set_chat_admin(self, identity: Identity, linked: bool) -> int:
         """Hide (`linked`) or show again the customer of a chat identity linked as a chat admin.
 
-        Reports, summaries and exports leave out customers with ``chat_admin`` true
-        (`report_filter`); the record itself (spend, history) is kept. A
-        boolean ``$set`` (no date) that bumps ``version`` like every customer writer, only when
-        the flag changes; how many customers changed (0 or 1).
+        Reports, summaries and exports leave out customers with ``chat_admin`` true (their
+        `LIVE_KEY` false, `report_filter`); the record itself (spend, history) is kept. A
+        boolean ``$set`` of both (no date) that bumps ``version`` like every customer writer,
+        only when the flag changes; how many customers changed (0 or 1).
         """
         query = self.exact({"channel": identity[0], "platform_user_id": identity[1]})
         for _ in range(_MAX_WRITE_ATTEMPTS):
             doc = await self.coll.find_one(query)
             if doc is None or bool(doc.get("chat_admin")) == linked:
                 return 0
+            after = {**doc, "chat_admin": linked, "version": (doc.get("version") or 0) + 1}
+            flags = {"chat_admin": linked, LIVE_KEY: is_live(after)}
             result = await self.coll.update_one(
                 {**query, "version": {"$eq": doc.get("version")}},
-                {"$set": {"chat_admin": linked}, "$inc": {"version": 1}},
+                {"$set": flags, "$inc": {"version": 1}},
             )
             if result.modified_count == 1:
-                after = {**doc, "chat_admin": linked, "version": (doc.get("version") or 0) + 1}
+                after[LIVE_KEY] = flags[LIVE_KEY]
                 await self._written([(doc, after)])
                 return 1
         raise RuntimeError(f"customer {identity[1]} kept changing; chat admin not set")
@@ -1062,6 +1107,19 @@ async def backfill_date_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     missing = {"updated_ms": {"$exists": False}}
     projection = {"_id": 1, "version": 1, "updated_at": 1, "last_order_at": 1}
     return await set_missing(coll, missing, projection, setting(date_keys), batch)
+
+
+async def backfill_live_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
+    """Set `LIVE_KEY` on customers written before it existed; how many.
+
+    For every shop at once (a start-up migration): until a customer has it, no report lists it
+    (`LIVE`). Batched and guarded by the ``version`` read and the key still missing, like
+    `backfill_date_keys`; a boolean ``$set`` (no date), kept as it is by nx-27017.
+    """
+    missing = {LIVE_KEY: {"$exists": False}}
+    projection = {"_id": 1, "version": 1, "merged_into": 1, "chat_admin": 1}
+    live = setting(lambda doc: {LIVE_KEY: is_live(doc)})
+    return await set_missing(coll, missing, projection, live, batch)
 
 
 async def backfill_phone_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
@@ -1134,26 +1192,6 @@ def _same_number(phone: Any, other: Any) -> bool:
         "".join(c for c in str(p or "") if c.isascii() and c.isdigit()) for p in (phone, other)
     ]
     return len(digits[0]) >= 9 and digits[0][-9:] == digits[1][-9:]
-
-
-def _less(groups: list[Doc], dead: list[Doc]) -> list[Doc]:
-    """`groups` less the counts and sums of the `dead` groups of the same keys (a key may be
-    a list or its JSON text: the groups of an array field); groups left empty are dropped."""
-
-    def key(group: Doc) -> str:
-        return json.dumps(group.get("_id"), sort_keys=True, default=str)
-
-    gone = {key(g): g for g in dead}
-    left = []
-    for group in groups:
-        minus = gone.get(key(group), {})
-        group = {
-            k: v - (minus.get(k) or 0) if k != "_id" and isinstance(v, int | float) else v
-            for k, v in group.items()
-        }
-        if group["customers"] > 0:
-            left.append(group)
-    return left
 
 
 def _per_item(groups: list[Doc]) -> dict[str, int]:

@@ -9,7 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from chatcrm.store.base import Doc, ShopScoped, index, new_id, utcnow
-from chatcrm.store.customers import LIVE
+from chatcrm.store.customers import NOT_MERGED
 
 INDEXES = {
     "merges": [index("shop_id", "state", "created_ms", name="by_state")],
@@ -100,7 +100,7 @@ class ShopMerges(ShopScoped):
         low = after or ""
         while len(found) < limit:
             upper = await self._window_end(field, low)
-            match: Doc = {field: {"$gt": low, **({"$lte": upper} if upper else {})}, **LIVE}
+            match: Doc = {field: {"$gt": low, **({"$lte": upper} if upper else {})}, **NOT_MERGED}
             pipeline: list[Doc] = [
                 {"$match": self.where(match)},
                 {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
@@ -126,7 +126,7 @@ class ShopMerges(ShopScoped):
 
     async def members(self, field: str, value: str) -> list[Doc]:
         """The live customers whose `field` equals `value` (index ``shop_id, <field>``)."""
-        query = self.where({field: {"$eq": value}, **LIVE})
+        query = self.where({field: {"$eq": value}, **NOT_MERGED})
         cursor = self.customers.find(query, MEMBER_FIELDS).sort("_key", 1).limit(50)
         return await cursor.to_list(None)
 
