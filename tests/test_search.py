@@ -1,0 +1,682 @@
+"""What the report's search finds (issue 12), through the real service: `q` by name, chat
+profile name, phone, e-mail and platform id, tags any/all, date-range edges in the shop's time
+zone, sort and paging, and the same right after a customer changes.
+
+Most tests read one module-wide shop of crafted customers (`CRAFTED`) and never change it;
+tests that change customers make a shop of their own on the same service and database.
+Every expected set is written out: a search that finds too much fails as surely as one that
+finds too little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from chatcrm.app import create_app
+from chatcrm.config import Settings
+from chatcrm.store import Store
+from tests.conftest import SECRET_KEY, DatabasePool, ShopFixture, make_shop
+from tests.test_customer_query import customer
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+
+
+def local(tz: ZoneInfo, *parts: int) -> datetime:
+    """A wall-clock time in `tz` (year, month, day, hour, minute, second[, microsecond])."""
+    return datetime(*parts, tzinfo=tz).astimezone(UTC)  # type: ignore[misc]
+
+
+def line_id(i: int) -> str:
+    """The LINE user id `customer` gives customer `i`."""
+    return f"U{i:032x}"
+
+
+def cid(i: int) -> str:
+    return f"cus_{i:04d}"
+
+
+WONGSAWAT = {  # one surname, for sort and paging: (number, first name, paid_total)
+    13: ("Aom", 10000),
+    14: ("Bee", 10000),  # the same spend as Aom: the customer key breaks the tie
+    15: ("Cat", 0),
+    16: ("Dao", 70000),
+    17: ("Eve", 30000),
+    18: ("Fon", 30000),
+    19: ("Gift", 90000),
+}
+
+CRAFTED: dict[int, dict[str, Any]] = {
+    1: {"name": "สมชาย ใจดี", "phone": "0812345678", "tags": ["VIP", "COD"], "paid_total": 5000},
+    2: {"name": "ชายแดน ทองดี", "phone": "0899995678", "tags": ["VIP"], "paid_total": 3000},
+    3: {"name": "สมหญิง รักดี", "phone": "021234567", "tags": ["COD"]},  # a Bangkok landline
+    4: {
+        "name": "Ploy Saetang",
+        "email": "ploy@example.com",
+        "phone": "0861231234",
+        "tags": ["ส่งฟรี"],
+    },
+    5: {"name": "Zed Alpha", "email": "mailbox.one@example.com"},
+    6: {"profile_name": "Khun Mali Rose", "phone": "0811110123"},  # no name: its chat name
+    7: {"name": "Nid Profile", "profile_name": "ตุ๊กตา น่ารัก"},
+    8: {"platform_user_id": "Unewcontact123"},  # a chat contact known only by its id
+    9: {"channel": "whatsapp", "platform_user_id": "66899990001", "name": "Wa Person"},
+    10: {"channel": "telegram", "platform_user_id": "5123456789", "name": "Tg Person"},
+    11: {"name": "José Niño"},  # stored composed (NFC)
+    12: {"name": "Straße Müller"},
+    **{
+        i: {
+            "name": f"{first} Wongsawat",
+            "paid_total": paid,
+            "updated_at": local(BANGKOK, 2026, 9, i, 9, 0, 0),
+        }
+        for i, (first, paid) in WONGSAWAT.items()
+    },
+    20: {"name": "Merge Wongsawat", "phone": "0870000001", "tags": ["Keeper"]},
+    21: {  # merged into 20: a tombstone
+        "name": "Tomb Wongsawat",
+        "phone": "0870000001",
+        "tags": ["TombTag"],
+        "channel": "messenger",
+        "platform_user_id": "Utombstone21",
+    },
+    22: {"name": "Admin Wongsawat", "phone": "0870000022", "tags": ["VIP"]},  # a chat admin
+    # updated at the edges of days in Bangkok
+    23: {"name": "Edge One", "updated_at": local(BANGKOK, 2026, 10, 10, 23, 59, 59)},
+    24: {"name": "Edge Two", "updated_at": local(BANGKOK, 2026, 10, 11, 0, 0, 0)},
+    25: {"name": "Edge Three", "updated_at": local(BANGKOK, 2026, 10, 20, 23, 59, 59, 999000)},
+    26: {"name": "Edge Four", "updated_at": local(BANGKOK, 2026, 10, 21, 0, 0, 0)},
+}
+"""Shop A's customers by number (`cid`); the rest of each document is `customer`'s."""
+
+WONGSAWAT_IDS = {cid(i) for i in WONGSAWAT}
+LIVE_WONGSAWAT = {*WONGSAWAT_IDS, cid(20)}
+"""Who "Wongsawat" finds: never the tombstone (21) nor the chat admin (22)."""
+
+OTHER_SHOP: dict[int, dict[str, Any]] = {
+    # the same name, phone, e-mail and tags as shop A's: never found from shop A
+    101: {"name": "สมชาย ใจดี", "phone": "0812345678", "tags": ["VIP", "COD"]},
+    102: {"name": "Ploy Saetang", "email": "ploy@example.com", "tags": ["ส่งฟรี"]},
+    # updated at the edges of days in Los Angeles, the shop's time zone
+    103: {"name": "LA One", "updated_at": local(LOS_ANGELES, 2026, 10, 10, 23, 59, 59)},
+    104: {"name": "LA Two", "updated_at": local(LOS_ANGELES, 2026, 10, 11, 0, 0, 0)},
+}
+
+
+@dataclass
+class Service:
+    """The running service, its store and the two crafted shops."""
+
+    client: TestClient
+    store: Store
+    shop: ShopFixture
+    other: ShopFixture
+
+    async def get(self, path: str, shop: ShopFixture | None = None, **params: Any) -> Any:
+        resp = await self.client.get(path, params=params, headers=(shop or self.shop).auth())
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    async def call(self, method: str, path: str, shop: ShopFixture, **kwargs: Any) -> Any:
+        resp = await self.client.request(method, path, headers=shop.auth(), **kwargs)
+        assert resp.status in (200, 201), await resp.text()
+        return await resp.json()
+
+    async def found(self, shop: ShopFixture | None = None, **params: Any) -> set[str]:
+        """Ids of the whole result (one page), checking `total` and the summary agree."""
+        body = await self.get("/api/v1/customers", shop, limit="200", **params)
+        ids = [row["id"] for row in body["items"]]
+        assert len(ids) == len(set(ids)), f"listed twice: {params}"
+        assert body["total"] == len(ids) and body["next_cursor"] is None, params
+        summary = await self.get("/api/v1/report/summary", shop, **params)
+        assert summary["customers"] == len(ids), f"summary of {params}"
+        return set(ids)
+
+    async def q(self, q: str, shop: ShopFixture | None = None, **params: Any) -> set[str]:
+        return await self.found(shop, q=q, **params)
+
+    async def pages(self, limit: int, **params: Any) -> list[dict[str, Any]]:
+        """Every row, following `next_cursor`; each page's `total` is the whole count."""
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            extra = {"cursor": cursor} if cursor else {}
+            body = await self.get("/api/v1/customers", limit=str(limit), **params, **extra)
+            assert len(body["items"]) <= limit
+            rows += body["items"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                assert body["total"] == len(rows), params
+                return rows
+            assert len(body["items"]) == limit and body["total"] > len(rows)
+
+    async def own_shop(self, numbers: dict[int, dict[str, Any]]) -> ShopFixture:
+        """A new shop on the service with these customers (numbers unique to the test)."""
+        shop = await make_shop(self.store, "ร้านของเทสต์")
+        await self.store.for_shop(shop.id).customers.insert_new(
+            [customer(shop.id, i, **fields) for i, fields in numbers.items()]
+        )
+        return shop
+
+    async def edit(self, shop: ShopFixture, customer_id: str, **changes: Any) -> Any:
+        """PATCH a customer at its current version."""
+        current = await self.get(f"/api/v1/customers/{customer_id}", shop)
+        body = {**changes, "version": current["version"]}
+        return await self.call("PATCH", f"/api/v1/customers/{customer_id}", shop, json=body)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def service(
+    database_pool: DatabasePool, mongo_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Service]:
+    """The service on a database of this module's, with shop A (Bangkok) and a shop in Los
+    Angeles, their customers crafted; in shop A 21 is merged into 20 and 22 is a chat admin."""
+    store, _ = await database_pool.take()
+    await store.ensure_indexes()
+    settings = Settings(
+        mongodb_uri=mongo_uri,
+        mongodb_db=store.db.name,
+        data_dir=Path(tmp_path_factory.mktemp("search")) / "var",
+        secret_key=SECRET_KEY,
+    )
+    async with TestClient(TestServer(create_app(settings))) as client:
+        shop = await make_shop(store, "Shop A")
+        la = await store.shops.create("Shop LA", timezone="America/Los_Angeles")
+        other = ShopFixture(
+            la.id,
+            await store.tokens.create(la.id, "owner", "owner"),
+            await store.tokens.create(la.id, "staff", "staff"),
+        )
+        for owner, numbers in ((shop, CRAFTED), (other, OTHER_SHOP)):
+            docs = [customer(owner.id, i, **fields) for i, fields in numbers.items()]
+            await store.for_shop(owner.id).customers.insert_new(docs)
+        found = Service(client, store, shop, other)
+        await found.call(
+            "POST", f"/api/v1/customers/{cid(20)}/merge", shop, json={"others": [cid(21)]}
+        )
+        admin = ("line", line_id(22))
+        assert await store.for_shop(shop.id).customers.set_chat_admin(admin, True) == 1
+        yield found
+    database_pool.returned.append(store.db.name)
+    await store.close()
+
+
+def ids(*numbers: int) -> set[str]:
+    return {cid(i) for i in numbers}
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("สม", ids(1, 3)),
+        ("สมชาย", ids(1)),
+        ("ใจ", ids(1)),
+        ("ใจดี", ids(1)),
+        ("สมชาย ใจ", ids(1)),
+        ("สมชาย ใจดี", ids(1)),
+        ("  สมชาย   ใจดี ", ids(1)),  # whitespace runs count as one space
+        ("ชาย", ids(2)),  # the start of ชายแดน, not the inside of สมชาย
+        ("ทอง", ids(2)),
+        ("รัก", ids(3)),  # not the inside of น่ารัก
+        ("ดี", set()),  # inside ใจดี, ทองดี, รักดี only
+        ("หญิง", set()),
+        ("สมชาย ทอง", set()),  # two words, but not of one name
+    ],
+)
+async def test_thai_names_by_the_start_of_their_words(
+    service: Service, q: str, expected: set[str]
+) -> None:
+    assert await service.q(q) == expected
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("ploy", ids(4)),  # the name and the e-mail's local part: listed once
+        ("PLOY", ids(4)),
+        ("PLOY S", ids(4)),
+        ("ploy saetang", ids(4)),
+        ("Saet", ids(4)),
+        ("etang", set()),
+        ("loy", set()),
+        ("mali", ids(6)),  # the chat profile name of a customer without a name
+        ("KHUN MALI", ids(6)),
+        ("ali", set()),
+        ("ตุ๊ก", ids(7)),  # a chat profile name beside a name
+        ("น่ารัก", ids(7)),
+        ("nid", ids(7)),
+        ("jose\u0301", ids(11)),  # typed decomposed (NFD), stored composed
+        ("NIÑO", ids(11)),
+        ("STRASSE", ids(12)),  # casefolded: ß is ss
+        ("straße m", ids(12)),
+        ("Mu\u0308ller", ids(12)),
+        ("wongsawat", LIVE_WONGSAWAT),
+    ],
+)
+async def test_latin_and_profile_names_case_insensitive(
+    service: Service, q: str, expected: set[str]
+) -> None:
+    assert await service.q(q) == expected
+
+
+@pytest.mark.parametrize("q", ["ส", "a", "5", " P ", "\u00e9", "e\u0301"])
+async def test_a_one_character_q_is_refused_naming_q(service: Service, q: str) -> None:
+    for path in ("/api/v1/customers", "/api/v1/report/summary"):
+        resp = await service.client.get(path, params={"q": q}, headers=service.shop.auth())
+        assert resp.status == 422, (path, q, await resp.text())
+        error = (await resp.json())["error"]
+        assert error["field"] == "q" and "at least 2 characters" in error["message"]
+
+
+async def test_a_blank_q_is_no_filter(service: Service) -> None:
+    everyone = await service.found()
+    assert await service.q("   ") == everyone
+    assert not everyone & ids(21, 22)  # tombstones and chat admins are never listed
+
+
+# --- phones, e-mails, platform ids ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("0812345678", ids(1)),
+        ("081-234-5678", ids(1)),
+        ("081 234 5678", ids(1)),
+        ("(081) 234.5678", ids(1)),
+        ("+66 81 234 5678", ids(1)),
+        ("+66812345678", ids(1)),
+        ("66812345678", ids(1)),
+        ("๐๘๑๒๓๔๕๖๗๘", ids(1)),  # Thai digits
+        ("081", ids(1, 6)),  # the start, from 3 digits
+        ("0812", ids(1)),
+        ("081 234", ids(1)),
+        ("+66 81 234", ids(1)),
+        ("5678", ids(1, 2)),  # the last 4 digits
+        ("2345678", ids(1)),
+        ("๕๖๗๘", ids(1, 2)),
+        ("1234", ids(4)),  # 0861231234 ends so; 0812345678 and 021234567 only contain it
+        ("0123", ids(6)),
+        ("123", set()),  # 3 digits: a start only, and no phone starts so
+        ("08", set()),  # too few digits for a phone
+        ("(02) 123-4567", ids(3)),
+        ("+66 2 123 4567", ids(3)),
+        ("087", ids(20)),  # the person once: not its tombstone (21), not the chat admin (22)
+        ("0001", ids(20)),
+        ("0870000022", set()),  # the chat admin's phone
+        ("Unewcontact123", ids(8)),  # its platform id; not a phone, so not 0811110123
+    ],
+)
+async def test_phones_written_any_way(service: Service, q: str, expected: set[str]) -> None:
+    assert await service.q(q) == expected
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("mailbox.one@example.com", ids(5)),
+        ("MAILBOX.ONE@Example.COM", ids(5)),
+        ("mailbox.one", ids(5)),  # the part before @
+        ("Mailbox.One", ids(5)),
+        ("mailbox", set()),  # neither the whole address nor its local part
+        ("example.com", set()),
+        ("@example.com", set()),
+        ("ploy@example.com", ids(4)),
+    ],
+)
+async def test_emails_whole_or_their_local_part(
+    service: Service, q: str, expected: set[str]
+) -> None:
+    assert await service.q(q) == expected
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        (line_id(3), ids(3)),
+        (line_id(3).lower(), ids(3)),  # compared casefolded, like every term
+        (line_id(3)[:20], set()),  # the whole id only
+        ("5123456789", ids(10)),  # a Telegram id
+        ("66899990001", ids(9)),  # a WhatsApp id, also by its phone forms
+        ("+66899990001", ids(9)),
+        ("+66 89 999 0001", ids(9)),
+        ("Utombstone21", ids(20)),  # a merged identity's id finds its person
+        (line_id(22), set()),  # a chat admin
+    ],
+)
+async def test_platform_ids_whole(service: Service, q: str, expected: set[str]) -> None:
+    assert await service.q(q) == expected
+
+
+async def test_tombstones_and_chat_admins_are_never_found(service: Service) -> None:
+    for q in ("tomb", "Tomb Wongsawat", "admin", "Admin Wongsawat", "0870000001"):
+        assert not await service.q(q) & ids(21, 22), q
+    assert await service.found(tag="TombTag") == ids(20)  # the person took its tags
+    assert await service.q("merge wong") == ids(20)
+
+
+async def test_another_shops_customers_are_never_found(service: Service) -> None:
+    assert await service.q("สมชาย") == ids(1)
+    assert await service.q("0812345678") == ids(1)
+    assert await service.q("ploy@example.com") == ids(4)
+    assert await service.q("สมชาย", service.other) == {cid(101)}
+    assert await service.q("ploy", service.other) == {cid(102)}
+    assert await service.found(service.other, tag="ส่งฟรี") == {cid(102)}
+
+
+# --- channels of a shop with merged customers ------------------------------------------------
+
+LINE_CUSTOMERS = ids(*range(1, 9), *range(11, 21), *range(23, 27))
+"""Shop A's live LINE customers: not the chat admin (22)."""
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"channel": "line"}, LINE_CUSTOMERS),
+        ({"channel": "messenger"}, ids(20)),  # the person, by its merged identity's channel
+        ({"channel": ["messenger", "whatsapp"]}, ids(9, 20)),
+        ({"channel": "telegram"}, ids(10)),
+        ({"channel": "instagram"}, set()),
+        ({"channel": "messenger", "q": "wongsawat"}, ids(20)),
+        ({"channel": ["line", "telegram"], "q": "person"}, ids(10)),
+        ({"channel": "line", "q": "087"}, ids(20)),
+        ({"channel": "line", "tag": "VIP"}, ids(1, 2)),
+        ({"channel": "messenger", "tag": ["Keeper", "TombTag"], "tag_mode": "all"}, ids(20)),
+        ({"channel": "line", "updated_to": "2026-10-10", "q": "edge"}, ids(23)),
+    ],
+)
+async def test_channels_of_persons(
+    service: Service, params: dict[str, Any], expected: set[str]
+) -> None:
+    assert await service.found(**params) == expected
+
+
+async def test_summary_counts_a_person_on_each_of_its_channels(service: Service) -> None:
+    summary = await service.get("/api/v1/report/summary", q="wongsawat")
+    assert summary["customers"] == 8
+    assert {c["channel"]: c["customers"] for c in summary["channels"]} == {
+        "line": 8,
+        "messenger": 1,
+    }
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"tag": "VIP"}, ids(1, 2)),  # not the chat admin's
+        ({"tag": "COD"}, ids(1, 3)),
+        ({"tag": ["VIP", "COD"]}, ids(1, 2, 3)),
+        ({"tag": "VIP,COD"}, ids(1, 2, 3)),
+        ({"tag": ["VIP", "COD"], "tag_mode": "any"}, ids(1, 2, 3)),
+        ({"tag": ["VIP", "COD"], "tag_mode": "all"}, ids(1)),
+        ({"tag": "COD", "tag_mode": "all"}, ids(1, 3)),
+        ({"tag": "Nope"}, set()),
+        ({"tag": ["Nope", "VIP"]}, ids(1, 2)),
+        ({"tag": ["Nope", "VIP"], "tag_mode": "all"}, set()),
+        ({"tag": "ส่งฟรี"}, ids(4)),
+        ({"tag": ["Keeper", "TombTag"], "tag_mode": "all"}, ids(20)),
+        ({"tag": "COD", "q": "สม"}, ids(1, 3)),
+        ({"tag": "VIP", "q": "สม"}, ids(1)),
+        ({"tag": ["VIP", "COD"], "tag_mode": "all", "q": "5678"}, ids(1)),
+    ],
+)
+async def test_tags_any_or_all(
+    service: Service, params: dict[str, Any], expected: set[str]
+) -> None:
+    assert await service.found(**params) == expected
+
+
+async def test_summary_totals_of_a_search(service: Service) -> None:
+    summary = await service.get("/api/v1/report/summary", q="สม")
+    assert summary["customers"] == 2 and summary["paid_total"] == 5000
+    summary = await service.get("/api/v1/report/summary", tag="VIP")
+    assert summary["customers"] == 2 and summary["paid_total"] == 8000
+    assert {t["tag"]: t["customers"] for t in summary["tags"]} == {"VIP": 2, "COD": 1}
+
+
+# --- date ranges ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"updated_to": "2026-10-10"}, {cid(23), *WONGSAWAT_IDS}),  # 23:59:59 is in
+        ({"updated_from": "2026-10-10", "updated_to": "2026-10-10"}, ids(23)),
+        ({"updated_from": "2026-10-11", "updated_to": "2026-10-11"}, ids(24)),  # 00:00 is in
+        ({"updated_from": "2026-10-11", "updated_to": "2026-10-20"}, ids(24, 25)),
+        ({"updated_to": "2026-10-20"}, {*ids(23, 24, 25), *WONGSAWAT_IDS}),
+        ({"updated_from": "2026-10-21", "updated_to": "2026-10-21"}, ids(26)),
+        ({"updated_from": "2026-10-12", "updated_to": "2026-10-19"}, set()),
+        ({"updated_from": "2026-09-13", "updated_to": "2026-09-14"}, ids(13, 14)),
+        (
+            {"updated_from": "2026-09-14", "updated_to": "2026-10-10", "q": "wong"},
+            ids(*range(14, 20)),
+        ),
+    ],
+)
+async def test_date_range_edges_in_the_shops_time_zone(
+    service: Service, params: dict[str, Any], expected: set[str]
+) -> None:
+    assert await service.found(**params) == expected
+
+
+async def test_date_range_of_a_shop_in_another_time_zone(service: Service) -> None:
+    la = service.other
+    assert await service.found(la, updated_to="2026-10-10") == {cid(103)}
+    assert await service.found(la, updated_from="2026-10-11", updated_to="2026-10-11") == {cid(104)}
+
+
+async def test_date_range_pages_in_the_default_order(service: Service) -> None:
+    rows = await service.pages(2, updated_from="2026-09-01", updated_to="2026-10-21")
+    assert {r["id"] for r in rows} == {*ids(23, 24, 25, 26), *WONGSAWAT_IDS}
+    keys = [(r["paid_total"], r["id"]) for r in rows]
+    assert keys == sorted(keys)
+
+
+# --- sort and paging ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ("paid_total", "asc"),
+        ("paid_total", "desc"),
+        ("name", "asc"),
+        ("name", "desc"),
+        ("updated_at", "desc"),
+        ("order_count", "asc"),
+        ("last_order_at", "asc"),
+    ],
+)
+@pytest.mark.parametrize("limit", [1, 3])
+async def test_search_results_page_in_the_requested_order(
+    service: Service, sort: str, order: str, limit: int
+) -> None:
+    rows = await service.pages(limit, q="wongsawat", sort=sort, order=order)
+    listed = [r["id"] for r in rows]
+    assert len(listed) == len(set(listed)) and set(listed) == LIVE_WONGSAWAT
+    # the customer key is the id here; nulls first in ascending order
+    keys = [(r[sort] is not None, r[sort] or 0, r["id"]) for r in rows]
+    assert keys == sorted(keys, reverse=order == "desc")
+
+
+async def test_default_order_is_paid_total_then_key(service: Service) -> None:
+    rows = await service.pages(50, q="wongsawat")
+    assert [r["id"] for r in rows] == [cid(i) for i in (15, 20, 13, 14, 17, 18, 16, 19)]
+    assert [r["paid_total"] for r in rows] == [0, 0, 10000, 10000, 30000, 30000, 70000, 90000]
+
+
+# --- right after a change -------------------------------------------------------------------
+
+
+async def test_an_edit_is_found_by_its_new_values_and_not_its_old_ones(service: Service) -> None:
+    shop = await service.own_shop(
+        {
+            301: {
+                "name": "Kanya Oldname",
+                "phone": "0811111111",
+                "email": "old.box@example.com",
+                "tags": ["OldTag"],
+            },
+            302: {"name": "Kanya Bystander", "tags": ["Other"]},
+        }
+    )
+    me = cid(301)
+    assert await service.q("oldname", shop) == {me}
+    assert await service.q("1111", shop) == {me}
+    await service.edit(
+        shop,
+        me,
+        name="Kanya Newname",
+        phone="+66 82 222 2222",
+        email="New.Box@Example.com",
+        tags=["NewTag"],
+    )
+    for old in ("oldname", "kanya old", "0811111111", "1111", "old.box@example.com", "old.box"):
+        assert await service.q(old, shop) == set(), old
+    for new in ("newname", "kanya new", "0822222222", "+66822222222", "2222", "new.box"):
+        assert await service.q(new, shop) == {me}, new
+    assert await service.q("kanya", shop) == {me, cid(302)}
+    assert await service.found(shop, tag="OldTag") == set()
+    assert await service.found(shop, tag=["NewTag", "Other"], tag_mode="all") == set()
+    assert await service.found(shop, tag=["NewTag", "Other"]) == {me, cid(302)}
+
+    # a change of tags alone keeps the name, phone and e-mail found
+    await service.edit(shop, me, tags=["NewTag", "Other"])
+    assert await service.found(shop, tag=["NewTag", "Other"], tag_mode="all") == {me}
+    for new in ("newname", "0822222222", "new.box@example.com"):
+        assert await service.q(new, shop) == {me}, new
+
+    # and a second edit forgets the first edit's values
+    await service.edit(shop, me, name="Kanya Third", phone=None, email=None)
+    for old in ("newname", "0822222222", "2222", "new.box"):
+        assert await service.q(old, shop) == set(), old
+    assert await service.q("kanya third", shop) == {me}
+
+
+async def test_a_merge_and_an_unmerge_are_found_at_once(service: Service) -> None:
+    shop = await service.own_shop(
+        {
+            401: {"name": "Anong Keeper", "tags": ["ATag"]},
+            402: {
+                "name": "Boonmee Tomb",
+                "phone": "0833333333",
+                "email": "boonmee@example.com",
+                "tags": ["BTag"],
+                "channel": "telegram",
+                "platform_user_id": "7000402",
+            },
+        }
+    )
+    a, b = cid(401), cid(402)
+    assert await service.q("tomb", shop) == {b}
+    assert await service.q("7000402", shop) == {b}
+
+    await service.call("POST", f"/api/v1/customers/{a}/merge", shop, json={"others": [b]})
+    assert await service.q("tomb", shop) <= {a}  # never the tombstone
+    assert await service.q("7000402", shop) == {a}  # the merged identity's id
+    assert await service.q(line_id(401), shop) == {a}
+    assert await service.q("0833333333", shop) == {a}  # the phone it took from b
+    assert await service.q("boonmee@example.com", shop) == {a}
+    assert await service.q("anong", shop) == {a}
+    assert await service.found(shop, tag=["ATag", "BTag"], tag_mode="all") == {a}
+    assert await service.found(shop, channel="telegram") == {a}
+    assert await service.found(shop, channel="telegram", q="anong") == {a}
+    assert await service.found(shop) == {a}
+
+    identity = {"channel": "telegram", "platform_user_id": "7000402"}
+    await service.call("POST", f"/api/v1/customers/{a}/unmerge", shop, json={"identity": identity})
+    assert await service.q("7000402", shop) == {b}
+    assert await service.q("tomb", shop) == {b}
+    assert await service.q("anong", shop) == {a}
+    assert b in await service.found(shop, tag="BTag")
+    assert await service.found(shop, channel="telegram") == {b}
+    assert await service.found(shop, channel="line") == {a}
+    assert await service.found(shop) == {a, b}
+
+
+async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Service) -> None:
+    shop = await service.own_shop(
+        {
+            i: {"name": f"Mover {i}", "channel": "telegram", "platform_user_id": f"70{i}"}
+            for i in (501, 502, 503)
+        }
+    )
+
+    async def order(order_id: str, i: int, amount: int) -> None:
+        body = {
+            "order_id": order_id,
+            "customer": {"channel": "telegram", "platform_user_id": f"70{i}"},
+            "amount": amount,
+            "status": "paid",
+            "paid_at": "2026-11-20T10:15:00+07:00",
+        }
+        await service.call("POST", "/api/v1/orders", shop, json=body)
+
+    for n, i in enumerate((501, 502, 503), start=1):
+        await order(f"M-{i}", i, 1000 * n)
+
+    async def listed(**params: Any) -> list[str]:
+        body = await service.get("/api/v1/customers", shop, q="mover", **params)
+        return [row["id"] for row in body["items"]]
+
+    assert await listed() == [cid(501), cid(502), cid(503)]
+    await order("M-more", 501, 2500)
+    assert await listed() == [cid(502), cid(503), cid(501)]
+    assert await listed(order="desc") == [cid(501), cid(503), cid(502)]
+    assert await listed(limit="1", order="desc") == [cid(501)]
+    summary = await service.get("/api/v1/report/summary", shop, q="mover")
+    assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500
+
+
+async def test_an_import_is_found_at_once_and_a_reimport_by_new_values(service: Service) -> None:
+    shop = await make_shop(service.store, "Import shop")
+
+    async def run(csv: str) -> None:
+        resp = await service.client.post(
+            "/api/v1/imports?kind=customers",
+            data=csv.encode(),
+            headers={**shop.auth(), "Content-Type": "text/csv"},
+        )
+        assert resp.status == 200, await resp.text()
+
+    header = "channel,platform_user_id,name,phone,email,tags\n"
+    await run(header + "line,Uimport1,มาลี ศรีสุข,081-555-0001,Malee@Example.com,VIP\n")
+    assert len(found := await service.q("มาลี", shop)) == 1
+    for q in ("ศรี", "0815550001", "0001", "malee", "malee@example.com", "Uimport1"):
+        assert await service.q(q, shop) == found, q
+    await run(header + "line,Uimport1,มาลี ใหม่,081-555-0002,new.malee@example.com,COD\n")
+    for q in ("มาลี ใหม่", "0815550002", "new.malee"):
+        assert await service.q(q, shop) == found, q
+    assert await service.found(shop, tag=["VIP", "COD"], tag_mode="all") == found  # tags added
+    for q in ("ศรี", "0815550001", "malee@example.com"):
+        assert await service.q(q, shop) == set(), q
+
+
+async def test_a_chat_admin_link_hides_and_its_removal_shows_again(service: Service) -> None:
+    shop = await service.own_shop({601: {"name": "Pim Admin", "phone": "0844444444"}})
+    customers = service.store.for_shop(shop.id).customers
+    assert await service.q("pim", shop) == {cid(601)}
+    assert await customers.set_chat_admin(("line", line_id(601)), True) == 1
+    assert await service.q("pim", shop) == set()
+    assert await service.q("0844444444", shop) == set()
+    assert await customers.set_chat_admin(("line", line_id(601)), False) == 1
+    assert await service.q("pim", shop) == {cid(601)}
