@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.store import Store
+from chatcrm.store.customers import Contact, IfNull
 from tests.conftest import SECRET_KEY, DatabasePool, ShopFixture, make_shop
 from tests.test_customer_query import customer
 
@@ -621,13 +622,13 @@ async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Serv
         }
     )
 
-    async def order(order_id: str, i: int, amount: int) -> None:
+    async def order(order_id: str, i: int, amount: int, status: str = "paid") -> None:
         body = {
             "order_id": order_id,
             "customer": {"channel": "telegram", "platform_user_id": f"70{i}"},
             "amount": amount,
-            "status": "paid",
-            "paid_at": "2026-11-20T10:15:00+07:00",
+            "status": status,
+            **({"paid_at": "2026-11-20T10:15:00+07:00"} if status == "paid" else {}),
         }
         await service.call("POST", "/api/v1/orders", shop, json=body)
 
@@ -636,6 +637,7 @@ async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Serv
 
     async def listed(**params: Any) -> list[str]:
         body = await service.get("/api/v1/customers", shop, q="mover", **params)
+        assert body["total"] == 3
         return [row["id"] for row in body["items"]]
 
     assert await listed() == [cid(501), cid(502), cid(503)]
@@ -643,8 +645,83 @@ async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Serv
     assert await listed() == [cid(502), cid(503), cid(501)]
     assert await listed(order="desc") == [cid(501), cid(503), cid(502)]
     assert await listed(limit="1", order="desc") == [cid(501)]
+    # an order placed moves nothing until it is paid
+    await order("M-later", 502, 5000, status="placed")
+    assert await listed() == [cid(502), cid(503), cid(501)]
+    await service.call("PATCH", "/api/v1/orders/M-later", shop, json={"status": "paid"})
+    assert await listed() == [cid(503), cid(501), cid(502)]
     summary = await service.get("/api/v1/report/summary", shop, q="mover")
-    assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500
+    assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500 + 5000
+
+
+async def test_pages_of_a_search_stay_whole_while_customers_change(service: Service) -> None:
+    numbers = range(701, 709)
+    shop = await service.own_shop(
+        {i: {"name": f"Paging Tester {i}", "paid_total": 100 * (i % 3)} for i in numbers}
+    )
+    expected = [cid(i) for i in sorted(numbers, key=lambda i: (i % 3, i))]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        extra = {"cursor": cursor} if cursor else {}
+        body = await service.get("/api/v1/customers", shop, q="paging", limit="3", **extra)
+        assert body["total"] == len(expected)
+        seen += [row["id"] for row in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        # between pages, one customer already listed and one not yet are edited
+        later = next(c for c in reversed(expected) if c not in seen)
+        for customer_id in (seen[0], later):
+            await service.edit(shop, customer_id, tags=[f"seen {len(seen)}"])
+    assert seen == expected
+
+
+async def test_chat_profiles_are_found_as_the_platform_renames_them(service: Service) -> None:
+    shop = await make_shop(service.store, "Chat shop")
+    customers = service.store.for_shop(shop.id).customers
+    at = datetime(2026, 11, 5, tzinfo=UTC)
+
+    def profile(name: str) -> dict[str, Any]:
+        return {"name": name, "profile_name": name}
+
+    line, telegram = ("line", "Uchat701"), ("telegram", "7000701")
+    contacts = [Contact(*line, "ch_1", at), Contact(*telegram, "ch_2", at)]
+    written, errors = await customers.record_contacts(  # as the inbox worker does
+        contacts,
+        await customers.by_identities([line, telegram]),
+        set_fields={
+            line: profile("Chanida Old"),
+            telegram: {**profile("Tg Chat"), "phone": IfNull("0855555555")},
+        },
+    )
+    assert errors == {}
+    by_line, by_telegram = written[line]["_id"], written[telegram]["_id"]
+    assert await service.q("chanida old", shop) == {by_line}
+    assert await service.q("Uchat701", shop) == {by_line}
+    assert await service.q("0855555555", shop) == {by_telegram}
+    assert await service.q("5555", shop) == {by_telegram}
+    assert await service.q("7000701", shop) == {by_telegram}
+
+    # the seller names the customer; the platform then renames its chat profile
+    await service.edit(shop, by_line, name="Seller Typed")
+    later = at + timedelta(minutes=1)
+    await customers.upsert_contact(
+        *line, channel_id="ch_1", at=later, set_fields=profile("Chanida New")
+    )
+    assert await service.q("seller typed", shop) == {by_line}
+    assert await service.q("chanida old", shop) == set()
+    assert await service.q("chanida new", shop) == {by_line}  # its chat profile name
+    # and again, through a batch
+    await customers.record_contacts(
+        [Contact(*line, "ch_1", later + timedelta(minutes=1))],
+        await customers.by_identities([line]),
+        set_fields={line: profile("Chanida Third")},
+    )
+    assert await service.q("chanida new", shop) == set()
+    assert await service.q("chanida third", shop) == {by_line}
+    assert await service.q("seller", shop) == {by_line}
+    assert await service.q("uchat701", shop) == {by_line}  # ids compare casefolded too
 
 
 async def test_an_import_is_found_at_once_and_a_reimport_by_new_values(service: Service) -> None:
