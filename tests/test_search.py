@@ -147,13 +147,15 @@ class Service:
     async def q(self, q: str, shop: ShopFixture | None = None, **params: Any) -> set[str]:
         return await self.found(shop, q=q, **params)
 
-    async def pages(self, limit: int, **params: Any) -> list[dict[str, Any]]:
+    async def pages(
+        self, limit: int, shop: ShopFixture | None = None, **params: Any
+    ) -> list[dict[str, Any]]:
         """Every row, following `next_cursor`; each page's `total` is the whole count."""
         rows: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
             extra = {"cursor": cursor} if cursor else {}
-            body = await self.get("/api/v1/customers", limit=str(limit), **params, **extra)
+            body = await self.get("/api/v1/customers", shop, limit=str(limit), **params, **extra)
             assert len(body["items"]) <= limit
             rows += body["items"]
             cursor = body["next_cursor"]
@@ -550,6 +552,95 @@ async def test_default_order_is_paid_total_then_key(service: Service) -> None:
     assert [r["paid_total"] for r in rows] == [0, 0, 10000, 10000, 30000, 30000, 70000, 90000]
 
 
+# --- a shop of more customers than a page ---------------------------------------------------
+
+BULK = range(120)
+"""Customers 800 + i of the bulk shop: four updates a day in July 2026 (Bangkok), the last
+at 23:59:59; each its own spend; all tagged Common, three also Rare."""
+RARE = (7, 64, 118)  # updated on 2 July, 17 July, 30 July
+
+
+def bulk_doc(i: int) -> dict[str, Any]:
+    day = local(BANGKOK, 2026, 7, 1 + i // 4, 0, 0, 0)
+    slot = [timedelta(0), timedelta(hours=8), timedelta(hours=16), timedelta(seconds=86399)]
+    return {
+        "name": f"Bulk Person {i}",
+        "paid_total": (i * 37 % 120) * 100,
+        "updated_at": day + slot[i % 4],
+        "tags": ["Common", *(["Rare"] if i in RARE else [])],
+    }
+
+
+def bulk_ids(*numbers: int) -> set[str]:
+    return {cid(800 + i) for i in numbers}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bulk(service: Service) -> ShopFixture:
+    """A shop of 120 customers: pages of 50 and rare matches among many."""
+    return await service.own_shop({800 + i: bulk_doc(i) for i in BULK})
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"q": "bulk", "tag": "Rare"}, bulk_ids(*RARE)),
+        ({"tag": ["Common", "Rare"], "tag_mode": "all"}, bulk_ids(*RARE)),
+        ({"q": "bulk person", "tag": ["Rare", "Nope"]}, bulk_ids(*RARE)),
+        ({"q": "bulk", "tag": ["Common", "Rare"], "tag_mode": "all"}, bulk_ids(*RARE)),
+        ({"q": "bulk person 11"}, bulk_ids(11, *range(110, 120))),
+        ({"updated_from": "2026-07-01", "updated_to": "2026-07-01"}, bulk_ids(0, 1, 2, 3)),
+        ({"updated_from": "2026-07-02", "updated_to": "2026-07-02"}, bulk_ids(4, 5, 6, 7)),
+        ({"updated_to": "2026-07-05"}, bulk_ids(*range(20))),
+        ({"updated_from": "2026-07-30"}, bulk_ids(116, 117, 118, 119)),
+        (
+            {"updated_from": "2026-07-02", "updated_to": "2026-07-17", "tag": "Rare"},
+            bulk_ids(7, 64),
+        ),
+        (
+            {"updated_from": "2026-07-03", "updated_to": "2026-07-16", "q": "bulk", "tag": "Rare"},
+            set(),
+        ),
+    ],
+)
+async def test_rare_matches_among_many(
+    service: Service, bulk: ShopFixture, params: dict[str, Any], expected: set[str]
+) -> None:
+    assert await service.found(bulk, **params) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "descending", "expected"),
+    [
+        ({"q": "bulk"}, "paid_total", False, bulk_ids(*BULK)),
+        ({"q": "bulk", "sort": "name"}, "name", False, bulk_ids(*BULK)),
+        ({"q": "bulk", "sort": "updated_at", "order": "desc"}, "updated_at", True, bulk_ids(*BULK)),
+        ({"tag": "Common", "order": "desc"}, "paid_total", True, bulk_ids(*BULK)),
+        (
+            {"updated_from": "2026-07-01", "updated_to": "2026-07-20"},
+            "paid_total",
+            False,
+            bulk_ids(*range(80)),
+        ),
+        ({"q": "bulk", "updated_to": "2026-07-10"}, "paid_total", False, bulk_ids(*range(40))),
+    ],
+)
+async def test_many_matches_page_in_order(
+    service: Service,
+    bulk: ShopFixture,
+    params: dict[str, Any],
+    field: str,
+    descending: bool,
+    expected: set[str],
+) -> None:
+    for limit in (50, 7):
+        rows = await service.pages(limit, bulk, **params)
+        listed = [row["id"] for row in rows]
+        assert len(listed) == len(set(listed)) and set(listed) == expected
+        keys = [(row[field], row["id"]) for row in rows]
+        assert keys == sorted(keys, reverse=descending)
+
+
 # --- right after a change -------------------------------------------------------------------
 
 
@@ -598,7 +689,34 @@ async def test_an_edit_is_found_by_its_new_values_and_not_its_old_ones(service: 
     assert await service.q("kanya third", shop) == {me}
 
 
+async def order(
+    service: Service,
+    shop: ShopFixture,
+    order_id: str,
+    who: tuple[str, str],
+    amount: int,
+    **extra: Any,
+) -> None:
+    """Record an order of the customer of chat identity `who` (paid unless `extra` says)."""
+    body = {
+        "order_id": order_id,
+        "customer": {"channel": who[0], "platform_user_id": who[1]},
+        "amount": amount,
+        "status": "paid",
+        "paid_at": "2026-11-20T10:15:00+07:00",
+        **extra,
+    }
+    await service.call("POST", "/api/v1/orders", shop, json=body)
+
+
+async def in_order(service: Service, shop: ShopFixture, **params: Any) -> list[str]:
+    """The ids of the first page, in the order listed."""
+    body = await service.get("/api/v1/customers", shop, **params)
+    return [row["id"] for row in body["items"]]
+
+
 async def test_a_merge_and_an_unmerge_are_found_at_once(service: Service) -> None:
+    telegram = ("telegram", "7000402")
     shop = await service.own_shop(
         {
             401: {"name": "Anong Keeper", "tags": ["ATag"]},
@@ -607,14 +725,22 @@ async def test_a_merge_and_an_unmerge_are_found_at_once(service: Service) -> Non
                 "phone": "0833333333",
                 "email": "boonmee@example.com",
                 "tags": ["BTag"],
-                "channel": "telegram",
-                "platform_user_id": "7000402",
+                "channel": telegram[0],
+                "platform_user_id": telegram[1],
             },
+            403: {"name": "Anong Other"},
         }
     )
-    a, b = cid(401), cid(402)
+    a, b, other = cid(401), cid(402), cid(403)
+    for order_id, who, amount in (
+        ("A-1", ("line", line_id(401)), 1000),
+        ("B-1", telegram, 5000),
+        ("C-1", ("line", line_id(403)), 3000),
+    ):
+        await order(service, shop, order_id, who, amount)
     assert await service.q("tomb", shop) == {b}
     assert await service.q("7000402", shop) == {b}
+    assert await in_order(service, shop, q="anong") == [a, other]
 
     await service.call("POST", f"/api/v1/customers/{a}/merge", shop, json={"others": [b]})
     assert await service.q("tomb", shop) <= {a}  # never the tombstone
@@ -622,60 +748,62 @@ async def test_a_merge_and_an_unmerge_are_found_at_once(service: Service) -> Non
     assert await service.q(line_id(401), shop) == {a}
     assert await service.q("0833333333", shop) == {a}  # the phone it took from b
     assert await service.q("boonmee@example.com", shop) == {a}
-    assert await service.q("anong", shop) == {a}
+    assert await service.q("anong", shop) == {a, other}
+    assert await in_order(service, shop, q="anong") == [other, a]  # a's spend is b's too
     assert await service.found(shop, tag=["ATag", "BTag"], tag_mode="all") == {a}
     assert await service.found(shop, channel="telegram") == {a}
     assert await service.found(shop, channel="telegram", q="anong") == {a}
-    assert await service.found(shop) == {a}
+    assert await service.found(shop) == {a, other}
+    assert await in_order(service, shop, tag=["ATag", "BTag"], tag_mode="any") == [a]
 
-    identity = {"channel": "telegram", "platform_user_id": "7000402"}
+    identity = {"channel": telegram[0], "platform_user_id": telegram[1]}
     await service.call("POST", f"/api/v1/customers/{a}/unmerge", shop, json={"identity": identity})
     assert await service.q("7000402", shop) == {b}
     assert await service.q("tomb", shop) == {b}
-    assert await service.q("anong", shop) == {a}
+    assert await service.q("anong", shop) == {a, other}
+    assert await in_order(service, shop, q="anong") == [a, other]
     assert b in await service.found(shop, tag="BTag")
     assert await service.found(shop, channel="telegram") == {b}
-    assert await service.found(shop, channel="line") == {a}
-    assert await service.found(shop) == {a, b}
+    assert await service.found(shop, channel="line") == {a, other}
+    assert await service.found(shop) == {a, b, other}
 
 
 async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Service) -> None:
+    numbers = (501, 502, 503)
     shop = await service.own_shop(
         {
-            i: {"name": f"Mover {i}", "channel": "telegram", "platform_user_id": f"70{i}"}
-            for i in (501, 502, 503)
+            i: {
+                "name": f"Mover {i}",
+                "channel": "telegram",
+                "platform_user_id": f"70{i}",
+                "tags": ["Moving"],
+            }
+            for i in numbers
         }
     )
-
-    async def order(order_id: str, i: int, amount: int, status: str = "paid") -> None:
-        body = {
-            "order_id": order_id,
-            "customer": {"channel": "telegram", "platform_user_id": f"70{i}"},
-            "amount": amount,
-            "status": status,
-            **({"paid_at": "2026-11-20T10:15:00+07:00"} if status == "paid" else {}),
-        }
-        await service.call("POST", "/api/v1/orders", shop, json=body)
-
-    for n, i in enumerate((501, 502, 503), start=1):
-        await order(f"M-{i}", i, 1000 * n)
+    for n, i in enumerate(numbers, start=1):
+        await order(service, shop, f"M-{i}", ("telegram", f"70{i}"), 1000 * n)
 
     async def listed(**params: Any) -> list[str]:
-        body = await service.get("/api/v1/customers", shop, q="mover", **params)
-        assert body["total"] == 3
-        return [row["id"] for row in body["items"]]
+        by_q = await in_order(service, shop, q="mover", **params)
+        assert await in_order(service, shop, tag="Moving", **params) == by_q
+        return by_q
 
     assert await listed() == [cid(501), cid(502), cid(503)]
-    await order("M-more", 501, 2500)
+    await order(service, shop, "M-more", ("telegram", "70501"), 2500)
     assert await listed() == [cid(502), cid(503), cid(501)]
     assert await listed(order="desc") == [cid(501), cid(503), cid(502)]
     assert await listed(limit="1", order="desc") == [cid(501)]
     # an order placed moves nothing until it is paid
-    await order("M-later", 502, 5000, status="placed")
+    await order(
+        service, shop, "M-later", ("telegram", "70502"), 5000, status="placed", paid_at=None
+    )
     assert await listed() == [cid(502), cid(503), cid(501)]
     await service.call("PATCH", "/api/v1/orders/M-later", shop, json={"status": "paid"})
     assert await listed() == [cid(503), cid(501), cid(502)]
     summary = await service.get("/api/v1/report/summary", shop, q="mover")
+    assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500 + 5000
+    summary = await service.get("/api/v1/report/summary", shop, tag="Moving")
     assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500 + 5000
 
 
