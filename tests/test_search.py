@@ -755,6 +755,11 @@ async def test_a_merge_and_an_unmerge_are_found_at_once(service: Service) -> Non
     assert await service.found(shop, channel="telegram", q="anong") == {a}
     assert await service.found(shop) == {a, other}
     assert await in_order(service, shop, tag=["ATag", "BTag"], tag_mode="any") == [a]
+    # an edit of the person keeps what its merged identity brought
+    await service.edit(shop, a, tags=["ATag", "BTag", "Both"])
+    assert await service.q("7000402", shop) == {a}
+    assert await service.q("0833333333", shop) == {a}
+    assert await service.found(shop, channel="telegram", tag="Both") == {a}
 
     identity = {"channel": telegram[0], "platform_user_id": telegram[1]}
     await service.call("POST", f"/api/v1/customers/{a}/unmerge", shop, json={"identity": identity})
