@@ -48,6 +48,9 @@ def cid(i: int) -> str:
     return f"cus_{i:04d}"
 
 
+LONG_THAI = "ร้านเสื้อผ้าแฟชั่นสไตล์เกาหลี"
+"""A shop's name as a customer's: one word of 28 characters."""
+
 WONGSAWAT = {  # one surname, for sort and paging: (number, first name, paid_total)
     13: ("Aom", 10000),
     14: ("Bee", 10000),  # the same spend as Aom: the customer key breaks the tie
@@ -98,6 +101,17 @@ CRAFTED: dict[int, dict[str, Any]] = {
     24: {"name": "Edge Two", "updated_at": local(BANGKOK, 2026, 10, 11, 0, 0, 0)},
     25: {"name": "Edge Three", "updated_at": local(BANGKOK, 2026, 10, 20, 23, 59, 59, 999000)},
     26: {"name": "Edge Four", "updated_at": local(BANGKOK, 2026, 10, 21, 0, 0, 0)},
+    # long names and addresses that differ only after their first 24 characters
+    27: {
+        "name": "Panyapiwat Trading Company Branch One",
+        "email": "panyapiwat.trading.company.one@example.com",
+    },
+    28: {
+        "name": "Panyapiwat Trading Company Branch Two",
+        "email": "panyapiwat.trading.company.two@example.com",
+    },
+    29: {"name": LONG_THAI + " สาขาหนึ่ง"},
+    30: {"name": LONG_THAI + " สาขาสอง"},
 }
 """Shop A's customers by number (`cid`); the rest of each document is `customer`'s."""
 
@@ -301,6 +315,36 @@ async def test_latin_and_profile_names_case_insensitive(
     assert await service.q(q) == expected
 
 
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("panyapiwat trading company branch one", ids(27)),
+        ("Panyapiwat Trading Company Branch", ids(27, 28)),
+        ("trading company branch two", ids(28)),
+        ("panyapiwat.trading.company.one@example.com", ids(27)),
+        ("panyapiwat.trading.company.two", ids(28)),
+        (LONG_THAI, ids(29, 30)),
+        (LONG_THAI + " สาขาหนึ่ง", ids(29)),
+        (LONG_THAI + " สาขาส", ids(30)),
+    ],
+    ids=[
+        "latin-one",
+        "latin-both",
+        "latin-second-word",
+        "email",
+        "local-part",
+        "thai-word",
+        "thai-one",
+        "thai-two-start",
+    ],
+)
+async def test_long_names_and_addresses_past_their_first_24_characters(
+    service: Service, q: str, expected: set[str]
+) -> None:
+    assert len(LONG_THAI) > 24
+    assert await service.q(q) == expected
+
+
 @pytest.mark.parametrize("q", ["ส", "a", "5", " P ", "\u00e9", "e\u0301"], ids=roman)
 async def test_a_one_character_q_is_refused_naming_q(service: Service, q: str) -> None:
     for path in ("/api/v1/customers", "/api/v1/report/summary"):
@@ -408,7 +452,7 @@ async def test_another_shops_customers_are_never_found(service: Service) -> None
 
 # --- channels of a shop with merged customers ------------------------------------------------
 
-LINE_CUSTOMERS = ids(*range(1, 9), *range(11, 21), *range(23, 27))
+LINE_CUSTOMERS = ids(*range(1, 9), *range(11, 21), *range(23, 31))
 """Shop A's live LINE customers: not the chat admin (22)."""
 
 
