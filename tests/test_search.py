@@ -10,6 +10,7 @@ finds too little.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -600,7 +601,8 @@ async def test_default_order_is_paid_total_then_key(service: Service) -> None:
 
 BULK = range(120)
 """Customers 800 + i of the bulk shop: four updates a day in July 2026 (Bangkok), the last
-at 23:59:59; each its own spend; all tagged Common, three also Rare."""
+at 23:59:59; each its own spend; all tagged Common, three also Rare; every fifth in Bangkok,
+every sixth blocked."""
 RARE = (7, 64, 118)  # updated on 2 July, 17 July, 30 July
 
 
@@ -612,11 +614,16 @@ def bulk_doc(i: int) -> dict[str, Any]:
         "paid_total": (i * 37 % 120) * 100,
         "updated_at": day + slot[i % 4],
         "tags": ["Common", *(["Rare"] if i in RARE else [])],
+        "postal_code": "10110" if i % 5 == 0 else None,  # Bangkok
+        "status": "blocked" if i % 6 == 0 else "following",
     }
 
 
 def bulk_ids(*numbers: int) -> set[str]:
     return {cid(800 + i) for i in numbers}
+
+
+FOLLOWING = bulk_ids(*(i for i in BULK if i % 6))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -633,6 +640,10 @@ async def bulk(service: Service) -> ShopFixture:
         ({"q": "bulk person", "tag": ["Rare", "Nope"]}, bulk_ids(*RARE)),
         ({"q": "bulk", "tag": ["Common", "Rare"], "tag_mode": "all"}, bulk_ids(*RARE)),
         ({"q": "bulk person 11"}, bulk_ids(11, *range(110, 120))),
+        ({"q": "bulk", "province": "Bangkok", "status": "blocked"}, bulk_ids(0, 30, 60, 90)),
+        ({"tag": "Common", "postal_code": "10*", "status": "blocked"}, bulk_ids(0, 30, 60, 90)),
+        ({"q": "bulk", "tag": "Rare", "status": "following"}, bulk_ids(*RARE)),
+        ({"q": "bulk", "tag": "Rare", "province": "Bangkok"}, set()),
         ({"updated_from": "2026-07-01", "updated_to": "2026-07-01"}, bulk_ids(0, 1, 2, 3)),
         ({"updated_from": "2026-07-02", "updated_to": "2026-07-02"}, bulk_ids(4, 5, 6, 7)),
         ({"updated_to": "2026-07-05"}, bulk_ids(*range(20))),
@@ -667,6 +678,9 @@ async def test_rare_matches_among_many(
             bulk_ids(*range(80)),
         ),
         ({"q": "bulk", "updated_to": "2026-07-10"}, "paid_total", False, bulk_ids(*range(40))),
+        ({"q": "bulk", "province": "Bangkok"}, "paid_total", False, bulk_ids(*range(0, 120, 5))),
+        ({"tag": "Common", "status": "blocked"}, "paid_total", False, bulk_ids(*range(0, 120, 6))),
+        ({"q": "bulk", "sort": "name", "status": "following"}, "name", False, FOLLOWING),
     ],
 )
 async def test_many_matches_page_in_order(
@@ -854,6 +868,44 @@ async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Serv
     assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500 + 5000
     summary = await service.get("/api/v1/report/summary", shop, tag="Moving")
     assert summary["paid_total"] == 1000 + 2000 + 3000 + 2500 + 5000
+
+
+async def test_concurrent_edits_each_found_by_their_own_new_values(service: Service) -> None:
+    numbers = range(901, 909)
+    shop = await service.own_shop({i: {"name": f"Concurrent {i} Before"} for i in numbers})
+
+    async def rename(i: int) -> None:
+        await service.edit(shop, cid(i), name=f"Concurrent {i} After", tags=[f"after {i}"])
+        assert await service.q(f"concurrent {i} after", shop) == {cid(i)}
+        assert await service.q(f"concurrent {i} before", shop) == set()
+
+    await asyncio.gather(*(rename(i) for i in numbers))
+    assert await service.q("concurrent", shop) == {cid(i) for i in numbers}
+    assert await service.q("concurrent 901 b", shop) == set()
+
+
+async def test_of_concurrent_edits_of_one_version_only_the_winners_values_find(
+    service: Service,
+) -> None:
+    shop = await service.own_shop({951: {"name": "Race Start", "phone": "0866666666"}})
+
+    async def attempt(n: int) -> int:
+        body = {"name": f"Race Entrant{n}", "phone": f"08666666{n:02d}", "version": 1}
+        resp = await service.client.patch(
+            f"/api/v1/customers/{cid(951)}", json=body, headers=shop.auth()
+        )
+        return resp.status
+
+    statuses = await asyncio.gather(*(attempt(n) for n in range(6)))
+    assert sorted(statuses) == [200] + [409] * 5
+    winner = statuses.index(200)
+    for n in range(6):
+        expected = {cid(951)} if n == winner else set()
+        assert await service.q(f"entrant{n}", shop) == expected, n
+        assert await service.q(f"08666666{n:02d}", shop) == expected, n
+    assert await service.q("race start", shop) == set()
+    assert await service.q("0866666666", shop) == set()
+    assert await service.q("race", shop) == {cid(951)}
 
 
 async def test_pages_of_a_search_stay_whole_while_customers_change(service: Service) -> None:
