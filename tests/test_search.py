@@ -182,9 +182,8 @@ class Service:
     async def own_shop(self, numbers: dict[int, dict[str, Any]]) -> ShopFixture:
         """A new shop on the service with these customers (numbers unique to the test)."""
         shop = await make_shop(self.store, "ร้านของเทสต์")
-        await self.store.for_shop(shop.id).customers.insert_new(
-            [customer(shop.id, i, **fields) for i, fields in numbers.items()]
-        )
+        docs = [customer(shop.id, i, **fields) for i, fields in numbers.items()]
+        assert await self.store.for_shop(shop.id).customers.insert_new(docs) == len(docs)
         return shop
 
     async def edit(self, shop: ShopFixture, customer_id: str, **changes: Any) -> Any:
@@ -871,7 +870,7 @@ async def test_a_paid_order_moves_the_customer_in_paid_total_order(service: Serv
 
 
 async def test_concurrent_edits_each_found_by_their_own_new_values(service: Service) -> None:
-    numbers = range(901, 909)
+    numbers = range(1001, 1009)
     shop = await service.own_shop({i: {"name": f"Concurrent {i} Before"} for i in numbers})
 
     async def rename(i: int) -> None:
@@ -881,18 +880,18 @@ async def test_concurrent_edits_each_found_by_their_own_new_values(service: Serv
 
     await asyncio.gather(*(rename(i) for i in numbers))
     assert await service.q("concurrent", shop) == {cid(i) for i in numbers}
-    assert await service.q("concurrent 901 b", shop) == set()
+    assert await service.q("concurrent 1001 b", shop) == set()
 
 
 async def test_of_concurrent_edits_of_one_version_only_the_winners_values_find(
     service: Service,
 ) -> None:
-    shop = await service.own_shop({951: {"name": "Race Start", "phone": "0866666666"}})
+    shop = await service.own_shop({1051: {"name": "Race Start", "phone": "0866666666"}})
 
     async def attempt(n: int) -> int:
         body = {"name": f"Race Entrant{n}", "phone": f"08666666{n:02d}", "version": 1}
         resp = await service.client.patch(
-            f"/api/v1/customers/{cid(951)}", json=body, headers=shop.auth()
+            f"/api/v1/customers/{cid(1051)}", json=body, headers=shop.auth()
         )
         return resp.status
 
@@ -900,12 +899,12 @@ async def test_of_concurrent_edits_of_one_version_only_the_winners_values_find(
     assert sorted(statuses) == [200] + [409] * 5
     winner = statuses.index(200)
     for n in range(6):
-        expected = {cid(951)} if n == winner else set()
+        expected = {cid(1051)} if n == winner else set()
         assert await service.q(f"entrant{n}", shop) == expected, n
         assert await service.q(f"08666666{n:02d}", shop) == expected, n
     assert await service.q("race start", shop) == set()
     assert await service.q("0866666666", shop) == set()
-    assert await service.q("race", shop) == {cid(951)}
+    assert await service.q("race", shop) == {cid(1051)}
 
 
 async def test_pages_of_a_search_stay_whole_while_customers_change(service: Service) -> None:
