@@ -16,6 +16,7 @@ from chatcrm.store import (
     bot_commands,
     channels,
     chat_admins,
+    counts,
     customers,
     downloads,
     export_links,
@@ -50,6 +51,7 @@ _MODULES = (
     export_links,
     period,
     merges,
+    counts,
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chatcrm.store import counts
 from chatcrm.store.base import Doc
 
 Change = tuple[Doc | None, Doc]
@@ -22,3 +23,4 @@ async def customers_written(db: Any, shop_id: str, changes: Sequence[Change]) ->
     changes = [(before, after) for before, after in changes if before is not after]
     if not changes:
         return
+    await counts.customers_written(db, shop_id, changes)
