@@ -36,6 +36,7 @@ from chatcrm.embedded import EmbeddedMongo  # noqa: E402
 from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_sort  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
+from chatcrm.store import counts as counters  # noqa: E402
 from chatcrm.store.customer_query import sort_spec  # noqa: E402
 from chatcrm.store.customers import LIVE, MERGED  # noqa: E402
 
@@ -261,6 +262,9 @@ async def query_plans(
     filters = parse_filters({k: v for k, v in params.items() if k not in PAGE_NAMES}, TZ)
     match = customers.where(await customers.report_filter(filters, live=False))
     dead = {**match, "merged_into": MERGED}
+    if path == SUMMARY and (dimension := counters.dimension(filters)) is not None:
+        rows = {"shop_id": {"$eq": shop_id}, "dim": {"$eq": dimension}}
+        return [(": counters", sqlite_plans(db_file, rows, None, None, counters.COUNTS))]
     if path == SUMMARY:
         fields = ("currency", "channels", "tags", "province_key")
         return [
@@ -282,7 +286,11 @@ def group(match: Doc, field: str) -> list[Doc]:
 
 
 def sqlite_plans(
-    db_file: Path, query: Doc, sort: list[tuple[str, int]] | None, pipeline: list[Doc] | None
+    db_file: Path,
+    query: Doc,
+    sort: list[tuple[str, int]] | None,
+    pipeline: list[Doc] | None,
+    collection: str = "customers",
 ) -> list[tuple[str, list[str]]]:
     """The SQL neosqlite (nx-27017's engine) runs for a find or an aggregate, with its plan.
 
@@ -296,8 +304,8 @@ def sqlite_plans(
     from chatcrm.store.customers import INDEXES
 
     memory = Connection(":memory:")
-    coll = memory["customers"]
-    for model in INDEXES["customers"]:
+    coll = memory[collection]
+    for model in {**INDEXES, **counters.INDEXES}[collection]:
         spec = model.document
         coll.create_index(list(spec["key"].items()), unique=spec.get("unique", False))
     coll.insert_one({"_id": "x", "shop_id": "x"})  # a non-empty table takes the usual path
@@ -316,7 +324,7 @@ def sqlite_plans(
     found = []
     for sql in statements:
         text = " ".join(sql.split())
-        if "customers" not in text or "sqlite_master" in text or "neosqlite_" in text:
+        if collection not in text or "sqlite_master" in text or "neosqlite_" in text:
             continue
         if text.startswith("SELECT COUNT(1) FROM"):
             continue
