@@ -138,12 +138,14 @@ def deltas(changes: Iterable[tuple[Counted | None, Counted | None]]) -> dict[str
     return {k: v for k, v in total.items() if v[0] or v[1]}
 
 
-def _entry(before: Doc | None, after: Doc) -> str | None:
+Move = tuple[Doc, Counted | None, Counted | None]
+"""A customer write that moves counters: (customer as written, counted as read, as written)."""
+
+
+def _entry(move: Move) -> str:
     """A customer write as logged while its shop is recounted (JSON text: nx-27017 keeps a
-    pushed sub-document as text anyway), or None when it changes nothing counted."""
-    was, now = counted(before), counted(after)
-    if was == now:
-        return None
+    pushed sub-document as text anyway): id, version written, counted as read and written."""
+    after, was, now = move
     return json.dumps([after["_id"], int(after.get("version") or 0), was, now], default=str)
 
 
@@ -156,20 +158,24 @@ async def customers_written(
     path pays nothing. Otherwise one read of the shop's state (``_id``), then, by the state:
     "done": one unordered ``bulk_write`` of ``$inc`` upserts of the pairs that moved;
     "recounting": one ``$push`` of the changes to the recount's log, guarded by the state
-    (`recount` applies them exactly once); no state (never counted): nothing.
+    (`recount` applies them exactly once); no state (never counted) or "stopped": nothing.
     """
-    entries = [e for before, after in changes if (e := _entry(before, after)) is not None]
-    if not entries:
+    moves: list[Move] = [
+        (after, was, now)
+        for before, after in changes
+        if (was := counted(before)) != (now := counted(after))
+    ]
+    if not moves:
         return
     while True:
         state = await db[STATE].find_one({"_id": {"$eq": shop_id}}, {"status": 1})
         status = state.get("status") if state else None
         if status == DONE:
-            moved = deltas((counted(before), counted(after)) for before, after in changes)
-            await _increment(db, shop_id, moved)
+            await _increment(db, shop_id, deltas((was, now) for _, was, now in moves))
             return
         if status != RECOUNTING:
             return
+        entries = [_entry(move) for move in moves]
         logged = await db[STATE].update_one(
             {"_id": {"$eq": shop_id}, "status": {"$eq": RECOUNTING}},
             {"$push": {"log": {"$each": entries}}, "$inc": {"logged": len(entries)}},
