@@ -38,6 +38,7 @@ from chatcrm.embedded import EmbeddedMongo  # noqa: E402
 from chatcrm.report_query import PAGE_NAMES, parse_filters, parse_sort  # noqa: E402
 from chatcrm.secrets_box import SecretBox  # noqa: E402
 from chatcrm.store import Store  # noqa: E402
+from chatcrm.store import counts as counters  # noqa: E402
 from chatcrm.store.customer_query import sort_spec  # noqa: E402
 from chatcrm.store.customers import LIVE, MERGED  # noqa: E402
 from chatcrm.store.term_search import TermSearch, term_plan  # noqa: E402
@@ -275,6 +276,9 @@ async def query_plans(
     filters = parse_filters({k: v for k, v in params.items() if k not in PAGE_NAMES}, TZ)
     match = customers.where(await customers.report_filter(filters, live=False))
     dead = {**match, "merged_into": MERGED}
+    if path == SUMMARY and (dimension := counters.dimension(filters)) is not None:
+        rows = {"shop_id": {"$eq": shop_id}, "dim": {"$eq": dimension}}
+        return [(": counters", sqlite_plans(db_file, rows, None, None, counters.COUNTS))]
     if path == SUMMARY:
         fields = ("currency", "channels", "tags", "province_key")
         return [
@@ -323,7 +327,7 @@ def sqlite_plans(
 
     memory = Connection(":memory:")
     coll = memory[collection]
-    for model in {**INDEXES, **TERM_INDEXES}[collection]:
+    for model in {**INDEXES, **TERM_INDEXES, **counters.INDEXES}[collection]:
         spec = model.document
         coll.create_index(list(spec["key"].items()), unique=spec.get("unique", False))
     coll.insert_one({"_id": "x", "shop_id": "x"})  # a non-empty table takes the usual path

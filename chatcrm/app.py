@@ -43,7 +43,7 @@ from chatcrm.mailer import mailer_for
 from chatcrm.merging import recover_merges_forever
 from chatcrm.orders import recover_aggregates_forever
 from chatcrm.scheduler import ReportScheduler, SchedulerTuning
-from chatcrm.store import Store
+from chatcrm.store import Store, counts
 from chatcrm.store.base import DATABASE_ERRORS
 from connectors.pool import ConnectorPool
 from reports.exports import DEFAULT_LIMITS, ExportLimits
@@ -80,6 +80,7 @@ def create_app(
     app.cleanup_ctx.append(_command_lane)
     app.cleanup_ctx.append(_inbox_workers)
     app.cleanup_ctx.append(_aggregate_recovery)
+    app.cleanup_ctx.append(_counter_recount)
     app.cleanup_ctx.append(_report_scheduler)
     app.cleanup_ctx.append(_long_lived_heap)  # last: once everything has started
     setup_routes(app)
@@ -184,6 +185,16 @@ async def _backfill_search_terms(store: Store) -> None:
         log.warning("search terms backfill stopped: %s", err)
     except Exception:
         log.exception("search terms backfill failed")
+
+
+async def _counter_recount(app: web.Application) -> AsyncIterator[None]:
+    """Recount the summary counters of every shop not counted yet, in the background (start-up
+    does not wait; each such shop's summary groups its customers until then), then sweep
+    again every few minutes (`counts.recount_forever`)."""
+    db = app[DATABASE].store.db
+    tasks = [asyncio.create_task(counts.recount_forever(db), name="counter-recount")]
+    yield
+    await _cancel(tasks)
 
 
 async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:

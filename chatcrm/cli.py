@@ -415,6 +415,18 @@ async def _reindex_search(database: Database, args: argparse.Namespace) -> dict[
     return {"shops": rows}
 
 
+async def _recount(database: Database, args: argparse.Namespace) -> dict[str, Any]:
+    from chatcrm.store import counts
+
+    if args.shop:
+        shops = [(await _require_shop(database, args.shop)).id]
+    else:
+        shops = [shop.id for shop in await database.store.shops.list()]
+    recounted = await counts.recount_shops(database.store.db, shops)
+    busy = [shop for shop in shops if shop not in recounted]
+    return {"recounted": recounted, "busy": busy, "exit_code": 1 if busy else 0}
+
+
 def _run_store_command(settings: Settings, command: Command, args: argparse.Namespace) -> int:
     async def run() -> dict[str, Any]:
         async with open_database(settings) as database:
@@ -514,6 +526,10 @@ def _add_service_commands(sub: Any) -> None:
     imp.add_argument("file", help="CSV file; the header row names the columns")
     imp.add_argument("--shop", required=True)
     imp.set_defaults(store_command=_import)
+
+    recount = command(sub, "recount", "recount the report summary's counters (after a crash)")
+    recount.add_argument("--shop", help="this shop only (default: every shop)")
+    recount.set_defaults(store_command=_recount)
 
 
 def _add_export_command(sub: Any) -> None:

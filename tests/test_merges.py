@@ -12,7 +12,7 @@ import pytest
 
 from chatcrm.domain import new_customer_fields
 from chatcrm.merging import recover_merges
-from chatcrm.store import merges, terms
+from chatcrm.store import counts, merges, terms
 from chatcrm.store.customers import person_id
 from tests.bot_support import ChatBot, phone_of, user_id
 from tests.ingest_support import Ingest
@@ -441,6 +441,7 @@ async def test_customers_written_before_merges_existed_are_backfilled(ingest: In
     }
     await ingest.store.db["customers"].insert_one(old)  # as an earlier version wrote it
     await ingest.store.db[terms.STATE].delete_many({})  # which kept no search terms
+    await ingest.store.db[counts.STATE].delete_many({})  # which kept no summary counters
     await ingest.store.ensure_indexes()  # start-up: sets `channels` and `merged_into`
     await ingest.api("POST", f"/api/v1/customers/{a['id']}/merge", json={"others": [b["id"]]})
     found = await ingest.api("GET", "/api/v1/customers", params={"channel": "line"})

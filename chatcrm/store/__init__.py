@@ -16,6 +16,7 @@ from chatcrm.store import (
     bot_commands,
     channels,
     chat_admins,
+    counts,
     customers,
     downloads,
     export_links,
@@ -52,6 +53,7 @@ _MODULES = (
     period,
     merges,
     terms,
+    counts,
 )
 
 

@@ -33,6 +33,7 @@ from chatcrm.domain import (
 )
 from chatcrm.input_rules import normalise_phone
 from chatcrm.provinces import UNKNOWN_PROVINCE
+from chatcrm.store import counts
 from chatcrm.store.base import (
     Doc,
     InsertOutcome,
@@ -1001,12 +1002,30 @@ class ShopCustomers(ShopScoped):
         Returns ``{"totals": [{"currency", "customers", "paid_total"}],
         "channels": {name: n}, "tags": {tag: n}, "provinces": {key: n}}``.
 
+        No filter, or one channel, one province or one tag alone: read from the summary
+        counters (`counts.summary`, two index reads) once the shop's are exact; any other
+        filter, or a shop not counted yet: `grouped_summary`.
+        """
+        dimension = counts.dimension(filters)
+        if dimension is not None:
+            counted = await counts.summary(self.coll.database, self.shop_id, dimension)
+            if counted is not None:
+                return counted
+        return await self.grouped_summary(filters)
+
+    async def grouped_summary(self, filters: CustomerFilters) -> Doc:
+        """`summary` by grouping the customers matching `filters` (four ``GROUP BY``s over
+        their index range; twice in a shop with merges, see `_live_groups`).
+
         Each breakdown groups on one field at a time (nx-27017 mishandles compound group keys);
         tags are grouped by the whole tag list and added up per tag, which nx-27017 runs in SQL
         (``$unwind`` makes it copy the whole collection first). A date condition compares the
         integer copy (`DATE_KEYS`): nx-27017 compares dates wrongly inside an aggregation
-        ``$match``.
+        ``$match``. Filters that take the term path (`q`, tags, a merged shop's channels) are
+        first turned into the ids they match (`_by_ids`), so the summary counts exactly the
+        report's customers.
         """
+        filters = await self._by_ids(filters)
         totals = await self._live_groups(filters, "currency", paid_total={"$sum": "$paid_total"})
         tags = _per_item(await self._live_groups(filters, "tags"))
         provinces = await self._live_groups(filters, "province_key")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chatcrm.store import counts
 from chatcrm.store.base import Doc
 from chatcrm.store.terms import sync_terms
 
@@ -24,3 +25,4 @@ async def customers_written(db: Any, shop_id: str, changes: Sequence[Change]) ->
     if not changes:
         return
     await sync_terms(db, shop_id, changes)
+    await counts.customers_written(db, shop_id, changes)

@@ -8,6 +8,7 @@ import secrets
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chatcrm.domain import ROLES, DomainError, Principal, Shop, validate_shop
+from chatcrm.store import counts
 from chatcrm.store.base import Doc, index, new_id, utcnow
 
 INDEXES = {
@@ -54,11 +55,13 @@ class Shops:
             "locale": locale,
             "auto_merge": False,
         }
-        await self.coll.update_one(
+        created = await self.coll.update_one(
             {"_id": sid},
             {"$setOnInsert": {**doc, "shop_id": sid, "created_at": utcnow()}},
             upsert=True,
         )
+        if created.upserted_id is not None:  # no customers yet: its counters are exact
+            await counts.mark_new_shop(self.coll.database, sid)
         shop = await self.get(sid)
         assert shop is not None
         return shop
