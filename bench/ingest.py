@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from pymongo import AsyncMongoClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +176,22 @@ async def watch_visible(
         await client.close()
 
 
+async def inbox_done(uri: str) -> float:
+    """Wait until no inbox event is pending or processing (polled every 20 ms); return when.
+
+    Only such events have a ``due_ms``: a range on it is served by the index ``claim_due``.
+    """
+    client: AsyncMongoClient = AsyncMongoClient(uri)
+    try:
+        inbox = client["chatcrm"]["inbox"]
+        while True:
+            if await inbox.find_one({"due_ms": {"$gte": 0}}, {"_id": 1}) is None:
+                return time.monotonic()
+            await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+
+
 def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "chatcrm.cli", *args, "--json"],
@@ -206,6 +223,48 @@ def line_shop(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
         "--channel-secret", SECRET, "--access-token", TOKEN,
     )  # fmt: skip
     return shop, channel
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by the processes under test, read between phases.
+
+    Wall time on a shared 2-core machine swings with other people's load; the CPU each process
+    spends per request does much less, so it tells which process costs more from round to round.
+    """
+
+    def __init__(self, service: int, baseline: int) -> None:
+        nx = [p for p in psutil.Process(service).children() if "nx_27017" in " ".join(p.cmdline())]
+        self.procs = {
+            "service": psutil.Process(service),
+            "nx-27017": nx[0],
+            "baseline": psutil.Process(baseline),
+        }
+        self.last = self.read()
+
+    def read(self) -> dict[str, float]:
+        return {name: sum(p.cpu_times()[:2]) for name, p in self.procs.items()}
+
+    def lap(self) -> dict[str, float]:
+        """CPU seconds of each process since the previous lap."""
+        now = self.read()
+        spent = {name: now[name] - self.last[name] for name in now}
+        self.last = now
+        return spent
+
+
+def cpu_line(svc: dict[str, Any], base: dict[str, Any]) -> str:
+    """One round's CPU per request of each process, in ms: while acknowledging, and draining."""
+
+    def ms(cpu: dict[str, float], name: str) -> str:
+        return f"{cpu[name] * 1000 / REQUESTS:.2f}"
+
+    a, d, b = svc["cpu"], svc["drain cpu"], base["cpu"]
+    return (
+        f"CPU ms/request: chatcrm acks {ms(a, 'service')} + nx {ms(a, 'nx-27017')}, "
+        f"drain {ms(d, 'service')} + nx {ms(d, 'nx-27017')} "
+        f"(settled {svc['settled']:.1f}s after visible); "
+        f"baseline {ms(b, 'baseline')} + nx {ms(b, 'nx-27017')}"
+    )
 
 
 def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
@@ -254,11 +313,16 @@ async def main() -> None:
         burl = f"http://127.0.0.1:{bport}/webhooks/line/baseline"
         await load(url, "warm", 20, concurrency=4)
         await load(burl, "warm", 20, concurrency=4)
+        await inbox_done(uri)
+        meter = CpuMeter(service.pid, baseline.pid)
 
         # 1. throughput at fixed concurrency: baseline then chatcrm, back to back, in rounds
         for r in range(ROUNDS):
+            meter.lap()
             base.append(await load(burl, f"tput{r}", REQUESTS))
+            base[-1]["cpu"] = meter.lap()
             svc.append(await load(url, f"tput{r}", REQUESTS))
+            svc[-1]["cpu"] = meter.lap()
             # let chatcrm's backlog drain before the next round, so each starts clean
             users = {u for i in range(REQUESTS) for u in body_for(f"tput{r}", i)[1]}
             seen: dict[str, float] = {}
@@ -268,6 +332,8 @@ async def main() -> None:
             first_ack, last_ack = min(svc[-1]["acked"].values()), max(svc[-1]["acked"].values())
             last_seen = max(seen.values())
             drains.append((len(users) / (last_seen - first_ack), last_seen - last_ack))
+            svc[-1]["settled"] = await inbox_done(uri) - last_seen
+            svc[-1]["drain cpu"] = meter.lap()
 
         # 2. acknowledge -> visible at a paced 200 events/s
         users = {u for i in range(paced_requests) for u in body_for("paced", i)[1]}
@@ -307,6 +373,7 @@ async def main() -> None:
             f"  round {r + 1}: events/s {rs['events/s']:.0f} / {rb['events/s']:.0f}, "
             f"p99 ms {rs['p99 ms']:.1f} / {rb['p99 ms']:.1f} (chatcrm / baseline)"
         )
+        print("    " + cpu_line(svc[r], base[r]))
     print(
         f"\nack -> customer visible at {PACED_RATE} events/s for {PACED_SECONDS}s "
         f"({len(users)} events): p50 {pct(visible, 50) * 1000:.0f} ms, "
