@@ -29,6 +29,9 @@ from pymongo import AsyncMongoClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.seed import BATCH, make_customers  # noqa: E402
+from chatcrm.secrets_box import SecretBox  # noqa: E402
+from chatcrm.store import Store  # noqa: E402
 from tests.fakes.line import FakeLine  # noqa: E402
 from tests.fakes.signing import line_signature  # noqa: E402
 
@@ -41,6 +44,7 @@ PACED_RATE = 200  # events/s for the visibility run
 PACED_SECONDS = 10
 WORKERS = 4
 ROUNDS = 3  # throughput rounds, pooled: the machine's load drifts between runs
+CUSTOMERS = 0  # customers in the shop before the rounds (--customers)
 
 
 def free_port() -> int:
@@ -267,6 +271,21 @@ def cpu_line(svc: dict[str, Any], base: dict[str, Any]) -> str:
     )
 
 
+async def seed_customers(uri: str, shop_id: str, count: int) -> None:
+    """Put `count` generated customers (`bench.seed.make_customers`) in the shop, so the rounds
+    run against a shop of a realistic size: a cost that grows with the customers shows."""
+    store = Store.connect(uri, "chatcrm", SecretBox(SecretBox.generate_key()), timeout_ms=600000)
+    try:
+        customers = store.for_shop(shop_id).customers
+        for offset in range(0, count, BATCH):
+            docs = make_customers(shop_id, min(BATCH, count - offset), seed=offset)
+            for j, doc in enumerate(docs):
+                doc["_id"] = doc["_key"] = f"cus_seed_{offset + j:07d}"
+            await customers.insert_new(docs)
+    finally:
+        await store.client.close()
+
+
 def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
     """Events/s over all rounds' wall time; p50/p99 over all rounds' latencies."""
     lat = [x for r in results for x in r["latencies"]]
@@ -297,6 +316,7 @@ async def main() -> None:
         state = json.loads((tmp / "nx-27017.json").read_text())
         uri = f"mongodb://127.0.0.1:{state['port']}/?directConnection=true"
         url = f"http://127.0.0.1:{port}{channel['webhook_path']}"
+        await seed_customers(uri, shop_id, CUSTOMERS)
         runs = {"warm": 20, "paced": paced_requests}
         runs.update({f"tput{r}": REQUESTS for r in range(ROUNDS)})
         for run, requests in runs.items():  # profiles for every user the bench sends
@@ -356,7 +376,8 @@ async def main() -> None:
     print(
         f"\nIngest benchmark: {REQUESTS} signed LINE requests x {EVENTS_PER_REQUEST} events, "
         f"concurrency {CONCURRENCY}, embedded nx-27017, {WORKERS} inbox workers; "
-        f"{ROUNDS} rounds of baseline then chatcrm, pooled"
+        f"{ROUNDS} rounds of baseline then chatcrm, pooled; {CUSTOMERS:,} customers in the "
+        "shop beforehand"
     )
     print(f"{'':28}{'chatcrm':>12}{'baseline':>12}{'ratio':>10}")
     for key in ("events/s", "p50 ms", "p99 ms"):
@@ -390,11 +411,16 @@ async def main() -> None:
 
 
 def parse_args() -> None:
-    """--help without running; --rounds sets how many throughput rounds are pooled."""
-    global ROUNDS
+    """--help without running; --rounds sets how many throughput rounds are pooled,
+    --customers how many customers the shop has before them."""
+    global ROUNDS, CUSTOMERS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="throughput rounds (3)")
-    ROUNDS = parser.parse_args().rounds
+    parser.add_argument(
+        "--customers", type=int, default=CUSTOMERS, help="customers in the shop beforehand (0)"
+    )
+    args = parser.parse_args()
+    ROUNDS, CUSTOMERS = args.rounds, args.customers
 
 
 if __name__ == "__main__":
