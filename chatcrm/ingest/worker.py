@@ -194,9 +194,10 @@ class InboxWorker:
     async def _acks_first(self) -> None:
         """Let the process's acknowledgements go first (up to `ack_priority_seconds`).
 
-        A batch is about a hundred database operations; run in the middle of a burst of
-        webhooks, it doubled their acknowledgement p99 (docs/benchmarks.md#ingest). So the
-        claim and each write step of a batch wait for a quiet moment, which at ordinary rates
+        A batch is about a hundred database operations, which nx-27017 runs one at a time
+        with the acknowledgements; batches run in bursts of webhooks are what set the ack
+        p99 apart from the baseline's (docs/benchmarks.md#ingest). So the claim and each
+        write step of a batch wait for a quiet moment, which at ordinary rates
         comes within milliseconds; under a sustained burst a batch still advances a step
         per `ack_priority_seconds`, well inside its lease.
         """
