@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from pymongo import AsyncMongoClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.seed import BATCH, make_customers  # noqa: E402
+from chatcrm.secrets_box import SecretBox  # noqa: E402
+from chatcrm.store import Store  # noqa: E402
 from tests.fakes.line import FakeLine  # noqa: E402
 from tests.fakes.signing import line_signature  # noqa: E402
 
@@ -40,6 +44,7 @@ PACED_RATE = 200  # events/s for the visibility run
 PACED_SECONDS = 10
 WORKERS = 4
 ROUNDS = 3  # throughput rounds, pooled: the machine's load drifts between runs
+CUSTOMERS = 0  # customers in the shop before the rounds (--customers)
 
 
 def free_port() -> int:
@@ -175,6 +180,22 @@ async def watch_visible(
         await client.close()
 
 
+async def inbox_done(uri: str) -> float:
+    """Wait until no inbox event is pending or processing (polled every 20 ms); return when.
+
+    Only such events have a ``due_ms``: a range on it is served by the index ``claim_due``.
+    """
+    client: AsyncMongoClient = AsyncMongoClient(uri)
+    try:
+        inbox = client["chatcrm"]["inbox"]
+        while True:
+            if await inbox.find_one({"due_ms": {"$gte": 0}}, {"_id": 1}) is None:
+                return time.monotonic()
+            await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+
+
 def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "chatcrm.cli", *args, "--json"],
@@ -208,6 +229,63 @@ def line_shop(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return shop, channel
 
 
+class CpuMeter:
+    """CPU seconds (user + system) spent by the processes under test, read between phases.
+
+    Wall time on a shared 2-core machine swings with other people's load; the CPU each process
+    spends per request does much less, so it tells which process costs more from round to round.
+    """
+
+    def __init__(self, service: int, baseline: int) -> None:
+        nx = [p for p in psutil.Process(service).children() if "nx_27017" in " ".join(p.cmdline())]
+        self.procs = {
+            "service": psutil.Process(service),
+            "nx-27017": nx[0],
+            "baseline": psutil.Process(baseline),
+        }
+        self.last = self.read()
+
+    def read(self) -> dict[str, float]:
+        return {name: sum(p.cpu_times()[:2]) for name, p in self.procs.items()}
+
+    def lap(self) -> dict[str, float]:
+        """CPU seconds of each process since the previous lap."""
+        now = self.read()
+        spent = {name: now[name] - self.last[name] for name in now}
+        self.last = now
+        return spent
+
+
+def cpu_line(svc: dict[str, Any], base: dict[str, Any]) -> str:
+    """One round's CPU per request of each process, in ms: while acknowledging, and draining."""
+
+    def ms(cpu: dict[str, float], name: str) -> str:
+        return f"{cpu[name] * 1000 / REQUESTS:.2f}"
+
+    a, d, b = svc["cpu"], svc["drain cpu"], base["cpu"]
+    return (
+        f"CPU ms/request: chatcrm acks {ms(a, 'service')} + nx {ms(a, 'nx-27017')}, "
+        f"drain {ms(d, 'service')} + nx {ms(d, 'nx-27017')} "
+        f"(settled {svc['settled']:.1f}s after visible); "
+        f"baseline {ms(b, 'baseline')} + nx {ms(b, 'nx-27017')}"
+    )
+
+
+async def seed_customers(uri: str, shop_id: str, count: int) -> None:
+    """Put `count` generated customers (`bench.seed.make_customers`) in the shop, so the rounds
+    run against a shop of a realistic size: a cost that grows with the customers shows."""
+    store = Store.connect(uri, "chatcrm", SecretBox(SecretBox.generate_key()), timeout_ms=600000)
+    try:
+        customers = store.for_shop(shop_id).customers
+        for offset in range(0, count, BATCH):
+            docs = make_customers(shop_id, min(BATCH, count - offset), seed=offset)
+            for j, doc in enumerate(docs):
+                doc["_id"] = doc["_key"] = f"cus_seed_{offset + j:07d}"
+            await customers.insert_new(docs)
+    finally:
+        await store.client.close()
+
+
 def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
     """Events/s over all rounds' wall time; p50/p99 over all rounds' latencies."""
     lat = [x for r in results for x in r["latencies"]]
@@ -238,6 +316,7 @@ async def main() -> None:
         state = json.loads((tmp / "nx-27017.json").read_text())
         uri = f"mongodb://127.0.0.1:{state['port']}/?directConnection=true"
         url = f"http://127.0.0.1:{port}{channel['webhook_path']}"
+        await seed_customers(uri, shop_id, CUSTOMERS)
         runs = {"warm": 20, "paced": paced_requests}
         runs.update({f"tput{r}": REQUESTS for r in range(ROUNDS)})
         for run, requests in runs.items():  # profiles for every user the bench sends
@@ -254,11 +333,16 @@ async def main() -> None:
         burl = f"http://127.0.0.1:{bport}/webhooks/line/baseline"
         await load(url, "warm", 20, concurrency=4)
         await load(burl, "warm", 20, concurrency=4)
+        await inbox_done(uri)
+        meter = CpuMeter(service.pid, baseline.pid)
 
         # 1. throughput at fixed concurrency: baseline then chatcrm, back to back, in rounds
         for r in range(ROUNDS):
+            meter.lap()
             base.append(await load(burl, f"tput{r}", REQUESTS))
+            base[-1]["cpu"] = meter.lap()
             svc.append(await load(url, f"tput{r}", REQUESTS))
+            svc[-1]["cpu"] = meter.lap()
             # let chatcrm's backlog drain before the next round, so each starts clean
             users = {u for i in range(REQUESTS) for u in body_for(f"tput{r}", i)[1]}
             seen: dict[str, float] = {}
@@ -268,6 +352,8 @@ async def main() -> None:
             first_ack, last_ack = min(svc[-1]["acked"].values()), max(svc[-1]["acked"].values())
             last_seen = max(seen.values())
             drains.append((len(users) / (last_seen - first_ack), last_seen - last_ack))
+            svc[-1]["settled"] = await inbox_done(uri) - last_seen
+            svc[-1]["drain cpu"] = meter.lap()
 
         # 2. acknowledge -> visible at a paced 200 events/s
         users = {u for i in range(paced_requests) for u in body_for("paced", i)[1]}
@@ -290,7 +376,8 @@ async def main() -> None:
     print(
         f"\nIngest benchmark: {REQUESTS} signed LINE requests x {EVENTS_PER_REQUEST} events, "
         f"concurrency {CONCURRENCY}, embedded nx-27017, {WORKERS} inbox workers; "
-        f"{ROUNDS} rounds of baseline then chatcrm, pooled"
+        f"{ROUNDS} rounds of baseline then chatcrm, pooled; {CUSTOMERS:,} customers in the "
+        "shop beforehand"
     )
     print(f"{'':28}{'chatcrm':>12}{'baseline':>12}{'ratio':>10}")
     for key in ("events/s", "p50 ms", "p99 ms"):
@@ -307,6 +394,7 @@ async def main() -> None:
             f"  round {r + 1}: events/s {rs['events/s']:.0f} / {rb['events/s']:.0f}, "
             f"p99 ms {rs['p99 ms']:.1f} / {rb['p99 ms']:.1f} (chatcrm / baseline)"
         )
+        print("    " + cpu_line(svc[r], base[r]))
     print(
         f"\nack -> customer visible at {PACED_RATE} events/s for {PACED_SECONDS}s "
         f"({len(users)} events): p50 {pct(visible, 50) * 1000:.0f} ms, "
@@ -323,11 +411,16 @@ async def main() -> None:
 
 
 def parse_args() -> None:
-    """--help without running; --rounds sets how many throughput rounds are pooled."""
-    global ROUNDS
+    """--help without running; --rounds sets how many throughput rounds are pooled,
+    --customers how many customers the shop has before them."""
+    global ROUNDS, CUSTOMERS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="throughput rounds (3)")
-    ROUNDS = parser.parse_args().rounds
+    parser.add_argument(
+        "--customers", type=int, default=CUSTOMERS, help="customers in the shop beforehand (0)"
+    )
+    args = parser.parse_args()
+    ROUNDS, CUSTOMERS = args.rounds, args.customers
 
 
 if __name__ == "__main__":

@@ -285,6 +285,10 @@ class Connector(ABC):
     """Text messages one `reply` call may carry (LINE: 5 per reply or push)."""
     sends_documents: ClassVar[bool] = False
     """True when `send_document` can deliver a file into the chat (Telegram)."""
+    renames_users: ClassVar[bool] = False
+    """True when the platform may change the id it gives a user (its events then name the
+    former ids, `ChatEvent.former_user_ids`): only such a platform's events can arrive late
+    under an id a customer had before, so only they are looked up among former ids."""
 
     def __init__(self, channel: Channel, settings: Settings, http: aiohttp.ClientSession) -> None:
         self.channel = channel

@@ -187,6 +187,7 @@ class WhatsAppConnector(GraphConnector):
     platform = "whatsapp"
     labels = {"en": "WhatsApp", "th": "WhatsApp"}
     customer_channels = {"whatsapp": labels}
+    renames_users = True  # a user's BSUID replaces the wa_id, and changes with the number
     secrets = (
         Secret(
             "access_token",

@@ -502,7 +502,7 @@ class ShopCustomers(ShopScoped):
             outcome.written.update(replaces)
             await self._written([(existing[identity], doc) for identity, doc in replaces])
             return
-        now = await self.find_identities([identity for identity, _ in replaces])  # which lost?
+        now = await self.by_identities([identity for identity, _ in replaces])  # which lost?
         won: list[Change] = []
         for identity, doc in replaces:
             if _written(now.get(identity), doc, fields_of.get(identity) or {}):
@@ -566,24 +566,6 @@ class ShopCustomers(ShopScoped):
         return await self.coll.find_one(
             self.exact({"channel": channel, "platform_user_id": platform_user_id})
         )
-
-    async def find_identities(
-        self, identities: Sequence[Identity], concurrency: int = 16
-    ) -> dict[Identity, Doc]:
-        """This shop's customers among (channel, platform user id) pairs, by one lookup each.
-
-        The lookups run concurrently, each served by the ``customer_identity`` index on both
-        servers (nx-27017 serves an ``$in`` by reading every customer of the shop, see
-        `by_identities`).
-        """
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(identity: Identity) -> Doc | None:
-            async with gate:
-                return await self.find_identity(*identity)
-
-        found = await asyncio.gather(*(one(i) for i in identities))
-        return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
 
     def _aliases(self) -> Any:
         return self.coll.database[ALIASES]
@@ -892,17 +874,25 @@ class ShopCustomers(ShopScoped):
         (`derived.customers_written`): every successful customer write reports here."""
         await customers_written(self.coll.database, self.shop_id, changes)
 
-    async def by_identities(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Doc]:
-        """This shop's customers among (channel, platform user id) pairs."""
-        by_channel: dict[str, list[str]] = {}
-        for channel, user_id in identities:
-            by_channel.setdefault(channel, []).append(user_id)
-        found: dict[tuple[str, str], Doc] = {}
-        for channel, user_ids in by_channel.items():
-            query = {"channel": channel, "platform_user_id": {"$in": user_ids}}
-            for doc in await self.coll.find(self.scope(query)).to_list(None):
-                found[(doc["channel"], doc["platform_user_id"])] = doc
-        return found
+    async def by_identities(
+        self, identities: Sequence[Identity], concurrency: int = 16
+    ) -> dict[Identity, Doc]:
+        """This shop's customers among (channel, platform user id) pairs, by one lookup each.
+
+        The lookups run concurrently, each `find_identity` served by the ``customer_identity``
+        index on both servers, so a batch costs the same whatever the size of the collection.
+        Not one ``$in``: nx-27017 serves that (and a bare equality) by reading every customer
+        of every shop, which made each ingest batch slower as customers accumulated
+        (docs/benchmarks.md#ingest, docs/mongodb-compat.md#eq-for-equality).
+        """
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(identity: Identity) -> Doc | None:
+            async with gate:
+                return await self.find_identity(*identity)
+
+        found = await asyncio.gather(*(one(i) for i in identities))
+        return {i: doc for i, doc in zip(identities, found, strict=True) if doc is not None}
 
     async def apply_changes(self, changes: list[tuple[Doc, dict[str, Any]]]) -> int:
         """`replace_guarded` for many (customer as read, fields) at once; how many applied."""
