@@ -6,7 +6,8 @@ in order and writes the file. Rendering therefore overlaps the database read, an
 needs only the sort keys in memory. `ProcessSheet` runs a sheet in a child process, so the
 service's event loop shares neither a core nor the GIL with the work.
 
-XLSX: xlsxwriter in constant-memory mode writes the file, cell by cell with each cell's type.
+XLSX: each row is rendered to its finished sheet XML (`reports.xlsx`), so writing the file
+is a copy in order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import csv
 import io
 import multiprocessing
 import os
-import pickle
 import sys
 import tempfile
 import traceback
@@ -27,12 +27,12 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import bson
-import xlsxwriter
 from bson.codec_options import CodecOptions
 
 from chatcrm.domain import as_utc
 from chatcrm.report_query import Sort
 from chatcrm.store.customer_query import order_snapshot, snapshot_row
+from reports import xlsx
 from reports.columns import (
     COLUMNS,
     SHEET_NAMES,
@@ -109,78 +109,52 @@ class CsvRows:
 
 
 class XlsxRows:
-    """XLSX through xlsxwriter in constant-memory mode: bold frozen header with an autofilter,
-    column widths, money as numbers in the shop's currency format, dates as Excel dates in the
-    shop's time zone, user text written as text only; a `formula_like` text (``=cmd``,
-    ``+66812345678``, ``-2``) as typed, in a cell with the quote-prefix style, which Excel and
-    LibreOffice keep as text that is not evaluated, even after the cell is edited.
+    """XLSX (`reports.xlsx`): bold frozen header with an autofilter, column widths, money as
+    numbers in the shop's currency format, dates as Excel dates in the shop's time zone, user
+    text written as text only; a `formula_like` text (``=cmd``, ``+66812345678``, ``-2``) as
+    typed, in a cell with the quote-prefix style, which Excel and LibreOffice keep as text that
+    is not evaluated, even after the cell is edited.
 
-    `render` turns a customer into its typed cell values (spooled, so only sort keys stay in
-    memory); `save` hands them to xlsxwriter row by row, in order, one row in memory at a time.
+    `render` turns a customer into its finished row XML (spooled, so only sort keys stay in
+    memory); `save` copies the rows in order, numbering them, one chunk in memory at a time.
     """
 
     def __init__(self, layout: ExportLayout) -> None:
         self.layout = layout
         self._divisor = 10 ** currency_exponent(layout.currency)
-        self._kinds = [c.kind for c in COLUMNS]
+        self._plan = [(c.kind, xlsx.column_letter(i)) for i, c in enumerate(COLUMNS)]
 
     def render(self, doc: Doc) -> bytes:
-        """The row's cell values, converted for the sheet and pickled: text stays text, money
-        becomes a number of currency units, dates naive local times in the shop's zone."""
-        values: list[Any] = []
-        for kind, value in zip(self._kinds, cells(doc, self.layout), strict=True):
+        """The row's cells as XML: text stays text, money becomes a number of currency units,
+        dates naive local times in the shop's zone; an empty value is no cell."""
+        out: list[str] = []
+        for (kind, ref), value in zip(self._plan, cells(doc, self.layout), strict=True):
             if value is None or value == "":
-                values.append(None)
-            elif kind == "money":
-                values.append(int(value) / self._divisor)
+                continue
+            if kind == "money":
+                out.append(xlsx.number_cell(ref, int(value) / self._divisor, xlsx.STYLE_MONEY))
             elif kind == "count":
-                values.append(int(value))
+                out.append(xlsx.number_cell(ref, int(value)))
             elif kind == "datetime":  # as_utc also reads the string form nx-27017 may return
                 when = as_utc(value)
-                values.append(local_time(when, self.layout).replace(tzinfo=None) if when else None)
+                if when:
+                    local = local_time(when, self.layout).replace(tzinfo=None)
+                    out.append(xlsx.number_cell(ref, xlsx.excel_date(local), xlsx.STYLE_DATE))
             else:
-                values.append(value)
-        return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+                text = str(value)
+                style = xlsx.STYLE_QUOTED if formula_like(text) else 0
+                out.append(xlsx.text_cell(ref, text, style))
+        return "".join(out).encode()
 
     def save(self, path: Path, rows: Iterable[bytes], count: int) -> None:
-        """Header, then each row cell by cell with the cell's own type, then the autofilter."""
-        book = xlsxwriter.Workbook(
-            str(path),
-            {
-                "constant_memory": True,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-                "tmpdir": str(path.parent),
-            },
+        """Header, then the rows, then the autofilter over them."""
+        layout = xlsx.SheetLayout(
+            SHEET_NAMES[self.layout.language],
+            [c.label(self.layout) for c in COLUMNS],
+            [c.width for c in COLUMNS],
+            money_number_format(self.layout.currency),
         )
-        sheet = book.add_worksheet(SHEET_NAMES[self.layout.language])
-        header = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
-        money = book.add_format({"num_format": money_number_format(self.layout.currency)})
-        date = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        quoted = book.add_format({"quote_prefix": True})
-        for col, column in enumerate(COLUMNS):
-            sheet.set_column(col, col, column.width)
-            sheet.write_string(0, col, column.label(self.layout), header)
-        sheet.freeze_panes(1, 0)
-        methods = {
-            "text": sheet.write_string,
-            "count": sheet.write_number,
-            "money": sheet.write_number,
-            "datetime": sheet.write_datetime,
-        }
-        formats = {"money": money, "datetime": date}
-        plan = [(methods[kind], formats.get(kind)) for kind in self._kinds]
-        for row, data in enumerate(rows, 1):
-            for col, value in enumerate(pickle.loads(data)):  # noqa: S301 - our own spool
-                if value is None:
-                    continue
-                write, cell_format = plan[col]
-                if isinstance(value, str) and formula_like(value):
-                    cell_format = quoted
-                write(row, col, value, cell_format)
-        sheet.autofilter(0, 0, count, len(COLUMNS) - 1)
-        book.close()
+        xlsx.write_xlsx(path, layout, rows, count)
 
 
 def open_format(fmt: str, layout: ExportLayout) -> RowFormat:

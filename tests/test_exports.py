@@ -440,6 +440,17 @@ def test_sheet_orders_rows_drops_repeats_and_keeps_odd_text(tmp_path: Any, fmt: 
     assert [r[ORDERS] for r in rows[1:]] == counts
 
 
+def test_xlsx_cuts_text_at_excels_cell_limit_without_splitting_a_character(tmp_path: Any) -> None:
+    """Excel holds 32,767 UTF-16 units in a cell: 20,000 flowers (2 units each) keep 16,383."""
+    path = tmp_path / "long.xlsx"
+    sheet = Sheet("xlsx", path, ExportLayout())
+    sheet.add([customer("shp_t", 1, name="🌸" * 20_000, notes="ก" * 20_000)])
+    sheet.close()
+    row = xlsx_rows(path.read_bytes())[1]
+    assert row[NAME] == "🌸" * 16_383
+    assert row[NOTES] == "ก" * 20_000
+
+
 async def seed_long_notes(client: TestClient, store: Store, shop: ShopFixture) -> list[str]:
     """Two customers, their notes set through the API to the 5,000-character limit."""
     await store.for_shop(shop.id).customers.insert_new(
