@@ -11,6 +11,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.customer_edit import MAX_NOTES
+from chatcrm.domain import CustomerFilters
 from chatcrm.keys import EXPORT_LIMITS
 from chatcrm.report_query import Sort
 from chatcrm.store import Store
@@ -449,6 +451,43 @@ def test_xlsx_cuts_text_at_excels_cell_limit_without_splitting_a_character(tmp_p
     row = xlsx_rows(path.read_bytes())[1]
     assert row[NAME] == "🌸" * 16_383
     assert row[NOTES] == "ก" * 20_000
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 50])
+async def test_scan_returns_every_customer_once_across_channels_and_pages(
+    store: Store, shop: ShopFixture, batch: int
+) -> None:
+    """The identity walk's keyset pages: channels of 0 to 4 customers, pages ending at, inside
+    and past a channel's end; another shop's customers never included; `limit` stops it."""
+    per_channel = {"line": 4, "messenger": 1, "telegram": 3, "whatsapp": 2}
+    docs, i = [], 0
+    for channel, count in per_channel.items():
+        for _ in range(count):
+            i += 1
+            tags = ["VIP"] if i % 2 else []
+            docs.append(
+                customer(shop.id, i, channel=channel, platform_user_id=f"u{i % 3}{i}", tags=tags)
+            )
+    customers = store.for_shop(shop.id).customers
+    await customers.insert_new(docs)
+    other = await store.shops.create("Other", timezone="Asia/Bangkok")
+    await store.for_shop(other.id).customers.insert_new([customer(other.id, 99, channel="line")])
+
+    async def scanned(filters: CustomerFilters, limit: int | None = None) -> list[str]:
+        found = []
+        async for raws in customers.scan_raw(filters, limit, batch):
+            assert 0 < len(raws) <= batch
+            found += [bson.decode(raw)["_id"] for raw in raws]
+        return found
+
+    every = await scanned(CustomerFilters())
+    assert sorted(every) == sorted(d["_id"] for d in docs)
+    assert len(await scanned(CustomerFilters(), limit=5)) == 5
+    vip = await scanned(CustomerFilters(tags=("VIP",)))  # pages, filtered
+    assert sorted(vip) == sorted(d["_id"] for d in docs if d["tags"])
+    two = ("telegram", "whatsapp")
+    chats = await scanned(CustomerFilters(channels=two))  # names the channel: one cursor
+    assert sorted(chats) == sorted(d["_id"] for d in docs if d["channel"] in two)
 
 
 async def seed_long_notes(client: TestClient, store: Store, shop: ShopFixture) -> list[str]:
