@@ -21,6 +21,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Iterable, Iterator
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
@@ -248,6 +249,16 @@ def writer_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_preload())
     return context
+
+
+def start_writer_server() -> None:
+    """Start the fork server now, so that the service's first export does not wait for it.
+
+    Starting it and importing what it preloads takes about a second of CPU, which the first
+    export after start-up paid; started with the service, it imports in the background.
+    """
+    if writer_context().get_start_method() == "forkserver":
+        forkserver.ensure_running()
 
 
 def _preload() -> list[str]:
