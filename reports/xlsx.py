@@ -37,7 +37,7 @@ EXCEL_EPOCH = datetime(1899, 12, 31)
 
 _ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
-_EDGE_SPACE = re.compile(r"^\s|\s$")
+_SPECIAL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff&<>]|_x")
 
 _NS = (
     'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
@@ -61,7 +61,10 @@ def column_letter(index: int) -> str:
 def _cell_text(text: str) -> str:
     """`text` as XML character data: bounded to Excel's limit, control characters and the
     non-characters U+FFFE/U+FFFF as ``_xHHHH_`` (a literal ``_xHHHH_`` escaped as
-    ``_x005F_xHHHH_``, as Excel does), then ``& < >`` escaped."""
+    ``_x005F_xHHHH_``, as Excel does), then ``& < >`` escaped. Most texts need none of it:
+    one regular expression search tells."""
+    if len(text) <= MAX_UTF16_UNITS // 2 and not _SPECIAL.search(text):
+        return text
     if len(text) > MAX_UTF16_UNITS // 2 and len(text.encode("utf-16-le")) // 2 > MAX_UTF16_UNITS:
         units = 0
         for index, char in enumerate(text):
@@ -76,8 +79,9 @@ def _cell_text(text: str) -> str:
 
 
 def text_cell(ref: str, text: str, style: int = 0) -> str:
-    """An inline-string cell (`ref` is the column letter; the row number is `ROW_NUMBER`)."""
-    space = ' xml:space="preserve"' if _EDGE_SPACE.search(text) else ""
+    """An inline-string cell (`ref` is the column letter; the row number is `ROW_NUMBER`);
+    leading or trailing white space kept (``xml:space``)."""
+    space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
     s = f' s="{style}"' if style else ""
     return f'<c r="{ref}\x01"{s} t="inlineStr"><is><t{space}>{_cell_text(text)}</t></is></c>'
 
