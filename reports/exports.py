@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_ROW_LIMIT = 20_000
 """Most rows in one export file (the reference product's limit)."""
-FETCH_BATCH = 2_000
+FETCH_BATCH = 1_000
 """Customers read from the database and handed to the writer at a time."""
 PROGRESS_EVERY = 5_000
 MODES = ("selected", "filtered", "all")
