@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import multiprocessing
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import Any, Protocol
 import bson
 from bson.codec_options import CodecOptions
 
-from chatcrm.domain import as_utc
 from chatcrm.report_query import Sort
 from chatcrm.store.customer_query import order_snapshot, snapshot_row
 from reports import xlsx
@@ -75,32 +73,42 @@ class CsvRows:
 
     def __init__(self, layout: ExportLayout) -> None:
         self.layout = layout
-        self._kinds = [c.kind for c in COLUMNS]
-        self._buffer = io.StringIO()
-        self._csv = csv.writer(self._buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._line_read = ""
+        self._csv = csv.writer(self, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        currency = layout.currency
+
+        def moment(value: Any) -> str:
+            return local_time(value, layout).isoformat(timespec="seconds")
+
+        def money(value: Any) -> str:
+            return minor_to_text(int(value), currency)
+
+        by_kind: dict[str, Callable[[Any], Any]] = {
+            "text": neutralise,  # a formula-like text gets a visible apostrophe
+            "money": money,
+            "datetime": moment,
+            "count": int,
+        }
+        self._converters = [by_kind[c.kind] for c in COLUMNS]
+        """Each column's cell value to its CSV field (None is an empty field)."""
+
+    def write(self, line: str) -> None:
+        """Where `csv.writer` puts the line it formats (`_line` takes it)."""
+        self._line_read = line
 
     def _line(self, values: list[Any]) -> bytes:
-        self._buffer.seek(0)
-        self._buffer.truncate()
         self._csv.writerow(values)
-        return self._buffer.getvalue().encode("utf-8")
-
-    def _cell(self, kind: str, value: Any) -> Any:
-        if value is None:
-            return ""
-        if kind == "money":
-            return minor_to_text(int(value), self.layout.currency)
-        if kind == "datetime":
-            when = as_utc(value)
-            return local_time(when, self.layout).isoformat(timespec="seconds") if when else ""
-        if kind == "text":
-            return neutralise(value)  # a formula-like text gets a visible apostrophe
-        return value
+        return self._line_read.encode("utf-8")
 
     def render(self, doc: Doc) -> bytes:
         """One CSV record, CRLF-terminated."""
         values = cells(doc, self.layout)
-        return self._line([self._cell(k, v) for k, v in zip(self._kinds, values, strict=True)])
+        return self._line(
+            [
+                "" if value is None else convert(value)
+                for convert, value in zip(self._converters, values, strict=True)
+            ]
+        )
 
     def save(self, path: Path, rows: Iterable[bytes], count: int) -> None:
         """BOM, header record, then the rows."""
@@ -122,30 +130,37 @@ class XlsxRows:
 
     def __init__(self, layout: ExportLayout) -> None:
         self.layout = layout
-        self._divisor = 10 ** currency_exponent(layout.currency)
-        self._plan = [(c.kind, xlsx.column_letter(i)) for i, c in enumerate(COLUMNS)]
+        divisor = 10 ** currency_exponent(layout.currency)
+
+        def text(ref: str, value: Any) -> str:
+            value = str(value)
+            return xlsx.text_cell(ref, value, xlsx.STYLE_QUOTED if formula_like(value) else 0)
+
+        def money(ref: str, value: Any) -> str:
+            return xlsx.number_cell(ref, int(value) / divisor, xlsx.STYLE_MONEY)
+
+        def count(ref: str, value: Any) -> str:
+            return xlsx.number_cell(ref, int(value))
+
+        def moment(ref: str, value: Any) -> str:
+            local = local_time(value, layout).replace(tzinfo=None)
+            return xlsx.number_cell(ref, xlsx.excel_date(local), xlsx.STYLE_DATE)
+
+        by_kind = {"text": text, "money": money, "count": count, "datetime": moment}
+        self._plan = [(by_kind[c.kind], xlsx.column_letter(i)) for i, c in enumerate(COLUMNS)]
+        """Each column's cell writer and letter."""
 
     def render(self, doc: Doc) -> bytes:
         """The row's cells as XML: text stays text, money becomes a number of currency units,
         dates naive local times in the shop's zone; an empty value is no cell."""
-        out: list[str] = []
-        for (kind, ref), value in zip(self._plan, cells(doc, self.layout), strict=True):
-            if value is None or value == "":
-                continue
-            if kind == "money":
-                out.append(xlsx.number_cell(ref, int(value) / self._divisor, xlsx.STYLE_MONEY))
-            elif kind == "count":
-                out.append(xlsx.number_cell(ref, int(value)))
-            elif kind == "datetime":  # as_utc also reads the string form nx-27017 may return
-                when = as_utc(value)
-                if when:
-                    local = local_time(when, self.layout).replace(tzinfo=None)
-                    out.append(xlsx.number_cell(ref, xlsx.excel_date(local), xlsx.STYLE_DATE))
-            else:
-                text = str(value)
-                style = xlsx.STYLE_QUOTED if formula_like(text) else 0
-                out.append(xlsx.text_cell(ref, text, style))
-        return "".join(out).encode()
+        values = cells(doc, self.layout)
+        return "".join(
+            [
+                cell(ref, value)
+                for (cell, ref), value in zip(self._plan, values, strict=True)
+                if value is not None and value != ""
+            ]
+        ).encode()
 
     def save(self, path: Path, rows: Iterable[bytes], count: int) -> None:
         """Header, then the rows, then the autofilter over them."""
