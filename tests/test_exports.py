@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import random
@@ -24,7 +25,7 @@ from chatcrm.keys import EXPORT_LIMITS
 from chatcrm.report_query import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
-from reports.exports import EXPORT_ROW_LIMIT, ExportLimits
+from reports.exports import EXPORT_ROW_LIMIT, ExportLimits, read_ahead
 from reports.writers import ProcessSheet, Sheet
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
@@ -488,6 +489,27 @@ async def test_scan_returns_every_customer_once_across_channels_and_pages(
     two = ("telegram", "whatsapp")
     chats = await scanned(CustomerFilters(channels=two))  # names the channel: one cursor
     assert sorted(chats) == sorted(d["_id"] for d in docs if d["channel"] in two)
+
+
+async def test_read_ahead_passes_items_and_errors_and_stops_when_left() -> None:
+    started: list[int] = []
+
+    async def source(fail: bool):
+        for i in range(10):
+            started.append(i)
+            yield i
+        if fail:
+            raise ValueError("scan failed")
+
+    assert [i async for i in read_ahead(source(False), 2)] == list(range(10))
+    with pytest.raises(ValueError, match="scan failed"):
+        [i async for i in read_ahead(source(True), 2)]
+    started.clear()
+    async with contextlib.aclosing(read_ahead(source(False), 2)) as items:
+        async for _ in items:
+            break
+    await asyncio.sleep(0.05)
+    assert len(started) <= 4  # the one taken, two queued, one waiting to be queued
 
 
 async def seed_long_notes(client: TestClient, store: Store, shop: ShopFixture) -> list[str]:
