@@ -128,12 +128,14 @@ def write_xlsx(path: Path, layout: SheetLayout, rows: Iterable[bytes], count: in
     """Write the workbook: the header, then `count` rendered `rows` in file order.
 
     Rows are copied into the deflate stream in chunks, so memory holds a chunk, not the file.
+    No ZIP64 (as xlsxwriter by default): a worksheet over 2 GiB, far beyond 20,000 rows of
+    bounded cells in practice, fails here rather than making a file some readers refuse.
     """
     last = f"{column_letter(len(layout.labels) - 1)}{count + 1}"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
         for name, text in _package(layout, count + 1).items():
             book.writestr(name, text)
-        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+        with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
             sheet.write(_sheet_head(layout, last).encode())
             sheet.write(layout.header())
             chunk: list[bytes] = []
