@@ -47,6 +47,7 @@ from chatcrm.store import Store, counts
 from chatcrm.store.base import DATABASE_ERRORS
 from connectors.pool import ConnectorPool
 from reports.exports import DEFAULT_LIMITS, ExportLimits
+from reports.writers import start_writer_server
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def create_app(
     app.cleanup_ctx.append(_aggregate_recovery)
     app.cleanup_ctx.append(_counter_recount)
     app.cleanup_ctx.append(_report_scheduler)
+    app.cleanup_ctx.append(_export_writers)
     app.cleanup_ctx.append(_long_lived_heap)  # last: once everything has started
     setup_routes(app)
     webhooks.setup_routes(app)
@@ -213,6 +215,13 @@ async def _report_scheduler(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await scheduler.stop()
+
+
+async def _export_writers(_app: web.Application) -> AsyncIterator[None]:
+    """The fork server that export writers come from, started with the service (it stops
+    with it): the first export then starts its writer in milliseconds, not in a second."""
+    await asyncio.to_thread(start_writer_server)
+    yield
 
 
 def freeze_long_lived() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -107,7 +107,7 @@ class ExportLayout:
     timezone: str = "UTC"
     currency: str = "THB"
 
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         """The shop's time zone."""
         return ZoneInfo(self.timezone)
@@ -224,8 +224,11 @@ COLUMNS: tuple[Column, ...] = (
 """The export's columns, in order; both writers use this one list."""
 
 
-def local_time(value: datetime, layout: ExportLayout) -> datetime:
-    """`value` (aware, or naive UTC as a driver may return it) in the shop's time zone."""
+def local_time(value: datetime | str, layout: ExportLayout) -> datetime:
+    """`value` (aware, naive UTC as a driver may return it, or the string form nx-27017 may
+    store, see `chatcrm.domain.as_utc`) in the shop's time zone."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(layout.tz)

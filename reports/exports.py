@@ -11,6 +11,7 @@ change. The files are written by a child process, so the event loop never waits 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatcrm.domain import DomainError, Shop
 from chatcrm.report_query import CustomerFilters, Sort, parse_filters, parse_sort
@@ -37,12 +38,16 @@ log = logging.getLogger(__name__)
 
 EXPORT_ROW_LIMIT = 20_000
 """Most rows in one export file (the reference product's limit)."""
-FETCH_BATCH = 2_000
+FETCH_BATCH = 1_000
 """Customers read from the database and handed to the writer at a time."""
+READ_AHEAD = 2
+"""Batches the scan may read ahead of the writer."""
 PROGRESS_EVERY = 5_000
 MODES = ("selected", "filtered", "all")
 BODY_NAMES = ("mode", "format", "filters", "ids", "sort", "order", "split")
 ZIP_TYPE = "application/zip"
+
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
 """Called with (rows written so far, rows expected) after each batch."""
@@ -346,22 +351,25 @@ async def _write_scanned(
     The matching documents come from one scan (`ShopCustomers.scan_raw`) as undecoded BSON and
     go to a child process that renders each row as it arrives and puts them in the requested
     order on close. Each row shows a customer as it was when the scan read it, and the
-    customer matched the filters then. The next batch is read while the child renders the
-    previous one (at most two batches in memory). More than `limits.rows` documents: the
-    file is dropped and None returned.
+    customer matched the filters then. The scan reads up to READ_AHEAD batches ahead while
+    the child renders (at most READ_AHEAD + 2 batches in memory), so neither waits for the
+    other's hand-over. More than `limits.rows` documents: the file is dropped and None
+    returned.
     """
     sheet = await asyncio.to_thread(ProcessSheet, request.format, path, layout, request.sort)
     writing: asyncio.Future[int] | None = None
     read = 0
     keep = False
+    scan = customers.scan_raw(request.filters, limits.rows + 1, limits.batch)
     try:
-        async for raws in customers.scan_raw(request.filters, limits.rows + 1, limits.batch):
-            read += len(raws)
-            if read > limits.rows:
-                return None
-            if writing is not None:
-                report(await writing)
-            writing = asyncio.ensure_future(asyncio.to_thread(sheet.add_raw, raws))
+        async with contextlib.aclosing(read_ahead(scan, READ_AHEAD)) as pages:
+            async for raws in pages:
+                read += len(raws)
+                if read > limits.rows:
+                    return None
+                if writing is not None:
+                    report(await writing)
+                writing = asyncio.ensure_future(asyncio.to_thread(sheet.add_raw, raws))
         if writing is not None:
             report(await writing)
             writing = None
@@ -404,6 +412,39 @@ async def _write_file(
             await asyncio.wait([writing])
         await asyncio.to_thread(sheet.close)
     return sheet.rows
+
+
+async def read_ahead(source: AsyncIterator[T], depth: int) -> AsyncIterator[T]:
+    """`source`'s items, read by a task of their own up to `depth` items ahead of the caller.
+
+    The export's scan then fetches its next pages while the writer renders, instead of
+    waiting for each hand-over (on a busy machine every wake-up costs a scheduling delay). An
+    error of `source` is raised here; leaving early stops the task.
+    """
+    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(depth)
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                await queue.put((True, item))
+        except Exception as err:  # noqa: BLE001 - raised again by the reader below
+            await queue.put((False, err))
+        else:
+            await queue.put((False, None))
+
+    task = asyncio.create_task(pump(), name="export-read-ahead")
+    try:
+        while True:
+            more, item = await queue.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _zip(paths: list[Path], target: Path, fmt: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import random
@@ -11,6 +12,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,11 +20,12 @@ from aiohttp.test_utils import TestClient
 from chatcrm.app import create_app
 from chatcrm.config import Settings
 from chatcrm.customer_edit import MAX_NOTES
+from chatcrm.domain import CustomerFilters
 from chatcrm.keys import EXPORT_LIMITS
 from chatcrm.report_query import Sort
 from chatcrm.store import Store
 from reports.columns import COLUMNS, FORMULA_TRIGGERS, ExportLayout, neutralise
-from reports.exports import EXPORT_ROW_LIMIT, ExportLimits
+from reports.exports import EXPORT_ROW_LIMIT, ExportLimits, read_ahead
 from reports.writers import ProcessSheet, Sheet
 from tests.conftest import ShopFixture
 from tests.test_customer_query import customer
@@ -438,6 +441,64 @@ def test_sheet_orders_rows_drops_repeats_and_keeps_odd_text(tmp_path: Any, fmt: 
     assert [r[NAME] for r in rows[1:]] == [d["name"] for d in expected]
     counts = [d["order_count"] if fmt == "xlsx" else str(d["order_count"]) for d in expected]
     assert [r[ORDERS] for r in rows[1:]] == counts
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 50])
+async def test_scan_returns_every_customer_once_across_channels_and_pages(
+    store: Store, shop: ShopFixture, batch: int
+) -> None:
+    """The identity walk's keyset pages: channels of 0 to 4 customers, pages ending at, inside
+    and past a channel's end; another shop's customers never included; `limit` stops it."""
+    per_channel = {"line": 4, "messenger": 1, "telegram": 3, "whatsapp": 2}
+    docs, i = [], 0
+    for channel, count in per_channel.items():
+        for _ in range(count):
+            i += 1
+            tags = ["VIP"] if i % 2 else []
+            docs.append(
+                customer(shop.id, i, channel=channel, platform_user_id=f"u{i % 3}{i}", tags=tags)
+            )
+    customers = store.for_shop(shop.id).customers
+    await customers.insert_new(docs)
+    other = await store.shops.create("Other", timezone="Asia/Bangkok")
+    await store.for_shop(other.id).customers.insert_new([customer(other.id, 99, channel="line")])
+
+    async def scanned(filters: CustomerFilters, limit: int | None = None) -> list[str]:
+        found = []
+        async for raws in customers.scan_raw(filters, limit, batch):
+            assert 0 < len(raws) <= batch
+            found += [bson.decode(raw)["_id"] for raw in raws]
+        return found
+
+    every = await scanned(CustomerFilters())
+    assert sorted(every) == sorted(d["_id"] for d in docs)
+    assert len(await scanned(CustomerFilters(), limit=5)) == 5
+    vip = await scanned(CustomerFilters(tags=("VIP",)))  # pages, filtered
+    assert sorted(vip) == sorted(d["_id"] for d in docs if d["tags"])
+    two = ("telegram", "whatsapp")
+    chats = await scanned(CustomerFilters(channels=two))  # names the channel: one cursor
+    assert sorted(chats) == sorted(d["_id"] for d in docs if d["channel"] in two)
+
+
+async def test_read_ahead_passes_items_and_errors_and_stops_when_left() -> None:
+    started: list[int] = []
+
+    async def source(fail: bool):
+        for i in range(10):
+            started.append(i)
+            yield i
+        if fail:
+            raise ValueError("scan failed")
+
+    assert [i async for i in read_ahead(source(False), 2)] == list(range(10))
+    with pytest.raises(ValueError, match="scan failed"):
+        [i async for i in read_ahead(source(True), 2)]
+    started.clear()
+    async with contextlib.aclosing(read_ahead(source(False), 2)) as items:
+        async for _ in items:
+            break
+    await asyncio.sleep(0.05)
+    assert len(started) <= 4  # the one taken, two queued, one waiting to be queued
 
 
 async def seed_long_notes(client: TestClient, store: Store, shop: ShopFixture) -> list[str]:
