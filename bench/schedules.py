@@ -138,7 +138,7 @@ async def seed_shop(store: Store, i: int, customers: int, now: datetime) -> Benc
     for doc in docs:
         doc["province_key"] = province_key(doc["province"], doc["postal_code"])
         doc["_key"] = doc["_id"]
-    await store.db["customers"].insert_many(docs, ordered=False)
+    await store.for_shop(shop.id).customers.insert_new(docs)  # with derived keys
     users = tuple(d["platform_user_id"] for d in docs)
     recipients = tuple(f"{who}@shop{i:04d}.example" for who in RECIPIENTS)
     return BenchShop(shop.id, zone, channel.webhook_path, users, recipients)
