@@ -146,7 +146,7 @@ async def test_a_long_answer_is_split_at_messengers_limit(bot: ChatBot) -> None:
         edit = {"version": customer["version"], "tags": tags}
         path = f"/api/v1/customers/{customer['_id']}"
         assert (await bot.client.patch(path, json=edit, headers=bot.shop.auth())).status == 200
-    answer = await bot.ask("messenger", admin, "/customer สมหญิง")
+    answer = await bot.ask("messenger", admin, "/customer คุณสมหญิง")  # a word start
     assert len(answer) == 2 and all(utf16_len(part) <= 2000 for part in answer)
     assert "\n\n".join(answer).count("คุณสมหญิง") == 5
     assert answer[-1].endswith(

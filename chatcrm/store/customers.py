@@ -51,10 +51,10 @@ from chatcrm.store.customer_query import (
     filters_query,
     order_snapshot,
     page_index_keys,
+    range_sort_spec,
     report_fields,
     snapshot_row,
     sort_key,
-    sort_spec,
     split_ranges,
 )
 from chatcrm.store.derived import Change, customers_written
@@ -670,12 +670,13 @@ class ShopCustomers(ShopScoped):
             wanted = limit + 1 - len(rows)
             if wanted <= 0:
                 break
+            spec = range_sort_spec(sort, extra)
             if wide:
-                rows += await self._walk(combine(walked, extra), tested, sort, wanted)
+                rows += await self._walk(combine(walked, extra), tested, sort, spec, wanted)
                 continue
             rows += (
                 await self.coll.find(self.where(combine(base, extra)), report_fields())
-                .sort(sort_spec(sort))
+                .sort(spec)
                 .limit(wanted)
                 .to_list(None)
             )
@@ -700,16 +701,19 @@ class ShopCustomers(ShopScoped):
             return filters
         return CustomerFilters(ids=tuple(await terms.all_ids()) or ("",))  # "": no customer
 
-    async def _walk(self, walked: Doc, tested: Doc, sort: Sort, limit: int) -> list[Doc]:
-        """The first `limit` customers of `walked` in `sort` order that match `tested` (ranges),
-        read along the sort's index: ``$match`` `walked`, ``$sort``, ``$limit`` `_FENCE`,
-        ``$match`` `tested`, ``$limit``. nx-27017 walks ``shop_id, live, <sort key>, _key`` and
-        stops at the page's end (the fence keeps SQLite from choosing the range's index; it
-        ignores ``hint``); MongoDB is told the same index by ``hint`` and streams the stages,
-        the ``$match`` after the ``$limit`` staying where it is."""
+    async def _walk(
+        self, walked: Doc, tested: Doc, sort: Sort, spec: list[tuple[str, int]], limit: int
+    ) -> list[Doc]:
+        """The first `limit` customers of `walked` in `spec` order (`range_sort_spec` of
+        `sort`) that match `tested` (ranges), read along the sort's index: ``$match`` `walked`,
+        ``$sort``, ``$limit`` `_FENCE`, ``$match`` `tested`, ``$limit``. nx-27017 walks
+        ``shop_id, live, <sort key>, _key`` and stops at the page's end (the fence keeps SQLite
+        from choosing the range's index; it ignores ``hint``); MongoDB is told the same index
+        by ``hint`` and streams the stages, the ``$match`` after the ``$limit`` staying where
+        it is."""
         pipeline: list[Doc] = [
             {"$match": self.where(walked)},
-            {"$sort": dict(sort_spec(sort))},
+            {"$sort": dict(spec)},
             {"$limit": _FENCE},
             {"$match": tested},
             {"$limit": limit},
