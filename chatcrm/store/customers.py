@@ -1198,7 +1198,10 @@ async def backfill_phone_keys(coll: Any, batch: int = _BACKFILL_BATCH) -> int:
     whose phone changes gets a new ``version``, like at every edit.
     """
     projection = {"_id": 1, "version": 1, "phone": 1}
-    missing = {PHONE_KEY: {"$exists": False}}
+    # only customers with a phone: nx-27017's `$exists: false` also matches a null key, so
+    # every phoneless customer (key null) was read and rewritten at every start-up (181 s at
+    # 400,000 customers); a customer without a phone needs no key
+    missing = {"phone": {"$gt": ""}, PHONE_KEY: {"$exists": False}}  # a non-empty string
     return await set_missing(coll, missing, projection, _phone_update, batch)
 
 
