@@ -310,7 +310,7 @@ def sqlite_plans(
     db_file: Path,
     query: Doc,
     sort: list[tuple[str, int]] | None,
-    pipeline: list[Doc] | None,
+    pipeline: list[Doc] | str | None,
     collection: str = "customers",
 ) -> list[tuple[str, list[str]]]:
     """The SQL neosqlite (nx-27017's engine) runs for a find or an aggregate, with its plan.
@@ -333,7 +333,9 @@ def sqlite_plans(
     coll.insert_one({"_id": "x", "shop_id": "x"})  # a non-empty table takes the usual path
     statements: list[str] = []
     memory.db.set_trace_callback(statements.append)
-    if pipeline is not None:
+    if pipeline == "count":  # the count command (chatcrm.store.term_search.count_term)
+        coll.count_documents(query)
+    elif pipeline is not None:
         list(coll.aggregate(pipeline))
     else:
         cursor = coll.find(query)

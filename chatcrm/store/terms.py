@@ -359,9 +359,9 @@ async def _rebuild_part(
     [`low`, `high`) (None: open)."""
     shop = {"shop_id": {"$eq": shop_id}}
     docs = {}
-    if ids:
-        cursor = db.customers.find({"_id": {"$in": ids}, **shop})
-        docs = {d["_id"]: d async for d in cursor}
+    if ids:  # the shop checked here: with it in the filter, SQLite walks the shop's index
+        cursor = db.customers.find({"_id": {"$in": ids}})
+        docs = {d["_id"]: d async for d in cursor if d.get("shop_id") == shop_id}
     span: Doc = {}
     if low is not None:
         span["$gte"] = low
