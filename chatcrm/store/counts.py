@@ -450,4 +450,7 @@ async def recount_forever(db: Any, every: float = RECOUNT_EVERY_S) -> None:
             await recount_shops(db)
         except DATABASE_ERRORS as err:
             log.warning("summary counters not recounted yet: %s", err)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # a cancellation the driver swallowed
+            raise asyncio.CancelledError
         await asyncio.sleep(every)
