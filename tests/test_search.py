@@ -1010,3 +1010,18 @@ async def test_a_chat_admin_link_hides_and_its_removal_shows_again(service: Serv
     assert await service.q("0844444444", shop) == set()
     assert await customers.set_chat_admin(("line", line_id(601)), False) == 1
     assert await service.q("pim", shop) == {cid(601)}
+
+
+@pytest.mark.parametrize("q", ["\x1ftag\x1fVIP", "\x1fchannel\x1fline", "VIP\x00"])
+async def test_a_q_with_control_characters_is_refused_naming_q(service: Service, q: str) -> None:
+    """Tags and channels are stored as search terms behind a control character: a `q` that
+    spells one is refused, so it can never reach them."""
+    resp = await service.client.get(
+        "/api/v1/customers", params={"q": q}, headers=service.shop.auth()
+    )
+    assert resp.status == 422
+    assert (await resp.json())["error"]["field"] == "q"
+
+
+async def test_a_q_spelling_a_tag_finds_no_one_by_the_tag(service: Service) -> None:
+    assert await service.found(q="tag:VIP") == set()
