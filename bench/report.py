@@ -269,13 +269,14 @@ async def query_plans(
     store: Store, shop_id: str, db_file: Path, path: str, params: Doc
 ) -> list[tuple[str, list[tuple[str, list[str]]]]]:
     """(what, SQLite plans) of the measured shop's queries for one report or summary call:
-    the page, the total and the tombstones' total; or the summary's groups."""
+    the page and the total (live customers only, as the service counts them); or the summary's
+    counters or groups. (A closed date range wider than `WIDE_RANGE` is read by the service as
+    a walk of the sort's index, `ShopCustomers._walk`; the plan shown is the plain page's.)"""
     if path not in (CUSTOMERS, SUMMARY):
         return []  # suggestions: windows of the phone and e-mail indexes (bench/merges.py)
     customers = store.for_shop(shop_id).customers
     filters = parse_filters({k: v for k, v in params.items() if k not in PAGE_NAMES}, TZ)
-    match = customers.where(await customers.report_filter(filters, live=False))
-    dead = {**match, "merged_into": MERGED}
+    match = customers.where(await customers.report_filter(filters))
     if path == SUMMARY and (dimension := counters.dimension(filters)) is not None:
         rows = {"shop_id": {"$eq": shop_id}, "dim": {"$eq": dimension}}
         return [(": counters", sqlite_plans(db_file, rows, None, None, counters.COUNTS))]
@@ -297,7 +298,6 @@ async def query_plans(
     return [
         ("", sqlite_plans(db_file, page, sort_spec(sort), None)),
         ("  (total)", sqlite_plans(db_file, match, None, [{"$match": match}, {"$count": "n"}])),
-        ("  (less merged)", sqlite_plans(db_file, dead, None, [{"$match": dead}, {"$count": "n"}])),
     ]
 
 
