@@ -244,7 +244,7 @@ async def _long_lived_heap(_app: web.Application) -> AsyncIterator[None]:
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     """Cancel background tasks and wait until they have stopped.
 
-    Cancelled again each second until done: a cancellation that lands inside a driver call
+    Cancelled again every 50 ms until done: a cancellation that lands inside a driver call
     can be swallowed there (seen with PyMongo's async client), and the task would then go on
     to its next sleep and never stop.
     """
@@ -252,7 +252,7 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
         task.cancel()
     for task in tasks:
         while not task.done():
-            await asyncio.wait({task}, timeout=1)
+            await asyncio.wait({task}, timeout=0.05)
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

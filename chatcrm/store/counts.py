@@ -27,7 +27,7 @@ from urllib.parse import unquote
 from pymongo import DeleteMany, InsertOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from chatcrm.domain import CustomerFilters, epoch_ms
+from chatcrm.domain import CustomerFilters, epoch_ms, is_live
 from chatcrm.provinces import UNKNOWN_PROVINCE
 from chatcrm.store.base import DATABASE_ERRORS, Doc, index, new_id, utcnow
 
@@ -59,20 +59,12 @@ Pairs = dict[str, tuple[int, Any]]
 """``"<dimension>=<value>|<breakdown>=<value>"`` -> (customers, paid total)."""
 
 
-def _is_true(value: Any) -> bool:
-    """A flag set true: nx-27017 keeps a boolean written by ``$set`` as 1."""
-    return value is True or (type(value) is int and value == 1)
-
-
 def counted(doc: Doc | None) -> Counted | None:
     """What the summary counts `doc` under, or None when it counts nowhere: a tombstone (a
     customer merged into a person: ``merged_into`` set) or a customer linked as a chat admin,
     the customers `ShopCustomers.summary` leaves out. A person counts in each of its
     identities' ``channels``; tags and channels once each, strings only."""
-    if doc is None or _is_true(doc.get("chat_admin")):
-        return None
-    merged = doc.get("merged_into")
-    if isinstance(merged, str) and merged:
+    if doc is None or not is_live(doc):  # the reports' own rule (the `live` key)
         return None
     channels = doc.get("channels")
     if not isinstance(channels, list) or not channels:
@@ -450,7 +442,4 @@ async def recount_forever(db: Any, every: float = RECOUNT_EVERY_S) -> None:
             await recount_shops(db)
         except DATABASE_ERRORS as err:
             log.warning("summary counters not recounted yet: %s", err)
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():  # a cancellation the driver swallowed
-            raise asyncio.CancelledError
         await asyncio.sleep(every)

@@ -27,6 +27,7 @@ from typing import Any
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from chatcrm.domain import is_live
 from chatcrm.input_rules import MIN_Q_CHARS, phone_digits, q_term, search_text
 from chatcrm.store.base import DUPLICATE_KEY, Doc, index
 
@@ -96,7 +97,7 @@ def row_term(term: str) -> str:
 def searchable(doc: Doc | None) -> bool:
     """Whether `doc` is a person a report may list: not a tombstone of a merge, not a customer
     linked as a chat admin (both are never found)."""
-    return bool(doc) and not (doc.get("merged_into") or doc.get("merged") or doc.get("chat_admin"))
+    return doc is not None and is_live(doc)  # the reports' own rule (the `live` key)
 
 
 def terms_of(doc: Doc | None, cap: int | None = MAX_START) -> set[str]:
